@@ -1,0 +1,11 @@
+//! The sans-I/O core: plain functions over plain types, tested without sockets or clocks.
+//!
+//! Nothing here performs I/O or reads the system clock; actors and HTTP handlers are thin
+//! shells around these pieces.
+
+pub mod bsn;
+pub mod clock;
+pub mod model;
+pub mod routing;
+pub mod rules;
+pub mod throttle;

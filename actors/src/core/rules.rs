@@ -1,0 +1,177 @@
+//! The field rules of API.md, as pure checks over strings.
+//!
+//! Each check answers `Err(reason)` with a reason fit for a problem+json `invalidParams` entry
+//! (Dutch, like the rest of the contract). The HTTP edge knows the field names; these do not.
+
+use base64::Engine as _;
+use jiff::Timestamp;
+
+use super::bsn::is_valid_bsn;
+
+pub const MAX_BERICHTEN_PER_BATCH: usize = 1000;
+pub const MAX_BIJLAGEN_PER_BERICHT: usize = 2;
+/// 500 KB of decoded attachments per bericht (KB as 1000 bytes, as the SLA writes it).
+pub const MAX_BIJLAGEN_BYTES_PER_BERICHT: usize = 500_000;
+pub const MAX_ONDERWERP_CHARS: usize = 50;
+pub const MAX_TEKST_CHARS: usize = 4000;
+pub const MAX_REFERENTIE_CHARS: usize = 25;
+pub const MAX_BERICHT_TYPE_CHARS: usize = 8;
+pub const MAX_OMSCHRIJVING_CHARS: usize = 100;
+pub const MAX_NAAM_CHARS: usize = 200;
+
+pub type Reason = &'static str;
+
+/// A GUID in the 8-4-4-4-12 hex form; answers it lowercased.
+pub fn guid(value: &str) -> Result<String, Reason> {
+    let bytes = value.as_bytes();
+    let well_formed = bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if well_formed {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err("moet een GUID zijn (8-4-4-4-12 hexadecimale tekens)")
+    }
+}
+
+/// An OIN: exactly 20 digits.
+pub fn oin(value: &str) -> Result<(), Reason> {
+    if value.len() == 20 && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err("moet een OIN zijn: 20 cijfers")
+    }
+}
+
+pub fn bsn(value: &str) -> Result<(), Reason> {
+    if is_valid_bsn(value) {
+        Ok(())
+    } else {
+        Err("moet een BSN zijn: 9 cijfers die de elfproef doorstaan")
+    }
+}
+
+/// A berichttype code: 1 to 8 letters, digits, `-` or `_`.
+pub fn bericht_type(value: &str) -> Result<(), Reason> {
+    let allowed = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !value.is_empty() && value.len() <= MAX_BERICHT_TYPE_CHARS && allowed {
+        Ok(())
+    } else {
+        Err("moet 1 tot 8 tekens zijn (letters, cijfers, '-' of '_')")
+    }
+}
+
+/// Text of `min..=max` characters (Unicode scalar values), without control characters other
+/// than line breaks and tabs.
+pub fn text(value: &str, min: usize, max: usize) -> Result<(), Reason> {
+    let chars = value.chars().count();
+    if chars < min {
+        return Err(if min == 1 {
+            "mag niet leeg zijn"
+        } else {
+            "is te kort"
+        });
+    }
+    if chars > max {
+        return Err("is te lang");
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err("bevat niet-toegestane stuurtekens");
+    }
+    Ok(())
+}
+
+/// An RFC 3339 timestamp with an offset.
+pub fn rfc3339(value: &str) -> Result<Timestamp, Reason> {
+    value
+        .parse::<Timestamp>()
+        .map_err(|_| "moet een RFC 3339-tijdstip zijn, met tijdzone")
+}
+
+/// A media type of the form `type/subtype`, with optional parameters.
+pub fn media_type(value: &str) -> Result<(), Reason> {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match essence.split_once('/') {
+        Some((kind, subtype)) if token(kind) && token(subtype) && value.len() <= 255 => Ok(()),
+        _ => Err("moet een mediatype zijn, zoals application/pdf"),
+    }
+}
+
+/// Standard base64 with padding (RFC 4648 section 4); answers the decoded bytes.
+pub fn base64(value: &str) -> Result<Vec<u8>, Reason> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|_| "moet geldige base64 zijn (RFC 4648, met opvulling)")
+}
+
+/// The decoded length of a base64 text, computed without decoding; `None` when the length
+/// cannot be base64.
+pub fn base64_decoded_len(value: &str) -> Option<usize> {
+    if value.len() % 4 != 0 {
+        return None;
+    }
+    let padding = value.bytes().rev().take(2).filter(|b| *b == b'=').count();
+    Some(value.len() / 4 * 3 - padding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids() {
+        assert_eq!(
+            guid("8C1F6C4E-0000-4000-8000-000000000001").as_deref(),
+            Ok("8c1f6c4e-0000-4000-8000-000000000001")
+        );
+        for bad in [
+            "",
+            "8c1f6c4e",
+            "8c1f6c4e-0000-4000-8000-00000000000g",
+            "8c1f6c4e00000-4000-8000-000000000001",
+        ] {
+            assert!(guid(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn texts_count_characters_not_bytes() {
+        assert!(text(&"é".repeat(50), 1, 50).is_ok());
+        assert!(text(&"é".repeat(51), 1, 50).is_err());
+        assert!(text("", 1, 50).is_err());
+        assert!(text("a\u{0}b", 0, 50).is_err());
+        assert!(text("regel\nregel", 0, 50).is_ok());
+    }
+
+    #[test]
+    fn media_types() {
+        assert!(media_type("application/pdf").is_ok());
+        assert!(media_type("text/plain; charset=utf-8").is_ok());
+        for bad in ["pdf", "/pdf", "application/", "a b/c"] {
+            assert!(media_type(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base64_length_matches_decoding() {
+        for n in 0..20usize {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(vec![7u8; n]);
+            assert_eq!(base64_decoded_len(&encoded), Some(n));
+            assert_eq!(base64(&encoded).map(|v| v.len()), Ok(n));
+        }
+        assert!(base64("abc").is_err());
+        assert!(base64("!!!!").is_err());
+    }
+}

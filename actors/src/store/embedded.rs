@@ -1,0 +1,587 @@
+//! The embedded store: N fjall shards plus a catalog database, in one data directory.
+//!
+//! Layout on disk: `shard-000/ .. shard-NNN/` (one fjall database each, with keyspaces
+//! `geparkeerd` (seq → bericht), `bijlagen` (seq, volgorde → bytes, key-value separated),
+//! `batches` (oin ++ batchId → batch record) and `meta`), and `catalog/` (afnemers, API key
+//! hashes, berichttypen, and the shard count the data was written with).
+//!
+//! Group commit: each shard has one writer thread fed by a bounded crossbeam channel. It takes
+//! one job, drains what else waits (up to a message budget), writes the whole group as one
+//! fjall write batch, syncs the journal once (`PersistMode::SyncData`), and only then answers
+//! every job of the group. A batch is one write batch in one shard, so it is parked whole or
+//! not at all. The writer is the shard's only writer, so its duplicate check and its write
+//! cannot interleave with another's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
+use tokio::sync::oneshot;
+
+use super::record::{self, batch_key, bijlage_key, decode, encode, seq_key};
+use super::{
+    AfnemerRecord, BatchRecord, BatchStatus, BerichttypeRecord, BijlageRef, ParkOutcome,
+    ParkReceipt, ParkRequest, ParkedMessage, ShardStats, Store, StoreError,
+};
+use crate::core::routing::home_shard_of_batch;
+
+const NEXT_SEQ_KEY: &[u8] = b"next_seq";
+const SHARD_COUNT_KEY: &[u8] = b"shard_count";
+
+/// How the embedded store is laid out and bounded.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    pub data_dir: PathBuf,
+    pub shards: usize,
+    /// Batches that may wait for each shard's writer; beyond, parks are refused (503).
+    pub queue_capacity: usize,
+    /// The most berichten one group commit takes before it syncs.
+    pub max_group_messages: usize,
+    /// Parks are refused while the data directory's file system has less free space.
+    pub min_free_disk_bytes: u64,
+    /// Block cache of each shard database.
+    pub cache_bytes_per_shard: u64,
+}
+
+struct ParkJob {
+    request: ParkRequest,
+    reply: oneshot::Sender<Result<ParkOutcome, StoreError>>,
+}
+
+/// Read handles on one shard; cheap to clone, usable from any thread.
+#[derive(Clone)]
+struct ShardHandles {
+    index: usize,
+    db: Database,
+    geparkeerd: Keyspace,
+    bijlagen: Keyspace,
+    batches: Keyspace,
+    meta: Keyspace,
+    parked_messages: Arc<AtomicU64>,
+    next_seq: Arc<AtomicU64>,
+}
+
+struct Catalog {
+    db: Database,
+    afnemers: Keyspace,
+    api_keys: Keyspace,
+    berichttypen: Keyspace,
+}
+
+/// Free space of the data directory's file system, sampled by a background thread.
+struct DiskWatch {
+    available_bytes: Arc<AtomicU64>,
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+pub struct EmbeddedStore {
+    config: EmbeddedConfig,
+    shards: Vec<ShardHandles>,
+    catalog: Catalog,
+    senders: RwLock<Option<Vec<Sender<ParkJob>>>>,
+    writers: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    disk: std::sync::Mutex<Option<DiskWatch>>,
+    available_bytes: Arc<AtomicU64>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("data_dir", &self.config.data_dir)
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (recovering after a crash) or creates the store, and starts one writer per shard.
+    pub fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
+        assert!(config.shards > 0 && config.shards <= usize::from(u16::MAX));
+        std::fs::create_dir_all(&config.data_dir)?;
+        let catalog = open_catalog(&config.data_dir.join("catalog"))?;
+        check_shard_count(&catalog, config.shards)?;
+
+        let mut shards = Vec::with_capacity(config.shards);
+        for index in 0..config.shards {
+            shards.push(open_shard(&config, index)?);
+        }
+
+        let available_bytes = Arc::new(AtomicU64::new(fs4::available_space(&config.data_dir)?));
+        let disk = spawn_disk_watch(config.data_dir.clone(), available_bytes.clone())?;
+
+        let mut senders = Vec::with_capacity(shards.len());
+        let mut writers = Vec::with_capacity(shards.len());
+        for shard in &shards {
+            let (sender, receiver) = crossbeam_channel::bounded(config.queue_capacity);
+            let writer = ShardWriter {
+                shard: shard.clone(),
+                max_group_messages: config.max_group_messages,
+            };
+            let thread = std::thread::Builder::new()
+                .name(format!("park-writer-{:03}", shard.index))
+                .spawn(move || writer.run(receiver))?;
+            senders.push(sender);
+            writers.push(thread);
+        }
+
+        Ok(Self {
+            config,
+            shards,
+            catalog,
+            senders: RwLock::new(Some(senders)),
+            writers: std::sync::Mutex::new(writers),
+            disk: std::sync::Mutex::new(Some(disk)),
+            available_bytes,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn shard(&self, index: usize) -> &ShardHandles {
+        &self.shards[index]
+    }
+}
+
+fn open_catalog(path: &Path) -> Result<Catalog, StoreError> {
+    let db = Database::builder(path)
+        .worker_threads(1)
+        .cache_size(8 << 20)
+        .open()?;
+    Ok(Catalog {
+        afnemers: db.keyspace("afnemers", KeyspaceCreateOptions::default)?,
+        api_keys: db.keyspace("api_sleutels", KeyspaceCreateOptions::default)?,
+        berichttypen: db.keyspace("berichttypen", KeyspaceCreateOptions::default)?,
+        db,
+    })
+}
+
+/// Routing depends on the shard count: data written with N shards cannot be read with M.
+fn check_shard_count(catalog: &Catalog, shards: usize) -> Result<(), StoreError> {
+    let meta = catalog
+        .db
+        .keyspace("meta", KeyspaceCreateOptions::default)?;
+    match meta.get(SHARD_COUNT_KEY)? {
+        Some(stored) => {
+            let stored = u64::from_be_bytes(stored.as_ref().try_into().map_err(|_| {
+                StoreError::Io(std::io::Error::other("shard count record is not 8 bytes"))
+            })?);
+            if stored != shards as u64 {
+                return Err(StoreError::Io(std::io::Error::other(format!(
+                    "the data directory was written with {stored} shards, configured are {shards}: \
+                     set store.shards to {stored}"
+                ))));
+            }
+        }
+        None => {
+            meta.insert(SHARD_COUNT_KEY, (shards as u64).to_be_bytes())?;
+            catalog.db.persist(PersistMode::SyncAll)?;
+        }
+    }
+    Ok(())
+}
+
+fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, StoreError> {
+    let path = config.data_dir.join(format!("shard-{index:03}"));
+    let db = Database::builder(path)
+        .worker_threads(1)
+        .cache_size(config.cache_bytes_per_shard)
+        .open()?;
+    let geparkeerd = db.keyspace("geparkeerd", KeyspaceCreateOptions::default)?;
+    let bijlagen = db.keyspace("bijlagen", || {
+        KeyspaceCreateOptions::default().with_kv_separation(Some(KvSeparationOptions::default()))
+    })?;
+    let batches = db.keyspace("batches", KeyspaceCreateOptions::default)?;
+    let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+
+    // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
+    let next_seq = match meta.get(NEXT_SEQ_KEY)? {
+        Some(bytes) => u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
+            StoreError::Io(std::io::Error::other("next_seq record is not 8 bytes"))
+        })?),
+        None => 0,
+    };
+    let parked = geparkeerd.len()? as u64;
+    tracing::info!(
+        shard = index,
+        parked_messages = parked,
+        next_seq,
+        "shard opened"
+    );
+    Ok(ShardHandles {
+        index,
+        db,
+        geparkeerd,
+        bijlagen,
+        batches,
+        meta,
+        parked_messages: Arc::new(AtomicU64::new(parked)),
+        next_seq: Arc::new(AtomicU64::new(next_seq)),
+    })
+}
+
+fn spawn_disk_watch(dir: PathBuf, available: Arc<AtomicU64>) -> Result<DiskWatch, StoreError> {
+    let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+    let available_bytes = available.clone();
+    let thread = std::thread::Builder::new()
+        .name("disk-watch".into())
+        .spawn(move || {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Duration::from_millis(250))
+            {
+                match fs4::available_space(&dir) {
+                    Ok(bytes) => available.store(bytes, Ordering::Relaxed),
+                    Err(error) => tracing::warn!(%error, "cannot read free disk space"),
+                }
+            }
+        })?;
+    Ok(DiskWatch {
+        available_bytes,
+        stop,
+        thread,
+    })
+}
+
+struct ShardWriter {
+    shard: ShardHandles,
+    max_group_messages: usize,
+}
+
+/// The fate of one job inside a group.
+enum Planned {
+    /// Answered from what was stored before: holds whatever the commit does.
+    Settled(ParkOutcome),
+    /// Written by this group: holds only if the commit succeeds.
+    Pending(ParkOutcome),
+}
+
+impl ShardWriter {
+    fn run(self, jobs: Receiver<ParkJob>) {
+        let shard_label = self.shard.index.to_string();
+        while let Ok(first) = jobs.recv() {
+            let mut messages = first.request.batch.len();
+            let mut group = vec![first];
+            while messages < self.max_group_messages {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        messages += job.request.batch.len();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            metrics::gauge!("berichtenbox_park_queue_depth", "shard" => shard_label.clone())
+                .set(jobs.len() as f64);
+            self.commit_group(group, messages);
+        }
+        tracing::debug!(shard = self.shard.index, "park writer stopped");
+    }
+
+    fn commit_group(&self, group: Vec<ParkJob>, messages: usize) {
+        let shard = &self.shard;
+        let mut write = shard.db.batch().durability(Some(PersistMode::SyncData));
+        let mut next_seq = shard.next_seq.load(Ordering::Relaxed);
+        let mut written_here: HashMap<Vec<u8>, BatchRecord> = HashMap::new();
+        let mut plans = Vec::with_capacity(group.len());
+        let mut parked_now = 0u64;
+
+        for job in &group {
+            let request = &job.request;
+            let key = batch_key(&request.batch.oin, &request.batch.batch_id);
+            let earlier = match written_here.get(&key) {
+                Some(record) => Some((record.clone(), false)),
+                None => match shard.batches.get(&key) {
+                    Ok(Some(bytes)) => match decode::<BatchRecord>(&key, &bytes) {
+                        Ok(record) => Some((record, true)),
+                        Err(error) => {
+                            plans.push(Err(error));
+                            continue;
+                        }
+                    },
+                    Ok(None) => None,
+                    Err(error) => {
+                        plans.push(Err(StoreError::Engine(error)));
+                        continue;
+                    }
+                },
+            };
+            if let Some((record, stored_before)) = earlier {
+                let outcome = if record.digest == request.digest {
+                    ParkOutcome::Duplicate(record)
+                } else {
+                    ParkOutcome::Conflict(record)
+                };
+                plans.push(Ok(if stored_before {
+                    Planned::Settled(outcome)
+                } else {
+                    Planned::Pending(outcome)
+                }));
+                continue;
+            }
+            let record = BatchRecord {
+                oin: request.batch.oin.clone(),
+                batch_id: request.batch.batch_id.clone(),
+                digest: request.digest,
+                ontvangen_op: request.ontvangen_op,
+                aantal_berichten: request.batch.len() as u32,
+                shard: shard.index as u16,
+                first_seq: next_seq,
+                status: BatchStatus::Geparkeerd,
+            };
+            for (index, bericht) in request.batch.berichten.iter().enumerate() {
+                let seq = next_seq;
+                next_seq += 1;
+                let mut refs = Vec::with_capacity(bericht.bijlagen.len());
+                for (volgorde, bijlage) in bericht.bijlagen.iter().enumerate() {
+                    let volgorde = volgorde as u8;
+                    write.insert(
+                        &shard.bijlagen,
+                        bijlage_key(seq, volgorde),
+                        bijlage.inhoud.as_slice(),
+                    );
+                    refs.push(BijlageRef {
+                        shard: shard.index as u16,
+                        seq,
+                        volgorde,
+                        omschrijving: bijlage.omschrijving.clone(),
+                        mediatype: bijlage.mediatype.clone(),
+                        size_bytes: bijlage.inhoud.len() as u32,
+                    });
+                }
+                let message = ParkedMessage {
+                    seq,
+                    oin: request.batch.oin.clone(),
+                    batch_id: request.batch.batch_id.clone(),
+                    index: index as u32,
+                    bericht_id: bericht.bericht_id.clone(),
+                    bericht_type: bericht.bericht_type.clone(),
+                    ontvanger: bericht.ontvanger.clone(),
+                    onderwerp: bericht.onderwerp.clone(),
+                    tekst: bericht.tekst.clone(),
+                    referentie: bericht.referentie.clone(),
+                    aanmaak_datum: request.batch.aanmaak_datum,
+                    publicatie_datum: bericht.publicatie_datum,
+                    ontvangen_op: request.ontvangen_op,
+                    bijlagen: refs,
+                };
+                write.insert(&shard.geparkeerd, seq_key(seq), encode(&message));
+            }
+            parked_now += u64::from(record.aantal_berichten);
+            write.insert(&shard.batches, key.clone(), encode(&record));
+            written_here.insert(key, record.clone());
+            plans.push(Ok(Planned::Pending(ParkOutcome::Parked(record))));
+        }
+
+        let commit_result = if write.is_empty() {
+            Ok(())
+        } else {
+            write.insert(&shard.meta, NEXT_SEQ_KEY, next_seq.to_be_bytes());
+            let started = Instant::now();
+            let result = write.commit();
+            metrics::histogram!("berichtenbox_park_sync_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("berichtenbox_park_group_batches").record(group.len() as f64);
+            metrics::histogram!("berichtenbox_park_group_messages").record(messages as f64);
+            result
+        };
+
+        let committed = match commit_result {
+            Ok(()) => {
+                shard.next_seq.store(next_seq, Ordering::Relaxed);
+                shard
+                    .parked_messages
+                    .fetch_add(parked_now, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(shard = shard.index, %error, "group commit failed, nothing of the group is acknowledged");
+                Err(error.to_string())
+            }
+        };
+
+        for (job, plan) in group.into_iter().zip(plans) {
+            let answer = match (plan, &committed) {
+                (Err(error), _) => Err(error),
+                (Ok(Planned::Settled(outcome)), _) | (Ok(Planned::Pending(outcome)), Ok(())) => {
+                    Ok(outcome)
+                }
+                (Ok(Planned::Pending(_)), Err(message)) => {
+                    Err(StoreError::Io(std::io::Error::other(message.clone())))
+                }
+            };
+            // The requester may have gone (client hung up); the batch is parked all the same.
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+fn collect<T: for<'de> serde::Deserialize<'de>>(
+    iter: impl Iterator<Item = fjall::Guard>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for guard in iter {
+        let (key, value) = guard.into_inner()?;
+        out.push(decode(&key, &value)?);
+    }
+    Ok(out)
+}
+
+impl Store for EmbeddedStore {
+    fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn health(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(StoreError::Closed);
+        }
+        let available_bytes = self.available_bytes.load(Ordering::Relaxed);
+        if available_bytes < self.config.min_free_disk_bytes {
+            return Err(StoreError::DiskFull { available_bytes });
+        }
+        Ok(())
+    }
+
+    fn submit_park(&self, request: ParkRequest) -> Result<ParkReceipt, StoreError> {
+        self.health()?;
+        let shard = home_shard_of_batch(
+            &request.batch.oin,
+            &request.batch.batch_id,
+            self.shards.len(),
+        );
+        let (reply, receipt) = oneshot::channel();
+        let senders = self.senders.read().map_err(|_| StoreError::Closed)?;
+        let Some(senders) = senders.as_ref() else {
+            return Err(StoreError::Closed);
+        };
+        match senders[shard].try_send(ParkJob { request, reply }) {
+            Ok(()) => Ok(receipt),
+            Err(TrySendError::Full(_)) => Err(StoreError::QueueFull { shard }),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::Closed),
+        }
+    }
+
+    fn find_batch(&self, oin: &str, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let shard = self.shard(home_shard_of_batch(oin, batch_id, self.shards.len()));
+        let key = batch_key(oin, batch_id);
+        shard
+            .batches
+            .get(&key)?
+            .map(|bytes| decode(&key, &bytes))
+            .transpose()
+    }
+
+    fn parked_messages(
+        &self,
+        shard: usize,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ParkedMessage>, StoreError> {
+        let start = after_seq.map_or(0, |seq| seq.saturating_add(1));
+        collect(
+            self.shard(shard)
+                .geparkeerd
+                .range(seq_key(start)..)
+                .take(limit),
+        )
+    }
+
+    fn bijlage(&self, reference: &BijlageRef) -> Result<Option<Vec<u8>>, StoreError> {
+        let shard = self.shard(usize::from(reference.shard));
+        Ok(shard
+            .bijlagen
+            .get(bijlage_key(reference.seq, reference.volgorde))?
+            .map(|v| v.to_vec()))
+    }
+
+    fn shard_stats(&self) -> Vec<ShardStats> {
+        self.shards
+            .iter()
+            .map(|shard| ShardStats {
+                shard: shard.index,
+                parked_messages: shard.parked_messages.load(Ordering::Relaxed),
+                next_seq: shard.next_seq.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    fn put_afnemer(&self, afnemer: &AfnemerRecord) -> Result<(), StoreError> {
+        self.catalog
+            .afnemers
+            .insert(afnemer.oin.as_bytes(), encode(afnemer))?;
+        self.catalog.db.persist(PersistMode::SyncData)?;
+        Ok(())
+    }
+
+    fn afnemers(&self) -> Result<Vec<AfnemerRecord>, StoreError> {
+        collect(self.catalog.afnemers.iter())
+    }
+
+    fn put_api_key(&self, key_hash: [u8; 32], oin: &str) -> Result<(), StoreError> {
+        self.catalog.api_keys.insert(key_hash, oin.as_bytes())?;
+        self.catalog.db.persist(PersistMode::SyncData)?;
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<([u8; 32], String)>, StoreError> {
+        let mut out = Vec::new();
+        for guard in self.catalog.api_keys.iter() {
+            let (key, value) = guard.into_inner()?;
+            let Ok(hash) = <[u8; 32]>::try_from(key.as_ref()) else {
+                continue;
+            };
+            out.push((hash, String::from_utf8_lossy(&value).into_owned()));
+        }
+        Ok(out)
+    }
+
+    fn put_berichttype(&self, berichttype: &BerichttypeRecord) -> Result<(), StoreError> {
+        let key = record::berichttype_key(&berichttype.oin, &berichttype.code);
+        self.catalog.berichttypen.insert(key, encode(berichttype))?;
+        self.catalog.db.persist(PersistMode::SyncData)?;
+        Ok(())
+    }
+
+    fn berichttypen(&self, oin: &str) -> Result<Vec<BerichttypeRecord>, StoreError> {
+        let mut prefix = oin.as_bytes().to_vec();
+        prefix.push(0);
+        collect(self.catalog.berichttypen.prefix(prefix))
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Dropping the senders ends each writer once it has answered what is queued.
+        drop(self.senders.write().map_err(|_| StoreError::Closed)?.take());
+        let writers = std::mem::take(&mut *self.writers.lock().map_err(|_| StoreError::Closed)?);
+        for writer in writers {
+            if writer.join().is_err() {
+                tracing::error!("a park writer panicked");
+            }
+        }
+        if let Some(disk) = self.disk.lock().map_err(|_| StoreError::Closed)?.take() {
+            drop(disk.stop);
+            let _ = disk.thread.join();
+            drop(disk.available_bytes);
+        }
+        for shard in &self.shards {
+            shard.db.persist(PersistMode::SyncAll)?;
+        }
+        self.catalog.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        if let Err(error) = self.close() {
+            tracing::error!(%error, "closing the store failed");
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! `POST /v1/batches` and `GET /v1/batches/{batchId}`.
+//!
+//! The order of checks is the contract's: credentials (401/403), media type (415), size (413),
+//! memory for the body (503), JSON and field rules (400/413), then idempotency (200/409), then
+//! the afnemer's rate (429) and parking (202 after the covering sync, or 503). Parsing,
+//! validation and the idempotency lookup are CPU and disk work and run on the blocking pool.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use berichtenbox_actors::core::model::{Batch, Bericht, Bijlage};
+use berichtenbox_actors::core::rules::{self, MAX_BERICHTEN_PER_BATCH};
+use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest};
+use serde::{Deserialize, Serialize};
+
+use super::problem::{ApiError, InvalidParam};
+use super::{AppState, auth, body};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BatchJson {
+    batch_id: Option<String>,
+    aanmaak_datum: Option<String>,
+    berichten: Option<Vec<BerichtJson>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BerichtJson {
+    bericht_id: Option<String>,
+    bericht_type: Option<String>,
+    ontvanger: Option<String>,
+    onderwerp: Option<String>,
+    tekst: Option<String>,
+    referentie: Option<String>,
+    publicatie_datum: Option<String>,
+    #[serde(default)]
+    bijlagen: Vec<BijlageJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BijlageJson {
+    omschrijving: Option<String>,
+    mediatype: Option<String>,
+    inhoud: Option<String>,
+}
+
+/// The reply to a parked batch, and the first part of its status.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchReply {
+    batch_id: String,
+    status: &'static str,
+    ontvangen_op: String,
+    aantal_berichten: u32,
+}
+
+fn status_name(status: BatchStatus) -> &'static str {
+    match status {
+        BatchStatus::Geparkeerd => "geparkeerd",
+        BatchStatus::InVerwerking => "in-verwerking",
+        BatchStatus::Verwerkt => "verwerkt",
+    }
+}
+
+impl BatchReply {
+    fn of(record: &BatchRecord, status: BatchStatus) -> Self {
+        Self {
+            batch_id: record.batch_id.clone(),
+            status: status_name(status),
+            ontvangen_op: record.ontvangen_op.to_string(),
+            aantal_berichten: record.aantal_berichten,
+        }
+    }
+}
+
+/// Collects broken fields, each under the path a client wrote.
+#[derive(Default)]
+struct Findings {
+    invalid: Vec<InvalidParam>,
+    too_large: Vec<InvalidParam>,
+}
+
+impl Findings {
+    fn check<T>(
+        &mut self,
+        name: impl FnOnce() -> String,
+        result: Result<T, rules::Reason>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(reason) => {
+                self.invalid.push(InvalidParam::new(name(), reason));
+                None
+            }
+        }
+    }
+
+    fn required<'a>(
+        &mut self,
+        name: impl FnOnce() -> String,
+        value: &'a Option<String>,
+    ) -> Option<&'a str> {
+        let value = value.as_deref();
+        if value.is_none() {
+            self.invalid.push(InvalidParam::new(name(), "is verplicht"));
+        }
+        value
+    }
+}
+
+/// Checks every field rule of API.md and builds the domain batch, or says every broken field.
+pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
+    let mut findings = Findings::default();
+    let batch_id = findings
+        .required(|| "batchId".into(), &json.batch_id)
+        .and_then(|v| findings.check(|| "batchId".into(), rules::guid(v)));
+    let aanmaak_datum = findings
+        .required(|| "aanmaakDatum".into(), &json.aanmaak_datum)
+        .and_then(|v| findings.check(|| "aanmaakDatum".into(), rules::rfc3339(v)));
+    let berichten_json = json.berichten.unwrap_or_default();
+    if berichten_json.len() > MAX_BERICHTEN_PER_BATCH {
+        return Err(ApiError::PayloadTooLarge {
+            detail: format!("Een batch heeft ten hoogste {MAX_BERICHTEN_PER_BATCH} berichten."),
+            invalid_params: vec![InvalidParam::new(
+                "berichten",
+                format!(
+                    "bevat {} berichten; ten hoogste {MAX_BERICHTEN_PER_BATCH}",
+                    berichten_json.len()
+                ),
+            )],
+        });
+    }
+    if berichten_json.is_empty() {
+        findings.invalid.push(InvalidParam::new(
+            "berichten",
+            "moet 1 tot 1000 berichten bevatten",
+        ));
+    }
+
+    let mut berichten = Vec::with_capacity(berichten_json.len());
+    let mut seen_ids = std::collections::HashMap::with_capacity(berichten_json.len());
+    for (i, bericht) in berichten_json.into_iter().enumerate() {
+        let at = |field: &str| format!("berichten[{i}].{field}");
+        let bericht_id = findings
+            .required(|| at("berichtId"), &bericht.bericht_id)
+            .and_then(|v| findings.check(|| at("berichtId"), rules::guid(v)));
+        if let Some(id) = &bericht_id {
+            if let Some(first) = seen_ids.insert(id.clone(), i) {
+                findings.invalid.push(InvalidParam::new(
+                    at("berichtId"),
+                    format!("komt al voor in berichten[{first}]"),
+                ));
+            }
+        }
+        let bericht_type = findings
+            .required(|| at("berichtType"), &bericht.bericht_type)
+            .and_then(|v| {
+                findings
+                    .check(|| at("berichtType"), rules::bericht_type(v))
+                    .map(|()| v.to_owned())
+            });
+        let ontvanger = findings
+            .required(|| at("ontvanger"), &bericht.ontvanger)
+            .and_then(|v| {
+                findings
+                    .check(|| at("ontvanger"), rules::bsn(v))
+                    .map(|()| v.to_owned())
+            });
+        let onderwerp = findings
+            .required(|| at("onderwerp"), &bericht.onderwerp)
+            .and_then(|v| {
+                findings
+                    .check(
+                        || at("onderwerp"),
+                        rules::text(v, 1, rules::MAX_ONDERWERP_CHARS),
+                    )
+                    .map(|()| v.to_owned())
+            });
+        let tekst = findings
+            .required(|| at("tekst"), &bericht.tekst)
+            .and_then(|v| {
+                findings
+                    .check(|| at("tekst"), rules::text(v, 0, rules::MAX_TEKST_CHARS))
+                    .map(|()| v.to_owned())
+            });
+        let referentie = match &bericht.referentie {
+            None => Some(None),
+            Some(v) => findings
+                .check(
+                    || at("referentie"),
+                    rules::text(v, 0, rules::MAX_REFERENTIE_CHARS),
+                )
+                .map(|()| Some(v.clone())),
+        };
+        let publicatie_datum = match &bericht.publicatie_datum {
+            None => Some(None),
+            Some(v) => findings
+                .check(|| at("publicatieDatum"), rules::rfc3339(v))
+                .map(Some),
+        };
+        let bijlagen = validate_bijlagen(&mut findings, i, bericht.bijlagen);
+        if let (
+            Some(bericht_id),
+            Some(bericht_type),
+            Some(ontvanger),
+            Some(onderwerp),
+            Some(tekst),
+            Some(referentie),
+            Some(publicatie_datum),
+            Some(bijlagen),
+        ) = (
+            bericht_id,
+            bericht_type,
+            ontvanger,
+            onderwerp,
+            tekst,
+            referentie,
+            publicatie_datum,
+            bijlagen,
+        ) {
+            berichten.push(Bericht {
+                bericht_id,
+                bericht_type,
+                ontvanger,
+                onderwerp,
+                tekst,
+                referentie,
+                publicatie_datum,
+                bijlagen,
+            });
+        }
+    }
+
+    if !findings.too_large.is_empty() {
+        let mut invalid_params = findings.too_large;
+        invalid_params.extend(findings.invalid);
+        return Err(ApiError::PayloadTooLarge {
+            detail: format!(
+                "De bijlagen van een bericht zijn samen ten hoogste {} bytes.",
+                rules::MAX_BIJLAGEN_BYTES_PER_BERICHT
+            ),
+            invalid_params,
+        });
+    }
+    if !findings.invalid.is_empty() {
+        return Err(ApiError::invalid(findings.invalid));
+    }
+    match (batch_id, aanmaak_datum) {
+        (Some(batch_id), Some(aanmaak_datum)) => Ok(Batch {
+            oin: oin.to_owned(),
+            batch_id,
+            aanmaak_datum,
+            berichten,
+        }),
+        _ => Err(ApiError::Internal(
+            "validation passed without a batch id or date".into(),
+        )),
+    }
+}
+
+fn validate_bijlagen(
+    findings: &mut Findings,
+    i: usize,
+    bijlagen: Vec<BijlageJson>,
+) -> Option<Vec<Bijlage>> {
+    let at = |j: usize, field: &str| format!("berichten[{i}].bijlagen[{j}].{field}");
+    if bijlagen.len() > rules::MAX_BIJLAGEN_PER_BERICHT {
+        findings.invalid.push(InvalidParam::new(
+            format!("berichten[{i}].bijlagen"),
+            "bevat meer dan 2 bijlagen",
+        ));
+        return None;
+    }
+    // Size first, from the base64 length alone: nothing oversized is decoded.
+    let declared: usize = bijlagen
+        .iter()
+        .filter_map(|b| b.inhoud.as_deref().and_then(rules::base64_decoded_len))
+        .sum();
+    if declared > rules::MAX_BIJLAGEN_BYTES_PER_BERICHT {
+        findings.too_large.push(InvalidParam::new(
+            format!("berichten[{i}].bijlagen"),
+            format!(
+                "bevat samen {declared} bytes; ten hoogste {}",
+                rules::MAX_BIJLAGEN_BYTES_PER_BERICHT
+            ),
+        ));
+        return None;
+    }
+    let mut out = Vec::with_capacity(bijlagen.len());
+    let mut complete = true;
+    for (j, bijlage) in bijlagen.into_iter().enumerate() {
+        let omschrijving = findings
+            .required(|| at(j, "omschrijving"), &bijlage.omschrijving)
+            .and_then(|v| {
+                findings
+                    .check(
+                        || at(j, "omschrijving"),
+                        rules::text(v, 1, rules::MAX_OMSCHRIJVING_CHARS),
+                    )
+                    .map(|()| v.to_owned())
+            });
+        let mediatype = findings
+            .required(|| at(j, "mediatype"), &bijlage.mediatype)
+            .and_then(|v| {
+                findings
+                    .check(|| at(j, "mediatype"), rules::media_type(v))
+                    .map(|()| v.to_owned())
+            });
+        let inhoud = findings
+            .required(|| at(j, "inhoud"), &bijlage.inhoud)
+            .and_then(|v| findings.check(|| at(j, "inhoud"), rules::base64(v)));
+        match (omschrijving, mediatype, inhoud) {
+            (Some(omschrijving), Some(mediatype), Some(inhoud)) => out.push(Bijlage {
+                omschrijving,
+                mediatype,
+                inhoud,
+            }),
+            _ => complete = false,
+        }
+    }
+    complete.then_some(out)
+}
+
+/// What the blocking part of a delivery found.
+enum Prepared {
+    New(ParkRequest),
+    Seen(ParkOutcome),
+}
+
+fn location(batch_id: &str) -> String {
+    format!("/v1/batches/{batch_id}")
+}
+
+fn reply(outcome: ParkOutcome) -> Result<HttpResponse, ApiError> {
+    match outcome {
+        ParkOutcome::Parked(record) => Ok(HttpResponse::Accepted()
+            .insert_header((header::LOCATION, location(&record.batch_id)))
+            .json(BatchReply::of(&record, BatchStatus::Geparkeerd))),
+        // The first reply again: the batch as it was parked.
+        ParkOutcome::Duplicate(record) => Ok(HttpResponse::Ok()
+            .insert_header((header::LOCATION, location(&record.batch_id)))
+            .json(BatchReply::of(&record, BatchStatus::Geparkeerd))),
+        ParkOutcome::Conflict(record) => Err(ApiError::Conflict(format!(
+            "batchId {} is al gebruikt voor een batch met andere inhoud.",
+            record.batch_id
+        ))),
+    }
+}
+
+pub async fn deliver(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let afnemer = auth::afnemer(&request, &state)?;
+    body::require_json(&request)?;
+    let body = body::read(
+        &request,
+        payload,
+        &state,
+        state.config.server.max_body_bytes,
+    )
+    .await?;
+
+    let blocking_state = state.clone().into_inner();
+    let oin = afnemer.oin.clone();
+    let prepared = web::block(move || -> Result<Prepared, ApiError> {
+        let json: BatchJson = body::parse_json(&body.bytes)?;
+        drop(body);
+        let batch = validate(json, &oin)?;
+        let digest = batch.content_digest();
+        if let Some(record) = blocking_state.store.find_batch(&oin, &batch.batch_id)? {
+            let outcome = if record.digest == digest {
+                ParkOutcome::Duplicate(record)
+            } else {
+                ParkOutcome::Conflict(record)
+            };
+            return Ok(Prepared::Seen(outcome));
+        }
+        let ontvangen_op = blocking_state.clock.now();
+        Ok(Prepared::New(ParkRequest {
+            batch,
+            digest,
+            ontvangen_op,
+        }))
+    })
+    .await??;
+
+    let outcome = match prepared {
+        Prepared::Seen(outcome) => outcome,
+        Prepared::New(park) => {
+            let messages = park.batch.len() as u64;
+            let rate = afnemer
+                .rate()
+                .ok_or_else(|| ApiError::Internal("afnemer has no rate".into()))?;
+            metrics::counter!("berichtenbox_berichten_aangeboden_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+            let receipt = state.registry.admit(&afnemer.oin, rate, park).await?;
+            let outcome = receipt
+                .await
+                .map_err(|_| ApiError::from(berichtenbox_actors::store::StoreError::Closed))??;
+            if let ParkOutcome::Parked(_) = outcome {
+                metrics::counter!("berichtenbox_berichten_geparkeerd_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+            }
+            outcome
+        }
+    };
+    reply(outcome)
+}
+
+pub async fn status(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let afnemer = auth::afnemer(&request, &state)?;
+    let not_found = || ApiError::NotFound("Deze afnemer heeft geen batch met dit batchId.".into());
+    let batch_id = rules::guid(&path.into_inner()).map_err(|_| not_found())?;
+    let store = state.store.clone();
+    let record = web::block(move || store.find_batch(&afnemer.oin, &batch_id))
+        .await??
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(BatchReply::of(&record, record.status)))
+}

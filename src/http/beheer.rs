@@ -1,0 +1,182 @@
+//! The operator's endpoints: register afnemers and issue their API keys.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use berichtenbox_actors::core::rules;
+use berichtenbox_actors::store::AfnemerRecord;
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+
+use super::problem::{ApiError, InvalidParam};
+use super::{AppState, auth, body};
+
+/// Bodies of the catalog endpoints are small; anything larger is not one of them.
+pub const SMALL_BODY_BYTES: usize = 64 * 1024;
+const MAX_RATE: u32 = 1_000_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AfnemerJson {
+    naam: Option<String>,
+    berichten_per_seconde: Option<u32>,
+    burst: Option<u32>,
+    webhook_url: Option<String>,
+    actief: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AfnemerView {
+    oin: String,
+    naam: String,
+    berichten_per_seconde: u32,
+    burst: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<String>,
+    actief: bool,
+}
+
+impl From<AfnemerRecord> for AfnemerView {
+    fn from(record: AfnemerRecord) -> Self {
+        Self {
+            oin: record.oin,
+            naam: record.naam,
+            berichten_per_seconde: record.berichten_per_seconde,
+            burst: record.burst,
+            webhook_url: record.webhook_url,
+            actief: record.actief,
+        }
+    }
+}
+
+fn webhook_url(value: &str) -> Result<(), &'static str> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    match host {
+        Some(host)
+            if !host.is_empty()
+                && value.len() <= 2048
+                && !value.chars().any(char::is_whitespace) =>
+        {
+            Ok(())
+        }
+        _ => Err("moet een http- of https-URL zijn"),
+    }
+}
+
+pub async fn put_afnemer(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::beheer(&request, &state)?;
+    body::require_json(&request)?;
+    let body = body::read(&request, payload, &state, SMALL_BODY_BYTES).await?;
+    let json: AfnemerJson = body::parse_json(&body.bytes)?;
+    let oin = path.into_inner();
+    let defaults = &state.config.afnemers;
+
+    let mut invalid = Vec::new();
+    if let Err(reason) = rules::oin(&oin) {
+        invalid.push(InvalidParam::new("oin", reason));
+    }
+    match json.naam.as_deref() {
+        None => invalid.push(InvalidParam::new("naam", "is verplicht")),
+        Some(naam) => {
+            if let Err(reason) = rules::text(naam, 1, rules::MAX_NAAM_CHARS) {
+                invalid.push(InvalidParam::new("naam", reason));
+            }
+        }
+    }
+    let berichten_per_seconde = json
+        .berichten_per_seconde
+        .unwrap_or(defaults.berichten_per_seconde);
+    if !(1..=MAX_RATE).contains(&berichten_per_seconde) {
+        invalid.push(InvalidParam::new(
+            "berichtenPerSeconde",
+            format!("moet 1 tot {MAX_RATE} zijn"),
+        ));
+    }
+    let burst = json.burst.unwrap_or(defaults.burst);
+    if !(1..=MAX_RATE).contains(&burst) {
+        invalid.push(InvalidParam::new(
+            "burst",
+            format!("moet 1 tot {MAX_RATE} zijn"),
+        ));
+    }
+    if let Some(Err(reason)) = json.webhook_url.as_deref().map(webhook_url) {
+        invalid.push(InvalidParam::new("webhookUrl", reason));
+    }
+    if !invalid.is_empty() {
+        return Err(ApiError::invalid(invalid));
+    }
+
+    let record = AfnemerRecord {
+        oin,
+        naam: json.naam.unwrap_or_default(),
+        berichten_per_seconde,
+        burst,
+        webhook_url: json.webhook_url,
+        actief: json.actief.unwrap_or(true),
+    };
+    let catalog = state.catalog.clone();
+    let stored = record.clone();
+    let created = web::block(move || catalog.put_afnemer(stored)).await??;
+    if let Some(rate) = record.rate() {
+        state.registry.set_rate(&record.oin, rate);
+    }
+    let mut response = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(AfnemerView::from(record)))
+}
+
+#[derive(Debug, Serialize)]
+struct AfnemersView {
+    afnemers: Vec<AfnemerView>,
+}
+
+pub async fn list_afnemers(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::beheer(&request, &state)?;
+    let afnemers = state
+        .catalog
+        .afnemers()
+        .into_iter()
+        .map(AfnemerView::from)
+        .collect();
+    Ok(HttpResponse::Ok().json(AfnemersView { afnemers }))
+}
+
+#[derive(Debug, Serialize)]
+struct SleutelView {
+    sleutel: String,
+}
+
+pub async fn create_api_key(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::beheer(&request, &state)?;
+    let oin = path.into_inner();
+    if state.catalog.afnemer(&oin).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "Er is geen afnemer met OIN {oin}."
+        )));
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let sleutel = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let catalog = state.catalog.clone();
+    let stored = sleutel.clone();
+    web::block(move || catalog.add_api_key(&stored, &oin)).await??;
+    Ok(HttpResponse::Created().json(SleutelView { sleutel }))
+}

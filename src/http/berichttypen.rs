@@ -1,0 +1,100 @@
+//! An afnemer's berichttypen: `PUT /v1/berichttypen/{code}` and `GET /v1/berichttypen`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use berichtenbox_actors::core::rules;
+use berichtenbox_actors::store::BerichttypeRecord;
+use serde::{Deserialize, Serialize};
+
+use super::beheer::SMALL_BODY_BYTES;
+use super::problem::{ApiError, InvalidParam};
+use super::{AppState, auth, body};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct BerichttypeJson {
+    omschrijving: Option<String>,
+    actief: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BerichttypeView {
+    code: String,
+    omschrijving: String,
+    actief: bool,
+}
+
+impl From<BerichttypeRecord> for BerichttypeView {
+    fn from(record: BerichttypeRecord) -> Self {
+        Self {
+            code: record.code,
+            omschrijving: record.omschrijving,
+            actief: record.actief,
+        }
+    }
+}
+
+pub async fn put(
+    request: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let afnemer = auth::afnemer(&request, &state)?;
+    body::require_json(&request)?;
+    let body = body::read(&request, payload, &state, SMALL_BODY_BYTES).await?;
+    let json: BerichttypeJson = body::parse_json(&body.bytes)?;
+    let code = path.into_inner();
+
+    let mut invalid = Vec::new();
+    if let Err(reason) = rules::bericht_type(&code) {
+        invalid.push(InvalidParam::new("code", reason));
+    }
+    let omschrijving = json.omschrijving.unwrap_or_default();
+    if let Err(reason) = rules::text(&omschrijving, 1, rules::MAX_OMSCHRIJVING_CHARS) {
+        invalid.push(InvalidParam::new("omschrijving", reason));
+    }
+    if !invalid.is_empty() {
+        return Err(ApiError::invalid(invalid));
+    }
+
+    let record = BerichttypeRecord {
+        oin: afnemer.oin,
+        code,
+        omschrijving,
+        actief: json.actief.unwrap_or(true),
+    };
+    let store = state.store.clone();
+    let stored = record.clone();
+    let created = web::block(move || {
+        let existed = store
+            .berichttypen(&stored.oin)?
+            .iter()
+            .any(|b| b.code == stored.code);
+        store.put_berichttype(&stored).map(|()| !existed)
+    })
+    .await??;
+    let mut response = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(BerichttypeView::from(record)))
+}
+
+#[derive(Debug, Serialize)]
+struct BerichttypenView {
+    berichttypen: Vec<BerichttypeView>,
+}
+
+pub async fn list(
+    request: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let afnemer = auth::afnemer(&request, &state)?;
+    let store = state.store.clone();
+    let berichttypen = web::block(move || store.berichttypen(&afnemer.oin)).await??;
+    Ok(HttpResponse::Ok().json(BerichttypenView {
+        berichttypen: berichttypen.into_iter().map(Into::into).collect(),
+    }))
+}

@@ -1,0 +1,145 @@
+//! Reading a request body within bounds: the media type is checked first, then memory for the
+//! whole body is reserved from the in-flight budget before a byte is read, and the body may not
+//! grow past the configured limit while it streams in.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt as _;
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::AppState;
+use super::problem::ApiError;
+
+/// A body in memory, holding its share of the in-flight budget until dropped.
+#[derive(Debug)]
+pub struct Body {
+    pub bytes: web::BytesMut,
+    _reservation: OwnedSemaphorePermit,
+}
+
+/// 415 unless the request says `application/json` (parameters such as charset allowed).
+pub fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "Verwacht Content-Type application/json, kreeg '{content_type}'."
+        )))
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::PayloadTooLarge {
+        detail: format!("Het verzoek is groter dan de toegestane {limit} bytes."),
+        invalid_params: Vec::new(),
+    }
+}
+
+/// Reads the whole body, or answers 413 (over `limit`) or 503 (no memory for it now).
+pub async fn read(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    state: &AppState,
+    limit: usize,
+) -> Result<Body, ApiError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large(limit));
+    }
+    let reserve = declared.unwrap_or(limit);
+    let permits = u32::try_from(reserve.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let reservation = state
+        .in_flight
+        .clone()
+        .try_acquire_many_owned(permits)
+        .map_err(|_| ApiError::Unavailable {
+            detail: "Er is nu geen geheugen vrij voor nog een verzoek van deze omvang.".into(),
+            retry_after_seconds: 1,
+        })?;
+    let mut bytes = web::BytesMut::with_capacity(reserve.min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| ApiError::BadRequest {
+            detail: format!("Het verzoek kon niet gelezen worden: {error}."),
+            invalid_params: Vec::new(),
+        })?;
+        if bytes.len() + chunk.len() > reserve {
+            return Err(too_large(reserve));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Body {
+        bytes,
+        _reservation: reservation,
+    })
+}
+
+/// Parses JSON into `T`; a syntax error is a 400 without fields, a wrong type or unknown field
+/// a 400 naming the field by its path.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(value) => {
+            deserializer.end().map_err(|error| not_json(&error))?;
+            Ok(value)
+        }
+        Err(error) => {
+            let path = error.path().to_string();
+            let inner = error.into_inner();
+            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                return Err(not_json(&inner));
+            }
+            let message = inner.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            let (name, reason) = field_of(&path, message);
+            Err(ApiError::invalid(vec![super::problem::InvalidParam::new(
+                name, reason,
+            )]))
+        }
+    }
+}
+
+fn not_json(error: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest {
+        detail: format!(
+            "De body is geen geldige JSON (regel {}, kolom {}).",
+            error.line(),
+            error.column()
+        ),
+        invalid_params: Vec::new(),
+    }
+}
+
+/// serde names a missing or unknown field in its message, not in the path: put it in the path.
+fn field_of(path: &str, message: &str) -> (String, String) {
+    let join = |field: &str| {
+        if path == "." || path.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    let quoted = message.split('`').nth(1);
+    if let (Some(field), true) = (quoted, message.starts_with("missing field")) {
+        return (join(field), "is verplicht".to_owned());
+    }
+    if message.starts_with("unknown field") {
+        // Here the path already ends in the unknown field.
+        return (path.to_owned(), "is geen bekend veld".to_owned());
+    }
+    let name = if path == "." {
+        String::new()
+    } else {
+        path.to_owned()
+    };
+    (name, format!("heeft een verkeerd type: {message}"))
+}

@@ -1,0 +1,134 @@
+//! Start-up and shutdown: open the store, rebuild the catalog, start the actors' arbiter and the
+//! HTTP server, and on SIGTERM or SIGINT stop in one path.
+//!
+//! Shutdown: actix stops accepting, lets requests in flight finish (each ends in its 202 after
+//! the covering sync, or in an error) within the configured timeout; then the afnemer actors
+//! stop, the store's writers drain what is queued and the shards are synced; then `run` returns.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use berichtenbox_actors::catalog::Catalog;
+use berichtenbox_actors::core::clock::SharedClock;
+use berichtenbox_actors::registry::Registry;
+use berichtenbox_actors::store::Store;
+use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::Semaphore;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+
+/// Opens the embedded store the configuration describes.
+pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = EmbeddedStore::open(EmbeddedConfig {
+        data_dir: config.store.data_dir.clone(),
+        shards: config.store.shards,
+        queue_capacity: config.store.queue_capacity,
+        max_group_messages: config.store.max_group_messages,
+        min_free_disk_bytes: config.store.min_free_disk_bytes,
+        cache_bytes_per_shard: config.store.cache_bytes_per_shard,
+    })
+    .with_context(|| {
+        format!(
+            "cannot open the store in {}",
+            config.store.data_dir.display()
+        )
+    })?;
+    Ok(Arc::new(store))
+}
+
+/// Installs the process-wide Prometheus recorder, with explicit histogram buckets.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("berichtenbox_park_group_batches".into()),
+            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("berichtenbox_park_group_messages".into()),
+            &[
+                1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0,
+            ],
+        )?
+        .install_recorder()
+        .context("cannot install the metrics recorder")
+}
+
+/// Runs the engine until SIGTERM or SIGINT, then shuts down cleanly.
+pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let catalog = Arc::new(Catalog::load(store.clone()).context("cannot load the catalog")?);
+    let clock = SharedClock::system();
+
+    let system = actix_web::rt::System::new();
+    let served = system.block_on(serve(config, store.clone(), catalog, clock, metrics));
+    let closed = store.close().context("cannot close the store cleanly");
+    served?;
+    closed?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve(
+    config: Config,
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    clock: SharedClock,
+    metrics: Option<PrometheusHandle>,
+) -> anyhow::Result<()> {
+    let actors = actix::Arbiter::new();
+    let registry = Registry::new(
+        store.clone(),
+        clock.clone(),
+        actors.handle(),
+        config.afnemers.mailbox_capacity,
+    );
+    let listen: SocketAddr = config.server.listen;
+    let workers = config.server.workers;
+    let shutdown_timeout = config.server.shutdown_timeout_seconds;
+    let in_flight = Arc::new(Semaphore::new(config.server.in_flight_bytes / 1024));
+    let state = web::Data::new(AppState {
+        config,
+        store,
+        catalog,
+        registry,
+        clock,
+        in_flight,
+        metrics,
+    });
+
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(http::default_headers())
+            .configure(http::configure)
+            .default_service(web::to(http::not_found))
+    })
+    .shutdown_timeout(shutdown_timeout)
+    .client_request_timeout(Duration::from_secs(30));
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server
+        .bind(listen)
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    for address in server.addrs() {
+        tracing::info!(%address, "listening");
+        // One line on stdout, for whoever started the engine (and for tests that asked for port 0).
+        println!("listening on http://{address}");
+    }
+    server.run().await.context("http server failed")?;
+    tracing::info!("http server stopped, stopping actors");
+    actors.stop();
+    Ok(())
+}
