@@ -1,0 +1,198 @@
+//! The integration tests' harness: the real `berichtenbox` binary as a child process on
+//! 127.0.0.1 with a port of its own choosing, a blocking HTTP client, and helpers to register
+//! afnemers and build batches.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+pub const BEHEER_TOKEN: &str = "test-beheer-token";
+
+/// A running engine.
+pub struct Engine {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::blocking::Client,
+}
+
+/// Extra configuration: lines for `[server]`, and whole other sections.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    pub server: String,
+    pub sections: String,
+}
+
+impl Engine {
+    /// Starts the engine on `data_dir` with the default configuration.
+    pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &Options::default())
+    }
+
+    pub fn start_with(data_dir: &Path, options: &Options) -> Self {
+        let config_path = data_dir.with_extension("toml");
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nworkers = 2\n{}\n{}\n",
+            options.server, options.sections
+        );
+        std::fs::write(&config_path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berichtenbox"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("BERICHTENBOX_BEHEER_TOKEN", BEHEER_TOKEN)
+            .env("BERICHTENBOX_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start berichtenbox");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(address) = line.strip_prefix("listening on ") {
+                        break address.trim().to_owned();
+                    }
+                }
+                other => panic!("engine exited before listening: {other:?}, status {:?}", child.wait()),
+            }
+        };
+        // Keep draining stdout so the engine never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Self { child, base, data_dir: data_dir.to_owned(), client }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: the engine gets no chance to flush anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "engine did not stop within 60 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Registers (or re-registers) an afnemer and answers a fresh API key for it.
+    pub fn afnemer(&self, oin: &str, body: Value) -> String {
+        let response = self
+            .client
+            .put(self.url(&format!("/v1/beheer/afnemers/{oin}")))
+            .bearer_auth(BEHEER_TOKEN)
+            .json(&body)
+            .send()
+            .expect("put afnemer");
+        assert!(response.status().is_success(), "put afnemer: {}", response.status());
+        let response = self
+            .client
+            .post(self.url(&format!("/v1/beheer/afnemers/{oin}/api-sleutels")))
+            .bearer_auth(BEHEER_TOKEN)
+            .send()
+            .expect("post key");
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().expect("json")["sleutel"].as_str().expect("sleutel").to_owned()
+    }
+
+    /// POSTs a batch as JSON with the afnemer's key.
+    pub fn deliver(&self, key: &str, batch: &Value) -> reqwest::blocking::Response {
+        self.client
+            .post(self.url("/v1/batches"))
+            .bearer_auth(key)
+            .json(batch)
+            .send()
+            .expect("post batch")
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An OIN for test afnemer `n`.
+pub fn oin(n: u32) -> String {
+    format!("{n:020}")
+}
+
+/// A GUID made from two numbers, so tests can name batches and berichten.
+pub fn guid(a: u32, b: u32) -> String {
+    format!("{a:08x}-0000-4000-8000-{b:012x}")
+}
+
+/// BSNs that pass the elfproef: 9-digit numbers from `n` upward with a valid check digit.
+pub fn bsn(n: u32) -> String {
+    let mut candidate = 100_000_000 + u64::from(n) * 10;
+    loop {
+        let digits = format!("{candidate:09}");
+        let sum: i64 = digits
+            .bytes()
+            .enumerate()
+            .map(|(i, b)| i64::from(b - b'0') * if i == 8 { -1 } else { 9 - i as i64 })
+            .sum();
+        if sum.rem_euclid(11) == 0 {
+            return digits;
+        }
+        candidate += 1;
+    }
+}
+
+/// A valid batch of `n` berichten; every other bericht has a small PDF attachment.
+pub fn batch(batch_no: u32, n: u32) -> Value {
+    let berichten: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut bericht = json!({
+                "berichtId": guid(batch_no, i),
+                "berichtType": "AANSLAG",
+                "ontvanger": bsn(batch_no.wrapping_mul(1000).wrapping_add(i) % 50_000_000),
+                "onderwerp": format!("Bericht {i} van batch {batch_no}"),
+                "tekst": format!("Tekst van bericht {i}."),
+            });
+            if i % 2 == 0 {
+                let inhoud = base64::engine::general_purpose::STANDARD
+                    .encode(format!("%PDF-1.4 batch {batch_no} bericht {i}").repeat(10));
+                bericht["bijlagen"] = json!([{ "omschrijving": "Brief", "mediatype": "application/pdf", "inhoud": inhoud }]);
+            }
+            bericht
+        })
+        .collect();
+    json!({
+        "batchId": guid(batch_no, 0xffff_ffff),
+        "aanmaakDatum": "2026-11-28T10:00:00Z",
+        "berichten": berichten,
+    })
+}
