@@ -266,6 +266,15 @@ mod tests {
     }
 
     #[test]
+    fn readme_shows_the_documented_defaults() {
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(DEFAULT_CONFIG_TOML),
+            "README.md's configuration block differs from DEFAULT_CONFIG_TOML"
+        );
+    }
+
+    #[test]
     fn unknown_fields_are_refused() {
         let error = Config::parse("[server]\nlisten_on = \"127.0.0.1:1\"\n").expect_err("refused");
         assert!(error.to_string().contains("listen_on"), "{error}");

@@ -44,12 +44,20 @@ mod tests {
 
     #[test]
     fn routing_is_pinned() {
-        // These values are part of the on-disk layout: changing the hash moves every batch.
-        assert_eq!(
-            home_shard_of_batch("00000001234567890000", "a", 16),
-            home_shard_of_batch("00000001234567890000", "a", 16)
-        );
+        // These values are part of the on-disk layout: a change of hash moves every batch and
+        // box to another shard, and existing data would no longer be found.
         assert_eq!(fnv1a(&[b""]), 0xaf64_724c_8602_eb6e);
+        let oin = "00000001234567890000";
+        let shards: Vec<usize> = [
+            "8c1f6c4e-0000-4000-8000-000000000001",
+            "8c1f6c4e-0000-4000-8000-000000000002",
+            "8c1f6c4e-0000-4000-8000-000000000003",
+        ]
+        .iter()
+        .map(|id| home_shard_of_batch(oin, id, 16))
+        .collect();
+        assert_eq!(shards, [3, 12, 5]);
+        assert_eq!(shard_of_citizen("999993653", 16), 10);
     }
 
     proptest! {
