@@ -50,9 +50,13 @@ pub async fn put(
     if let Err(reason) = rules::bericht_type(&code) {
         invalid.push(InvalidParam::new("code", reason));
     }
-    let omschrijving = json.omschrijving.unwrap_or_default();
-    if let Err(reason) = rules::text(&omschrijving, 1, rules::MAX_OMSCHRIJVING_CHARS) {
-        invalid.push(InvalidParam::new("omschrijving", reason));
+    match json.omschrijving.as_deref() {
+        None => invalid.push(InvalidParam::new("omschrijving", "is verplicht")),
+        Some(text) => {
+            if let Err(reason) = rules::text(text, 1, rules::MAX_OMSCHRIJVING_CHARS) {
+                invalid.push(InvalidParam::new("omschrijving", reason));
+            }
+        }
     }
     if !invalid.is_empty() {
         return Err(ApiError::invalid(invalid));
@@ -61,7 +65,7 @@ pub async fn put(
     let record = BerichttypeRecord {
         oin: afnemer.oin,
         code,
-        omschrijving,
+        omschrijving: json.omschrijving.unwrap_or_default(),
         actief: json.actief.unwrap_or(true),
     };
     let store = state.store.clone();

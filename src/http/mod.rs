@@ -49,47 +49,59 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/batches")
                     .route(web::post().to(batches::deliver))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("POST")),
             )
             .service(
                 web::resource("/batches/{batchId}")
                     .route(web::get().to(batches::status))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("GET")),
             )
             .service(
                 web::resource("/berichttypen")
                     .route(web::get().to(berichttypen::list))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("GET")),
             )
             .service(
                 web::resource("/berichttypen/{code}")
                     .route(web::put().to(berichttypen::put))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("PUT")),
             )
             .service(
                 web::resource("/beheer/afnemers")
                     .route(web::get().to(beheer::list_afnemers))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("GET")),
             )
             .service(
                 web::resource("/beheer/afnemers/{oin}")
                     .route(web::put().to(beheer::put_afnemer))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("PUT")),
             )
             .service(
                 web::resource("/beheer/afnemers/{oin}/api-sleutels")
                     .route(web::post().to(beheer::create_api_key))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("POST")),
             )
             .service(
                 web::resource("/openapi.json")
                     .route(web::get().to(ops::openapi))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(only("GET")),
             ),
     )
-    .route("/metrics", web::get().to(ops::metrics))
-    .route("/health/live", web::get().to(ops::live))
-    .route("/health/ready", web::get().to(ops::ready));
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(ops::metrics))
+            .default_service(only("GET")),
+    )
+    .service(
+        web::resource("/health/live")
+            .route(web::get().to(ops::live))
+            .default_service(only("GET")),
+    )
+    .service(
+        web::resource("/health/ready")
+            .route(web::get().to(ops::ready))
+            .default_service(only("GET")),
+    );
 }
 
 /// The headers every response carries.
@@ -101,11 +113,17 @@ pub async fn not_found(request: HttpRequest) -> HttpResponse {
     ApiError::NotFound(format!("Er is geen resource op {}.", request.path())).error_response()
 }
 
-async fn method_not_allowed(request: HttpRequest) -> HttpResponse {
-    ApiError::MethodNotAllowed(format!(
-        "{} is niet toegestaan op {}.",
-        request.method(),
-        request.path()
-    ))
-    .error_response()
+/// The fallback of a resource: 405 with the methods it does allow.
+fn only(allow: &'static str) -> actix_web::Route {
+    web::to(move |request: HttpRequest| async move {
+        ApiError::MethodNotAllowed {
+            detail: format!(
+                "{} is niet toegestaan op {}; wel: {allow}.",
+                request.method(),
+                request.path()
+            ),
+            allow,
+        }
+        .error_response()
+    })
 }

@@ -36,8 +36,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
+    #[error("{detail}")]
+    MethodNotAllowed { detail: String, allow: &'static str },
     #[error("{detail}")]
     BadRequest {
         detail: String,
@@ -79,7 +79,7 @@ impl ApiError {
             Self::Unauthorized(_) => ("niet-geauthenticeerd", "Niet geauthenticeerd"),
             Self::Forbidden(_) => ("geen-toegang", "Geen toegang"),
             Self::NotFound(_) => ("niet-gevonden", "Niet gevonden"),
-            Self::MethodNotAllowed(_) => ("methode-niet-toegestaan", "Methode niet toegestaan"),
+            Self::MethodNotAllowed { .. } => ("methode-niet-toegestaan", "Methode niet toegestaan"),
             Self::BadRequest { invalid_params, .. } if invalid_params.is_empty() => {
                 ("ongeldig-verzoek", "Ongeldig verzoek")
             }
@@ -130,7 +130,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -160,6 +160,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
         if let Some(seconds) = self.retry_after() {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Self::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((header::ALLOW, *allow));
         }
         if matches!(self, Self::Unauthorized(_)) {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
