@@ -90,6 +90,8 @@ impl AfnemerActor {
                 refill: Duration::ZERO,
             });
         };
+        // What the store refuses anyway must not cost the afnemer rate.
+        self.store.can_park(&request)?;
         match self.throttle.admit(cells) {
             Admission::Admitted => {}
             Admission::NotBefore(retry_after) => {

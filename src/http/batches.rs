@@ -12,6 +12,7 @@ use berichtenbox_actors::core::rules::{self, MAX_BERICHTEN_PER_BATCH};
 use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest};
 use serde::{Deserialize, Serialize};
 
+use super::body::Object;
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, auth, body};
 
@@ -20,7 +21,7 @@ use super::{AppState, auth, body};
 pub struct BatchJson {
     batch_id: Option<String>,
     aanmaak_datum: Option<String>,
-    berichten: Option<Vec<BerichtJson>>,
+    berichten: Option<Vec<Object<BerichtJson>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +35,7 @@ struct BerichtJson {
     referentie: Option<String>,
     publicatie_datum: Option<String>,
     #[serde(default)]
-    bijlagen: Vec<BijlageJson>,
+    bijlagen: Vec<Object<BijlageJson>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,7 +141,7 @@ pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
 
     let mut berichten = Vec::with_capacity(berichten_json.len());
     let mut seen_ids = std::collections::HashMap::with_capacity(berichten_json.len());
-    for (i, bericht) in berichten_json.into_iter().enumerate() {
+    for (i, Object(bericht)) in berichten_json.into_iter().enumerate() {
         let at = |field: &str| format!("berichten[{i}].{field}");
         let bericht_id = findings
             .required(|| at("berichtId"), &bericht.bericht_id)
@@ -262,7 +263,7 @@ pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
 fn validate_bijlagen(
     findings: &mut Findings,
     i: usize,
-    bijlagen: Vec<BijlageJson>,
+    bijlagen: Vec<Object<BijlageJson>>,
 ) -> Option<Vec<Bijlage>> {
     let at = |j: usize, field: &str| format!("berichten[{i}].bijlagen[{j}].{field}");
     if bijlagen.len() > rules::MAX_BIJLAGEN_PER_BERICHT {
@@ -275,7 +276,7 @@ fn validate_bijlagen(
     // Size first, from the base64 length alone: nothing oversized is decoded.
     let declared: usize = bijlagen
         .iter()
-        .filter_map(|b| b.inhoud.as_deref().and_then(rules::base64_decoded_len))
+        .filter_map(|Object(b)| b.inhoud.as_deref().and_then(rules::base64_decoded_len))
         .sum();
     if declared > rules::MAX_BIJLAGEN_BYTES_PER_BERICHT {
         findings.too_large.push(InvalidParam::new(
@@ -289,7 +290,7 @@ fn validate_bijlagen(
     }
     let mut out = Vec::with_capacity(bijlagen.len());
     let mut complete = true;
-    for (j, bijlage) in bijlagen.into_iter().enumerate() {
+    for (j, Object(bijlage)) in bijlagen.into_iter().enumerate() {
         let omschrijving = findings
             .required(|| at(j, "omschrijving"), &bijlage.omschrijving)
             .and_then(|v| {

@@ -83,12 +83,42 @@ pub async fn read(
     })
 }
 
-/// Parses JSON into `T`; a syntax error is a 400 without fields, a wrong type or unknown field
-/// a 400 naming the field by its path.
+/// A JSON object and nothing else. serde's derived `Deserialize` also reads a struct from an
+/// array, field by field in order; wrapped in `Object`, an array (or anything but an object) is
+/// a type error at its path.
+#[derive(Debug)]
+pub struct Object<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+            type Value = Object<T>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Parses a JSON object into `T`. A syntax error, or a body that is not an object, is a 400
+/// without fields; a wrong type, a missing, unknown or repeated field is a 400 naming the
+/// field by its path.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
-        Ok(value) => {
+    match serde_path_to_error::deserialize::<_, Object<T>>(&mut deserializer) {
+        Ok(Object(value)) => {
             deserializer.end().map_err(|error| not_json(&error))?;
             Ok(value)
         }
@@ -100,10 +130,17 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
             }
             let message = inner.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message);
-            let (name, reason) = field_of(&path, message);
-            Err(ApiError::invalid(vec![super::problem::InvalidParam::new(
-                name, reason,
-            )]))
+            match field_of(&path, message) {
+                Some((name, reason)) => {
+                    Err(ApiError::invalid(vec![super::problem::InvalidParam::new(
+                        name, reason,
+                    )]))
+                }
+                None => Err(ApiError::BadRequest {
+                    detail: format!("De body moet een JSON-object zijn ({message})."),
+                    invalid_params: Vec::new(),
+                }),
+            }
         }
     }
 }
@@ -119,27 +156,36 @@ fn not_json(error: &serde_json::Error) -> ApiError {
     }
 }
 
-/// serde names a missing or unknown field in its message, not in the path: put it in the path.
-fn field_of(path: &str, message: &str) -> (String, String) {
+/// The broken field's name and reason; `None` when the body as a whole is wrong. serde names a
+/// missing or repeated field in its message, not in the path: put it in the path.
+fn field_of(path: &str, message: &str) -> Option<(String, String)> {
+    let at_root = path == "." || path.is_empty();
     let join = |field: &str| {
-        if path == "." || path.is_empty() {
+        if at_root {
             field.to_owned()
         } else {
             format!("{path}.{field}")
         }
     };
     let quoted = message.split('`').nth(1);
-    if let (Some(field), true) = (quoted, message.starts_with("missing field")) {
-        return (join(field), "is verplicht".to_owned());
-    }
-    if message.starts_with("unknown field") {
+    match quoted {
+        Some(field) if message.starts_with("missing field") => {
+            return Some((join(field), "is verplicht".to_owned()));
+        }
+        Some(field) if message.starts_with("duplicate field") => {
+            return Some((join(field), "komt meer dan eens voor".to_owned()));
+        }
         // Here the path already ends in the unknown field.
-        return (path.to_owned(), "is geen bekend veld".to_owned());
+        _ if message.starts_with("unknown field") => {
+            return Some((path.to_owned(), "is geen bekend veld".to_owned()));
+        }
+        _ => {}
     }
-    let name = if path == "." {
-        String::new()
-    } else {
-        path.to_owned()
-    };
-    (name, format!("heeft een verkeerd type: {message}"))
+    if at_root {
+        return None;
+    }
+    Some((
+        path.to_owned(),
+        format!("heeft een verkeerd type: {message}"),
+    ))
 }

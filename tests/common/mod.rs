@@ -62,7 +62,10 @@ impl Engine {
                         break address.trim().to_owned();
                     }
                 }
-                other => panic!("engine exited before listening: {other:?}, status {:?}", child.wait()),
+                other => panic!(
+                    "engine exited before listening: {other:?}, status {:?}",
+                    child.wait()
+                ),
             }
         };
         // Keep draining stdout so the engine never blocks on a full pipe.
@@ -71,7 +74,12 @@ impl Engine {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");
-        Self { child, base, data_dir: data_dir.to_owned(), client }
+        Self {
+            child,
+            base,
+            data_dir: data_dir.to_owned(),
+            client,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -101,7 +109,10 @@ impl Engine {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "engine did not stop within 60 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "engine did not stop within 60 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -115,7 +126,11 @@ impl Engine {
             .json(&body)
             .send()
             .expect("put afnemer");
-        assert!(response.status().is_success(), "put afnemer: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "put afnemer: {}",
+            response.status()
+        );
         let response = self
             .client
             .post(self.url(&format!("/v1/beheer/afnemers/{oin}/api-sleutels")))
@@ -123,7 +138,10 @@ impl Engine {
             .send()
             .expect("post key");
         assert_eq!(response.status(), 201);
-        response.json::<Value>().expect("json")["sleutel"].as_str().expect("sleutel").to_owned()
+        response.json::<Value>().expect("json")["sleutel"]
+            .as_str()
+            .expect("sleutel")
+            .to_owned()
     }
 
     /// POSTs a batch as JSON with the afnemer's key.

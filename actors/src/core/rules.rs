@@ -88,11 +88,14 @@ pub fn text(value: &str, min: usize, max: usize) -> Result<(), Reason> {
     Ok(())
 }
 
-/// An RFC 3339 timestamp with an offset.
+/// An RFC 3339 timestamp with an offset. jiff also reads RFC 9557's bracketed time-zone
+/// annotations (`...+01:00[Europe/Amsterdam]`); the contract says RFC 3339, so those are refused.
 pub fn rfc3339(value: &str) -> Result<Timestamp, Reason> {
-    value
-        .parse::<Timestamp>()
-        .map_err(|_| "moet een RFC 3339-tijdstip zijn, met tijdzone")
+    let reason = "moet een RFC 3339-tijdstip zijn, met tijdzone";
+    if value.contains('[') {
+        return Err(reason);
+    }
+    value.parse::<Timestamp>().map_err(|_| reason)
 }
 
 /// A media type of the form `type/subtype`, with optional parameters.
@@ -153,6 +156,20 @@ mod tests {
         assert!(text("", 1, 50).is_err());
         assert!(text("a\u{0}b", 0, 50).is_err());
         assert!(text("regel\nregel", 0, 50).is_ok());
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_only() {
+        assert!(rfc3339("2026-11-28T10:00:00Z").is_ok());
+        assert!(rfc3339("2026-11-28T11:00:00.123+01:00").is_ok());
+        for bad in [
+            "2026-11-28T10:00:00",
+            "2026-11-28",
+            "2026-11-28T10:00:00+01:00[Europe/Amsterdam]",
+            "gisteren",
+        ] {
+            assert!(rfc3339(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

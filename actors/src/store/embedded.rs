@@ -447,6 +447,25 @@ impl Store for EmbeddedStore {
         Ok(())
     }
 
+    fn can_park(&self, request: &ParkRequest) -> Result<(), StoreError> {
+        self.health()?;
+        let shard = home_shard_of_batch(
+            &request.batch.oin,
+            &request.batch.batch_id,
+            self.shards.len(),
+        );
+        let senders = self.senders.read().map_err(|_| StoreError::Closed)?;
+        let sender = senders
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .get(shard)
+            .ok_or(StoreError::Closed)?;
+        if sender.is_full() {
+            return Err(StoreError::QueueFull { shard });
+        }
+        Ok(())
+    }
+
     fn submit_park(&self, request: ParkRequest) -> Result<ParkReceipt, StoreError> {
         self.health()?;
         let shard = home_shard_of_batch(

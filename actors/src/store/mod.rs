@@ -84,6 +84,11 @@ pub struct ShardStats {
 pub trait Store: Send + Sync + Debug + 'static {
     fn shard_count(&self) -> usize;
 
+    /// Whether a park of this batch would be queued now (store open, disk above its minimum,
+    /// home shard's queue not full). Asked before the rate is charged, so a refusal that is
+    /// the store's costs the afnemer nothing; `submit_park` checks again.
+    fn can_park(&self, request: &ParkRequest) -> Result<(), StoreError>;
+
     /// Queues a batch for its home shard's writer. Never blocks: a full queue or a disk under
     /// its minimum is an immediate error, and nothing is written.
     fn submit_park(&self, request: ParkRequest) -> Result<ParkReceipt, StoreError>;
