@@ -122,7 +122,7 @@ pub fn base64(value: &str) -> Result<Vec<u8>, Reason> {
 /// The decoded length of a base64 text, computed without decoding; `None` when the length
 /// cannot be base64.
 pub fn base64_decoded_len(value: &str) -> Option<usize> {
-    if value.len() % 4 != 0 {
+    if !value.len().is_multiple_of(4) {
         return None;
     }
     let padding = value.bytes().rev().take(2).filter(|b| *b == b'=').count();
