@@ -119,7 +119,6 @@ fn redacted(secret: &str) -> &'static str {
     }
 }
 
-
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {

@@ -43,9 +43,10 @@ impl Registry {
     /// The afnemer's actor, started with `rate` if it has none yet.
     pub fn actor(&self, oin: &str, rate: Rate) -> Addr<AfnemerActor> {
         if let Some(addr) = self.actors.get(oin)
-            && addr.connected() {
-                return addr.clone();
-            }
+            && addr.connected()
+        {
+            return addr.clone();
+        }
         let mut entry = self
             .actors
             .entry(oin.to_owned())

@@ -147,12 +147,13 @@ pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
             .required(|| at("berichtId"), &bericht.bericht_id)
             .and_then(|v| findings.check(|| at("berichtId"), rules::guid(v)));
         if let Some(id) = &bericht_id
-            && let Some(first) = seen_ids.insert(id.clone(), i) {
-                findings.invalid.push(InvalidParam::new(
-                    at("berichtId"),
-                    format!("komt al voor in berichten[{first}]"),
-                ));
-            }
+            && let Some(first) = seen_ids.insert(id.clone(), i)
+        {
+            findings.invalid.push(InvalidParam::new(
+                at("berichtId"),
+                format!("komt al voor in berichten[{first}]"),
+            ));
+        }
         let bericht_type = findings
             .required(|| at("berichtType"), &bericht.bericht_type)
             .and_then(|v| {
