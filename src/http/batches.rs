@@ -83,42 +83,66 @@ struct Findings {
 }
 
 impl Findings {
-    fn check<T>(
+    /// A required field's value after its rule, or `None` with a finding (missing or broken).
+    fn required<T>(
+        &mut self,
+        name: impl FnOnce() -> String,
+        value: Option<String>,
+        rule: impl FnOnce(String) -> Result<T, rules::Reason>,
+    ) -> Option<T> {
+        match value {
+            None => {
+                self.invalid.push(InvalidParam::new(name(), "is verplicht"));
+                None
+            }
+            Some(value) => self.found(name, rule(value)),
+        }
+    }
+
+    /// An optional field: `Some(None)` when absent, `None` when present and broken.
+    fn optional<T>(
+        &mut self,
+        name: impl FnOnce() -> String,
+        value: Option<String>,
+        rule: impl FnOnce(String) -> Result<T, rules::Reason>,
+    ) -> Option<Option<T>> {
+        match value {
+            None => Some(None),
+            Some(value) => self.found(name, rule(value)).map(Some),
+        }
+    }
+
+    fn found<T>(
         &mut self,
         name: impl FnOnce() -> String,
         result: Result<T, rules::Reason>,
     ) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(reason) => {
-                self.invalid.push(InvalidParam::new(name(), reason));
-                None
-            }
-        }
+        result
+            .map_err(|reason| self.invalid.push(InvalidParam::new(name(), reason)))
+            .ok()
     }
+}
 
-    fn required<'a>(
-        &mut self,
-        name: impl FnOnce() -> String,
-        value: &'a Option<String>,
-    ) -> Option<&'a str> {
-        let value = value.as_deref();
-        if value.is_none() {
-            self.invalid.push(InvalidParam::new(name(), "is verplicht"));
-        }
-        value
-    }
+/// Adapts a check that only says yes or no into a rule that keeps the text.
+fn keep(
+    check: impl FnOnce(&str) -> Result<(), rules::Reason>,
+) -> impl FnOnce(String) -> Result<String, rules::Reason> {
+    move |value| check(&value).map(|()| value)
+}
+
+fn text(min: usize, max: usize) -> impl FnOnce(String) -> Result<String, rules::Reason> {
+    keep(move |value| rules::text(value, min, max))
 }
 
 /// Checks every field rule of API.md and builds the domain batch, or says every broken field.
 pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
     let mut findings = Findings::default();
-    let batch_id = findings
-        .required(|| "batchId".into(), &json.batch_id)
-        .and_then(|v| findings.check(|| "batchId".into(), rules::guid(v)));
-    let aanmaak_datum = findings
-        .required(|| "aanmaakDatum".into(), &json.aanmaak_datum)
-        .and_then(|v| findings.check(|| "aanmaakDatum".into(), rules::rfc3339(v)));
+    let batch_id = findings.required(|| "batchId".into(), json.batch_id, |v| rules::guid(&v));
+    let aanmaak_datum = findings.required(
+        || "aanmaakDatum".into(),
+        json.aanmaak_datum,
+        |v| rules::rfc3339(&v),
+    );
     let berichten_json = json.berichten.unwrap_or_default();
     if berichten_json.len() > MAX_BERICHTEN_PER_BATCH {
         return Err(ApiError::PayloadTooLarge {
@@ -143,9 +167,8 @@ pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
     let mut seen_ids = std::collections::HashMap::with_capacity(berichten_json.len());
     for (i, Object(bericht)) in berichten_json.into_iter().enumerate() {
         let at = |field: &str| format!("berichten[{i}].{field}");
-        let bericht_id = findings
-            .required(|| at("berichtId"), &bericht.bericht_id)
-            .and_then(|v| findings.check(|| at("berichtId"), rules::guid(v)));
+        let bericht_id =
+            findings.required(|| at("berichtId"), bericht.bericht_id, |v| rules::guid(&v));
         if let Some(id) = &bericht_id
             && let Some(first) = seen_ids.insert(id.clone(), i)
         {
@@ -154,52 +177,32 @@ pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
                 format!("komt al voor in berichten[{first}]"),
             ));
         }
-        let bericht_type = findings
-            .required(|| at("berichtType"), &bericht.bericht_type)
-            .and_then(|v| {
-                findings
-                    .check(|| at("berichtType"), rules::bericht_type(v))
-                    .map(|()| v.to_owned())
-            });
-        let ontvanger = findings
-            .required(|| at("ontvanger"), &bericht.ontvanger)
-            .and_then(|v| {
-                findings
-                    .check(|| at("ontvanger"), rules::bsn(v))
-                    .map(|()| v.to_owned())
-            });
-        let onderwerp = findings
-            .required(|| at("onderwerp"), &bericht.onderwerp)
-            .and_then(|v| {
-                findings
-                    .check(
-                        || at("onderwerp"),
-                        rules::text(v, 1, rules::MAX_ONDERWERP_CHARS),
-                    )
-                    .map(|()| v.to_owned())
-            });
-        let tekst = findings
-            .required(|| at("tekst"), &bericht.tekst)
-            .and_then(|v| {
-                findings
-                    .check(|| at("tekst"), rules::text(v, 0, rules::MAX_TEKST_CHARS))
-                    .map(|()| v.to_owned())
-            });
-        let referentie = match &bericht.referentie {
-            None => Some(None),
-            Some(v) => findings
-                .check(
-                    || at("referentie"),
-                    rules::text(v, 0, rules::MAX_REFERENTIE_CHARS),
-                )
-                .map(|()| Some(v.clone())),
-        };
-        let publicatie_datum = match &bericht.publicatie_datum {
-            None => Some(None),
-            Some(v) => findings
-                .check(|| at("publicatieDatum"), rules::rfc3339(v))
-                .map(Some),
-        };
+        let bericht_type = findings.required(
+            || at("berichtType"),
+            bericht.bericht_type,
+            keep(rules::bericht_type),
+        );
+        let ontvanger = findings.required(|| at("ontvanger"), bericht.ontvanger, keep(rules::bsn));
+        let onderwerp = findings.required(
+            || at("onderwerp"),
+            bericht.onderwerp,
+            text(1, rules::MAX_ONDERWERP_CHARS),
+        );
+        let tekst = findings.required(
+            || at("tekst"),
+            bericht.tekst,
+            text(0, rules::MAX_TEKST_CHARS),
+        );
+        let referentie = findings.optional(
+            || at("referentie"),
+            bericht.referentie,
+            text(0, rules::MAX_REFERENTIE_CHARS),
+        );
+        let publicatie_datum = findings.optional(
+            || at("publicatieDatum"),
+            bericht.publicatie_datum,
+            |v| rules::rfc3339(&v),
+        );
         let bijlagen = validate_bijlagen(&mut findings, i, bericht.bijlagen);
         if let (
             Some(bericht_id),
@@ -291,32 +294,25 @@ fn validate_bijlagen(
     let mut out = Vec::with_capacity(bijlagen.len());
     let mut complete = true;
     for (j, Object(bijlage)) in bijlagen.into_iter().enumerate() {
-        let omschrijving = findings
-            .required(|| at(j, "omschrijving"), &bijlage.omschrijving)
-            .and_then(|v| {
-                findings
-                    .check(
-                        || at(j, "omschrijving"),
-                        rules::text(v, 1, rules::MAX_OMSCHRIJVING_CHARS),
-                    )
-                    .map(|()| v.to_owned())
-            });
-        let mediatype = findings
-            .required(|| at(j, "mediatype"), &bijlage.mediatype)
-            .and_then(|v| {
-                findings
-                    .check(|| at(j, "mediatype"), rules::media_type(v))
-                    .map(|()| v.to_owned())
-            });
-        let inhoud = findings
-            .required(|| at(j, "inhoud"), &bijlage.inhoud)
-            .and_then(|v| findings.check(|| at(j, "inhoud"), rules::base64(v)));
+        let omschrijving = findings.required(
+            || at(j, "omschrijving"),
+            bijlage.omschrijving,
+            text(1, rules::MAX_OMSCHRIJVING_CHARS),
+        );
+        let mediatype = findings.required(
+            || at(j, "mediatype"),
+            bijlage.mediatype,
+            keep(rules::media_type),
+        );
+        let inhoud = findings.required(|| at(j, "inhoud"), bijlage.inhoud, |v| rules::base64(&v));
         match (omschrijving, mediatype, inhoud) {
-            (Some(omschrijving), Some(mediatype), Some(inhoud)) => out.push(Bijlage {
-                omschrijving,
-                mediatype,
-                inhoud,
-            }),
+            (Some(omschrijving), Some(mediatype), Some(inhoud)) => {
+                out.push(Bijlage {
+                    omschrijving,
+                    mediatype,
+                    inhoud,
+                });
+            }
             _ => complete = false,
         }
     }
