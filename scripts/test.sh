@@ -4,11 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# What the tests need beyond the Rust toolchain. Today: nothing but `kill` (procps) and a C
-# compiler for build scripts; the list grows with Prometheus, an SMTP server and a browser.
+# What the tests need beyond the Rust toolchain: `kill` (procps), a C compiler for build
+# scripts, and a real SMTP server (Debian's python3-aiosmtpd, run by /usr/bin/python3).
 need_packages=()
 command -v kill >/dev/null 2>&1 || need_packages+=(procps)
 command -v cc >/dev/null 2>&1 || need_packages+=(gcc)
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_packages+=(python3-aiosmtpd)
 if [ "${#need_packages[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"

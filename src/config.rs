@@ -52,8 +52,53 @@ mailbox_capacity = 256
 # The operator's bearer token for /v1/beheer; empty disables those endpoints (401).
 # Environment: BERICHTENBOX_BEHEER_TOKEN.
 beheer_token = ""
-# HS256 secret of citizens' tokens. Environment: BERICHTENBOX_BURGER_JWT_SECRET.
+# Citizens' tokens: the portal calls with `Authorization: Bearer <JWT>` whose `sub` is the
+# citizen's BSN. With neither a secret nor a public key, citizens' endpoints answer 401.
+# HS256 secret of citizens' tokens, at least 32 bytes.
+# Environment: BERICHTENBOX_BURGER_JWT_SECRET.
 burger_jwt_secret = ""
+# PEM file with the public key of citizens' tokens; when set it is used instead of the
+# secret. Its type fixes the one algorithm accepted: RSA (2048 to 4096 bits) means RS256,
+# EC P-256 means ES256. A file that is missing or does not parse stops the start.
+burger_jwt_public_key_file = ""
+# The `iss` citizens' tokens must carry; empty means not checked.
+burger_jwt_issuer = ""
+# The `aud` citizens' tokens must carry; empty means not checked.
+burger_jwt_audience = ""
+# Clock skew allowed on a token's `exp` and `nbf`, in seconds (at most 300).
+burger_jwt_leeway_seconds = 30
+
+[processing]
+# The most berichten one processing round of a shard takes (beyond its first batch).
+round_berichten = 4096
+# How often processing, notifications and webhooks look for work, in milliseconds.
+beat_ms = 100
+
+[notifications]
+# Notifications per clock hour and per calendar day (Europe/Amsterdam); what is over waits,
+# in order of arrival, for the next hour or day.
+per_hour = 125000
+per_day = 3000000
+# The sender of the notification e-mails.
+from = "MijnOverheid <noreply@mijnoverheid.nl>"
+# Without an SMTP relay, notifications are written as .eml files into this folder; empty means
+# "outbox" inside store.data_dir.
+outbox_dir = ""
+# An SMTP relay: when smtp_host is set, notifications go there instead of the outbox folder.
+smtp_host = ""
+smtp_port = 25
+# "none", "starttls" or "tls" (TLS from the first byte).
+smtp_tls = "none"
+smtp_username = ""
+smtp_password = ""
+# How long after its arrival a bericht may still be on its way to a shard, in milliseconds;
+# notifications wait that long so none overtakes an earlier bericht's.
+arrival_grace_ms = 2000
+
+[webhooks]
+# Timeouts of one push of a receipt to an afnemer's webhookUrl, in seconds.
+connect_timeout_seconds = 5
+request_timeout_seconds = 30
 "#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -64,6 +109,109 @@ pub struct Config {
     pub store: StoreConfig,
     pub afnemers: AfnemersConfig,
     pub auth: AuthConfig,
+    pub processing: ProcessingConfig,
+    pub notifications: NotificationsConfig,
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessingConfig {
+    pub round_berichten: usize,
+    pub beat_ms: u64,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        Self {
+            round_berichten: 4096,
+            beat_ms: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTlsMode {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    pub per_hour: u64,
+    pub per_day: u64,
+    pub from: String,
+    pub outbox_dir: PathBuf,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTlsMode,
+    pub smtp_username: String,
+    pub smtp_password: String,
+    pub arrival_grace_ms: u64,
+}
+
+impl std::fmt::Debug for NotificationsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationsConfig")
+            .field("per_hour", &self.per_hour)
+            .field("per_day", &self.per_day)
+            .field("from", &self.from)
+            .field("outbox_dir", &self.outbox_dir)
+            .field("smtp_host", &self.smtp_host)
+            .field("smtp_port", &self.smtp_port)
+            .field("smtp_tls", &self.smtp_tls)
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &redacted(&self.smtp_password))
+            .field("arrival_grace_ms", &self.arrival_grace_ms)
+            .finish()
+    }
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            per_hour: 125_000,
+            per_day: 3_000_000,
+            from: "MijnOverheid <noreply@mijnoverheid.nl>".into(),
+            outbox_dir: PathBuf::new(),
+            smtp_host: String::new(),
+            smtp_port: 25,
+            smtp_tls: SmtpTlsMode::None,
+            smtp_username: String::new(),
+            smtp_password: String::new(),
+            arrival_grace_ms: 2000,
+        }
+    }
+}
+
+impl NotificationsConfig {
+    /// The outbox folder: the configured one, or `outbox` in the data directory.
+    pub fn outbox(&self, data_dir: &Path) -> PathBuf {
+        if self.outbox_dir.as_os_str().is_empty() {
+            data_dir.join("outbox")
+        } else {
+            self.outbox_dir.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    pub connect_timeout_seconds: u64,
+    pub request_timeout_seconds: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_seconds: 5,
+            request_timeout_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -95,11 +243,35 @@ pub struct AfnemersConfig {
     pub mailbox_capacity: usize,
 }
 
-#[derive(Clone, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub beheer_token: String,
     pub burger_jwt_secret: String,
+    /// Empty: none. Relative paths are taken from the working directory.
+    pub burger_jwt_public_key_file: PathBuf,
+    pub burger_jwt_issuer: String,
+    pub burger_jwt_audience: String,
+    pub burger_jwt_leeway_seconds: u64,
+}
+
+/// The shortest HS256 secret accepted: RFC 7518 §3.2 asks for at least the hash's 256 bits.
+pub const MIN_BURGER_JWT_SECRET_BYTES: usize = 32;
+
+/// The largest clock skew allowed on citizens' tokens, in seconds.
+pub const MAX_BURGER_JWT_LEEWAY_SECONDS: u64 = 300;
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            beheer_token: String::new(),
+            burger_jwt_secret: String::new(),
+            burger_jwt_public_key_file: PathBuf::new(),
+            burger_jwt_issuer: String::new(),
+            burger_jwt_audience: String::new(),
+            burger_jwt_leeway_seconds: 30,
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -107,6 +279,13 @@ impl std::fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("beheer_token", &redacted(&self.beheer_token))
             .field("burger_jwt_secret", &redacted(&self.burger_jwt_secret))
+            .field(
+                "burger_jwt_public_key_file",
+                &self.burger_jwt_public_key_file,
+            )
+            .field("burger_jwt_issuer", &self.burger_jwt_issuer)
+            .field("burger_jwt_audience", &self.burger_jwt_audience)
+            .field("burger_jwt_leeway_seconds", &self.burger_jwt_leeway_seconds)
             .finish()
     }
 }
@@ -208,6 +387,9 @@ impl Config {
             config.auth.burger_jwt_secret = secret;
         }
         config.validate()?;
+        // The checks that need I/O: the citizens' public key file must exist and parse. The
+        // server builds its own verifier from the same configuration.
+        crate::http::burger::BurgerVerifier::from_config(&config.auth)?;
         Ok(config)
     }
 
@@ -215,6 +397,7 @@ impl Config {
         toml::from_str(text)
     }
 
+    /// The checks that need no I/O; [`Config::load`] also reads the citizens' public key file.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
         if self.store.shards == 0 || self.store.shards > 1024 {
@@ -222,6 +405,16 @@ impl Config {
         }
         if self.store.queue_capacity == 0 || self.afnemers.mailbox_capacity == 0 {
             return fail("store.queue_capacity and afnemers.mailbox_capacity must be at least 1");
+        }
+        if self.processing.round_berichten == 0 || self.processing.beat_ms == 0 {
+            return fail("processing.round_berichten and processing.beat_ms must be at least 1");
+        }
+        if self.notifications.per_hour == 0 || self.notifications.per_day == 0 {
+            return fail("notifications.per_hour and notifications.per_day must be at least 1");
+        }
+        if self.webhooks.connect_timeout_seconds == 0 || self.webhooks.request_timeout_seconds == 0
+        {
+            return fail("webhooks timeouts must be at least 1 second");
         }
         if self.store.max_group_messages == 0 {
             return fail("store.max_group_messages must be at least 1");
@@ -237,6 +430,13 @@ impl Config {
         }
         if self.server.in_flight_bytes / 1024 > tokio::sync::Semaphore::MAX_PERMITS {
             return fail("server.in_flight_bytes is too large");
+        }
+        let secret = &self.auth.burger_jwt_secret;
+        if !secret.is_empty() && secret.len() < MIN_BURGER_JWT_SECRET_BYTES {
+            return fail("auth.burger_jwt_secret must be at least 32 bytes");
+        }
+        if self.auth.burger_jwt_leeway_seconds > MAX_BURGER_JWT_LEEWAY_SECONDS {
+            return fail("auth.burger_jwt_leeway_seconds must be at most 300");
         }
         Ok(())
     }
@@ -283,5 +483,41 @@ mod tests {
         let mut bad = Config::default();
         bad.server.in_flight_bytes = 1;
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn citizen_auth_is_validated() {
+        let mut config = Config::default();
+        config.auth.burger_jwt_secret = "kort".into();
+        assert!(config.validate().is_err(), "a secret under 32 bytes");
+        config.auth.burger_jwt_secret = "x".repeat(MIN_BURGER_JWT_SECRET_BYTES);
+        config.validate().expect("32 bytes will do");
+        config.auth.burger_jwt_leeway_seconds = MAX_BURGER_JWT_LEEWAY_SECONDS + 1;
+        assert!(config.validate().is_err(), "too much leeway");
+    }
+
+    #[test]
+    fn load_refuses_a_public_key_file_that_is_missing_or_broken() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(&broken, "geen sleutel").expect("write");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/burger_jwt/ec-p256-public.pem");
+        let load = |key_file: &Path| {
+            let file = dir.path().join("config.toml");
+            let text = format!(
+                "[auth]\nburger_jwt_public_key_file = {:?}\n",
+                key_file.display().to_string()
+            );
+            std::fs::write(&file, text).expect("write");
+            Config::load(Some(&file), Overrides::default())
+        };
+        assert!(matches!(
+            load(&dir.path().join("missing.pem")),
+            Err(ConfigError::Read { .. })
+        ));
+        assert!(matches!(load(&broken), Err(ConfigError::Invalid(_))));
+        let config = load(&fixture).expect("a P-256 public key");
+        assert_eq!(config.auth.burger_jwt_public_key_file, fixture);
     }
 }

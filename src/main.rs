@@ -46,8 +46,9 @@ fn main() -> anyhow::Result<()> {
         } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("BERICHTENBOX_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                    tracing_subscriber::EnvFilter::try_from_env("BERICHTENBOX_LOG").unwrap_or_else(
+                        |_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"),
+                    ),
                 )
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr)

@@ -9,18 +9,113 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix::Actor as _;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use berichtenbox_actors::catalog::Catalog;
+use berichtenbox_actors::core::backoff::Backoff;
+use berichtenbox_actors::core::caps::{Caps, amsterdam};
 use berichtenbox_actors::core::clock::SharedClock;
+use berichtenbox_actors::notifier::{self, NotifierConfig};
+use berichtenbox_actors::notify::mail::Mailer;
+use berichtenbox_actors::notify::{MailTransportConfig, SmtpCredentials, SmtpRelay, SmtpTls};
+use berichtenbox_actors::processor::{self, Pacemaker};
+use berichtenbox_actors::pusher::{ReceiptSerializer, WebhookDispatcher};
 use berichtenbox_actors::registry::Registry;
 use berichtenbox_actors::store::Store;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
+use berichtenbox_actors::webhook::{WebhookClient, WebhookConfig};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Semaphore;
 
-use crate::config::Config;
+use crate::config::{Config, SmtpTlsMode};
 use crate::http::{self, AppState};
+
+/// What runs behind the HTTP edge, built (and so checked) before anything starts.
+struct Background {
+    round_berichten: usize,
+    beat: Duration,
+    mailer: Mailer,
+    notifier: NotifierConfig,
+    webhooks: WebhookClient,
+}
+
+impl Background {
+    fn build(config: &Config, clock: &SharedClock) -> anyhow::Result<Self> {
+        let n = &config.notifications;
+        let transport = if n.smtp_host.is_empty() {
+            let dir = n.outbox(&config.store.data_dir);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the outbox {}", dir.display()))?;
+            MailTransportConfig::Outbox { dir }
+        } else {
+            let tls = match n.smtp_tls {
+                SmtpTlsMode::None => SmtpTls::None,
+                SmtpTlsMode::Starttls => SmtpTls::StartTls,
+                SmtpTlsMode::Tls => SmtpTls::Implicit,
+            };
+            let mut relay = SmtpRelay::new(n.smtp_host.clone(), n.smtp_port, tls);
+            if !n.smtp_username.is_empty() {
+                relay.credentials = Some(SmtpCredentials {
+                    username: n.smtp_username.clone(),
+                    password: n.smtp_password.clone(),
+                });
+            }
+            MailTransportConfig::Smtp(relay)
+        };
+        let mailer = Mailer::new(&n.from, &transport, clock.clone()).context("notifications")?;
+        let caps = Caps::new(n.per_hour, n.per_day, amsterdam()?)?;
+        let webhooks = WebhookClient::new(WebhookConfig {
+            connect_timeout: Duration::from_secs(config.webhooks.connect_timeout_seconds),
+            request_timeout: Duration::from_secs(config.webhooks.request_timeout_seconds),
+        })?;
+        Ok(Self {
+            round_berichten: config.processing.round_berichten,
+            beat: Duration::from_millis(config.processing.beat_ms),
+            mailer,
+            notifier: NotifierConfig {
+                caps,
+                max_per_round: 1000,
+                grace: Duration::from_millis(n.arrival_grace_ms),
+            },
+            webhooks,
+        })
+    }
+
+    /// Starts the processors, the notifier and the webhook dispatcher; runs on an arbiter.
+    fn start(self, store: Arc<dyn Store>, catalog: Arc<Catalog>, clock: SharedClock) {
+        let mut pacemaker = Pacemaker::new(self.beat);
+        processor::start(
+            &mut pacemaker,
+            store.clone(),
+            catalog.clone(),
+            clock.clone(),
+            self.round_berichten,
+        );
+        notifier::start(
+            &mut pacemaker,
+            store.clone(),
+            catalog.clone(),
+            clock.clone(),
+            self.mailer,
+            self.notifier,
+        );
+        pacemaker.start();
+        let serialize: ReceiptSerializer = Arc::new(http::receipts::receipt_json);
+        let dispatcher = WebhookDispatcher::new(
+            store,
+            catalog,
+            clock,
+            self.webhooks,
+            Backoff::default(),
+            serialize,
+            self.beat,
+        );
+        actix::Arbiter::new().spawn_fn(move || {
+            dispatcher.start();
+        });
+    }
+}
 
 /// Opens the embedded store the configuration describes.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -87,6 +182,14 @@ async fn serve(
     metrics: Option<PrometheusHandle>,
 ) -> anyhow::Result<()> {
     let actors = actix::Arbiter::new();
+    let background = Background::build(&config, &clock)?;
+    let started = {
+        let (store, catalog, clock) = (store.clone(), catalog.clone(), clock.clone());
+        actors.spawn_fn(move || background.start(store, catalog, clock))
+    };
+    if !started {
+        anyhow::bail!("cannot start the processing, notification and webhook actors");
+    }
     let registry = Registry::new(
         store.clone(),
         clock.clone(),
@@ -97,6 +200,7 @@ async fn serve(
     let workers = config.server.workers;
     let shutdown_timeout = config.server.shutdown_timeout_seconds;
     let in_flight = Arc::new(Semaphore::new(config.server.in_flight_bytes / 1024));
+    let burger = http::burger::BurgerVerifier::from_config(&config.auth)?;
     let state = web::Data::new(AppState {
         config,
         store,
@@ -105,6 +209,7 @@ async fn serve(
         clock,
         in_flight,
         metrics,
+        burger,
     });
 
     let mut server = HttpServer::new(move || {

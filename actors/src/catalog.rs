@@ -11,13 +11,15 @@ use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 
 use crate::core::throttle::Rate;
-use crate::store::{AfnemerRecord, Store, StoreError};
+use crate::store::{AfnemerRecord, BerichttypeRecord, Store, StoreError};
 
 #[derive(Debug)]
 pub struct Catalog {
     store: Arc<dyn Store>,
     afnemers: DashMap<String, AfnemerRecord>,
     api_keys: DashMap<[u8; 32], String>,
+    /// (oin, code) → berichttype.
+    berichttypen: DashMap<(String, String), BerichttypeRecord>,
 }
 
 /// The SHA-256 of an API key: what is stored and looked up, never the key itself. Keys are 256
@@ -29,16 +31,26 @@ pub fn hash_api_key(key: &str) -> [u8; 32] {
 impl Catalog {
     /// Loads every afnemer and key hash from the store. Blocking.
     pub fn load(store: Arc<dyn Store>) -> Result<Self, StoreError> {
-        let afnemers = store
+        let afnemers: DashMap<String, AfnemerRecord> = store
             .afnemers()?
             .into_iter()
             .map(|a| (a.oin.clone(), a))
             .collect();
         let api_keys = store.api_keys()?.into_iter().collect();
+        let berichttypen = DashMap::new();
+        for afnemer in afnemers.iter() {
+            for berichttype in store.berichttypen(afnemer.key())? {
+                berichttypen.insert(
+                    (berichttype.oin.clone(), berichttype.code.clone()),
+                    berichttype,
+                );
+            }
+        }
         Ok(Self {
             store,
             afnemers,
             api_keys,
+            berichttypen,
         })
     }
 
@@ -64,6 +76,32 @@ impl Catalog {
     pub fn put_afnemer(&self, afnemer: AfnemerRecord) -> Result<bool, StoreError> {
         self.store.put_afnemer(&afnemer)?;
         Ok(self.afnemers.insert(afnemer.oin.clone(), afnemer).is_none())
+    }
+
+    /// Whether the afnemer has registered this berichttype and it is active.
+    pub fn berichttype_actief(&self, oin: &str, code: &str) -> bool {
+        self.berichttypen
+            .get(&(oin.to_owned(), code.to_owned()))
+            .is_some_and(|b| b.actief)
+    }
+
+    /// An afnemer's berichttypen, ordered by code.
+    pub fn berichttypen(&self, oin: &str) -> Vec<BerichttypeRecord> {
+        let mut all: Vec<_> = self
+            .berichttypen
+            .iter()
+            .filter(|entry| entry.key().0 == oin)
+            .map(|entry| entry.clone())
+            .collect();
+        all.sort_by(|a, b| a.code.cmp(&b.code));
+        all
+    }
+
+    /// Stores the berichttype, then caches it; answers whether it is new. Blocking.
+    pub fn put_berichttype(&self, berichttype: BerichttypeRecord) -> Result<bool, StoreError> {
+        self.store.put_berichttype(&berichttype)?;
+        let key = (berichttype.oin.clone(), berichttype.code.clone());
+        Ok(self.berichttypen.insert(key, berichttype).is_none())
     }
 
     /// Stores a new key's hash for an afnemer, then caches it. Blocking.

@@ -7,12 +7,24 @@
 //!   group-committing writer per shard.
 //! - [`afnemer`]: the supervised actor per afnemer that throttles and parks its batches.
 //! - [`catalog`]: afnemers and API-key hashes in memory, written through to the store.
+//! - [`processor`]: one processing actor per shard (decide, deliver, receipt), and its pacemaker.
+//! - [`pusher`]: the webhook dispatcher: each receipt to its afnemer's webhook until a 2xx.
 //! - [`registry`]: finds or starts an afnemer's actor, concurrently.
+//! - [`notifier`]: the dispatcher that sends notifications in arrival order within the caps.
+//! - [`notify`]: composes the notification e-mail and sends it, blocking, to the outbox
+//!   folder or an SMTP relay; says whether a failure is worth a retry.
+//! - [`webhook`]: the one outbound HTTP call: POST a receipt, already serialised by the caller,
+//!   to an afnemer's webhook, and say whether to retry it.
 //!
 //! This crate knows nothing of HTTP or JSON; the root crate does.
 
 pub mod afnemer;
 pub mod catalog;
 pub mod core;
+pub mod notifier;
+pub mod notify;
+pub mod processor;
+pub mod pusher;
 pub mod registry;
 pub mod store;
+pub mod webhook;

@@ -54,6 +54,9 @@ pub struct BatchReply {
     status: &'static str,
     ontvangen_op: String,
     aantal_berichten: u32,
+    /// The receipt, once every bericht is decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verwerkingsbericht: Option<super::receipts::ReceiptJson>,
 }
 
 fn status_name(status: BatchStatus) -> &'static str {
@@ -71,7 +74,18 @@ impl BatchReply {
             status: status_name(status),
             ontvangen_op: record.ontvangen_op.to_string(),
             aantal_berichten: record.aantal_berichten,
+            verwerkingsbericht: None,
         }
+    }
+
+    /// The batch as it stands now, with its receipt once processed.
+    fn current(record: &BatchRecord) -> Self {
+        let mut reply = Self::of(record, record.status);
+        reply.verwerkingsbericht = record
+            .receipt
+            .as_ref()
+            .map(|receipt| super::receipts::ReceiptJson::of(record, receipt));
+        reply
     }
 }
 
@@ -417,5 +431,5 @@ pub async fn status(
     let record = web::block(move || store.find_batch(&afnemer.oin, &batch_id))
         .await??
         .ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(BatchReply::of(&record, record.status)))
+    Ok(HttpResponse::Ok().json(BatchReply::current(&record)))
 }

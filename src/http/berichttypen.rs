@@ -68,16 +68,9 @@ pub async fn put(
         omschrijving: json.omschrijving.unwrap_or_default(),
         actief: json.actief.unwrap_or(true),
     };
-    let store = state.store.clone();
+    let catalog = state.catalog.clone();
     let stored = record.clone();
-    let created = web::block(move || {
-        let existed = store
-            .berichttypen(&stored.oin)?
-            .iter()
-            .any(|b| b.code == stored.code);
-        store.put_berichttype(&stored).map(|()| !existed)
-    })
-    .await??;
+    let created = web::block(move || catalog.put_berichttype(stored)).await??;
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -96,8 +89,7 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    let store = state.store.clone();
-    let berichttypen = web::block(move || store.berichttypen(&afnemer.oin)).await??;
+    let berichttypen = state.catalog.berichttypen(&afnemer.oin);
     Ok(HttpResponse::Ok().json(BerichttypenView {
         berichttypen: berichttypen.into_iter().map(Into::into).collect(),
     }))

@@ -4,13 +4,16 @@
 //! (off the event loop when it is CPU work), and call the actors or the store. Disk reads and
 //! writes of the catalog run on the blocking pool, never on an actix worker's loop.
 
+pub mod account;
 pub mod auth;
 pub mod batches;
 pub mod beheer;
 pub mod berichttypen;
 pub mod body;
+pub mod burger;
 pub mod ops;
 pub mod problem;
+pub mod receipts;
 
 use std::sync::Arc;
 
@@ -40,6 +43,8 @@ pub struct AppState {
     /// Permits of 1 KiB for request bodies in flight.
     pub in_flight: Arc<Semaphore>,
     pub metrics: Option<PrometheusHandle>,
+    /// Checks citizens' tokens; `None` when no secret or key is configured.
+    pub burger: Option<burger::BurgerVerifier>,
 }
 
 /// Registers every route; also used by tests that build the app in-process.
@@ -54,6 +59,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/batches/{batchId}")
                     .route(web::get().to(batches::status))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/account")
+                    .route(web::post().to(account::open))
+                    .route(web::get().to(account::get))
+                    .route(web::patch().to(account::patch))
+                    .route(web::delete().to(account::close))
+                    .default_service(only("POST, GET, PATCH, DELETE")),
+            )
+            .service(
+                web::resource("/account/voorkeuren")
+                    .route(web::get().to(account::voorkeuren))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/account/voorkeuren/{oin}")
+                    .route(web::put().to(account::put_voorkeur))
+                    .default_service(only("PUT")),
+            )
+            .service(
+                web::resource("/account/berichten")
+                    .route(web::get().to(account::berichten))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/account/berichten/{id}")
+                    .route(web::get().to(account::bericht))
+                    .route(web::patch().to(account::patch_bericht))
+                    .route(web::delete().to(account::delete_bericht))
+                    .default_service(only("GET, PATCH, DELETE")),
+            )
+            .service(
+                web::resource("/account/berichten/{id}/bijlagen/{volgorde}")
+                    .route(web::get().to(account::bijlage))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/verwerkingsberichten")
+                    .route(web::get().to(receipts::list))
                     .default_service(only("GET")),
             )
             .service(

@@ -3,9 +3,12 @@
 //! Nothing here performs I/O or reads the system clock; actors and HTTP handlers are thin
 //! shells around these pieces.
 
+pub mod backoff;
 pub mod bsn;
+pub mod caps;
 pub mod clock;
 pub mod model;
 pub mod routing;
 pub mod rules;
 pub mod throttle;
+pub mod verwerking;

@@ -32,6 +32,11 @@ pub fn home_shard_of_batch(oin: &str, batch_id: &str, n_shards: usize) -> usize 
     reduce(fnv1a(&[oin.as_bytes(), batch_id.as_bytes()]), n_shards)
 }
 
+/// The shard that holds an afnemer's claim on a berichtId (for `BerichtBestaatAl`).
+pub fn shard_of_bericht_id(oin: &str, bericht_id: &str, n_shards: usize) -> usize {
+    reduce(fnv1a(&[oin.as_bytes(), bericht_id.as_bytes()]), n_shards)
+}
+
 /// The shard that holds a citizen's box.
 pub fn shard_of_citizen(bsn: &str, n_shards: usize) -> usize {
     reduce(fnv1a(&[bsn.as_bytes()]), n_shards)

@@ -88,6 +88,28 @@ pub fn text(value: &str, min: usize, max: usize) -> Result<(), Reason> {
     Ok(())
 }
 
+/// An e-mail address as people write one: `local@domain.tld`, no spaces, at most 254
+/// characters. Deliverability is the relay's to judge.
+pub fn email(value: &str) -> Result<(), Reason> {
+    let reason = "moet een e-mailadres zijn, zoals naam@voorbeeld.nl";
+    let Some((local, domain)) = value.rsplit_once('@') else {
+        return Err(reason);
+    };
+    let plain = |s: &str| {
+        !s.is_empty()
+            && !s
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    };
+    let domain_ok =
+        domain.split('.').count() >= 2 && domain.split('.').all(|label| !label.is_empty());
+    if value.len() <= 254 && plain(local) && plain(domain) && domain_ok {
+        Ok(())
+    } else {
+        Err(reason)
+    }
+}
+
 /// An RFC 3339 timestamp with an offset. jiff also reads RFC 9557's bracketed time-zone
 /// annotations (`...+01:00[Europe/Amsterdam]`); the contract says RFC 3339, so those are refused.
 pub fn rfc3339(value: &str) -> Result<Timestamp, Reason> {
@@ -169,6 +191,22 @@ mod tests {
             "gisteren",
         ] {
             assert!(rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("jan@voorbeeld.nl").is_ok());
+        for bad in [
+            "",
+            "jan",
+            "jan@",
+            "@voorbeeld.nl",
+            "jan@voorbeeld",
+            "j an@voorbeeld.nl",
+            "jan@voorbeeld..nl",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
         }
     }
 

@@ -14,7 +14,9 @@ pub mod record;
 use std::fmt::Debug;
 
 pub use record::{
-    AfnemerRecord, BatchRecord, BatchStatus, BerichttypeRecord, BijlageRef, ParkedMessage,
+    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtUitkomst, BerichttypeRecord,
+    BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord, ParkedMessage, Receipt,
+    ReceiptCursor, VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
 
@@ -80,6 +82,39 @@ pub struct ShardStats {
     pub next_seq: u64,
 }
 
+/// A parked batch with its berichten, as processing takes it.
+#[derive(Debug, Clone)]
+pub struct ParkedBatch {
+    pub record: BatchRecord,
+    pub berichten: Vec<ParkedMessage>,
+}
+
+/// An afnemer's claim on a berichtId for the batch that delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BerichtClaim {
+    pub oin: String,
+    pub bericht_id: String,
+    pub batch_id: String,
+}
+
+/// A bericht to put in its owner's box, with the e-mail address to notify, if any.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub entry: BoxEntry,
+    pub notify: Option<String>,
+}
+
+/// A processed batch, to be settled in its home shard.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The batch record with its receipt and status `Verwerkt`.
+    pub record: BatchRecord,
+    /// Attachments of berichten that were not delivered: nobody will read them.
+    pub drop_bijlagen: Vec<BijlageRef>,
+    /// Queue the receipt for the afnemer's webhook.
+    pub webhook: bool,
+}
+
 /// The storage interface the engine runs on.
 pub trait Store: Send + Sync + Debug + 'static {
     fn shard_count(&self) -> usize;
@@ -119,6 +154,93 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn api_keys(&self) -> Result<Vec<([u8; 32], String)>, StoreError>;
     fn put_berichttype(&self, berichttype: &BerichttypeRecord) -> Result<(), StoreError>;
     fn berichttypen(&self, oin: &str) -> Result<Vec<BerichttypeRecord>, StoreError>;
+
+    // Processing. Each call is durable when it returns.
+
+    /// Whole parked batches of a shard in arrival order: at least one batch when any is
+    /// parked, and no more berichten than `max_messages` beyond the first batch.
+    fn parked_batches(
+        &self,
+        shard: usize,
+        max_messages: usize,
+    ) -> Result<Vec<ParkedBatch>, StoreError>;
+
+    /// Claims each berichtId for its batch unless another batch of the afnemer holds it;
+    /// answers, per claim, the batch that holds it now.
+    fn claim_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<Vec<String>, StoreError>;
+
+    /// Gives up claims that a batch took but did not use (a bericht decided otherwise on a
+    /// second try); a claim held by another batch is left alone.
+    fn release_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<(), StoreError>;
+
+    /// Puts each bericht in its owner's box and queues its notification, unless the box
+    /// already holds that id (a second try after a crash).
+    fn deliver(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
+
+    /// Settles processed batches in their home shard in one write: their parked berichten and
+    /// unread attachments go, the receipt is stored and fed to the afnemer (and its webhook).
+    fn complete(
+        &self,
+        shard: usize,
+        completions: &[Completion],
+        verwerkt_op: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// An afnemer's receipts in the order they became ready, after `after`.
+    fn receipts(
+        &self,
+        oin: &str,
+        after: Option<ReceiptCursor>,
+        limit: usize,
+    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError>;
+
+    // Webhooks.
+
+    /// The oldest receipt waiting for the afnemer's webhook.
+    fn webhook_head(&self, oin: &str) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError>;
+    /// Updates a waiting receipt's retry state, or (with `None`) removes it.
+    fn put_webhook_job(
+        &self,
+        oin: &str,
+        cursor: ReceiptCursor,
+        job: Option<&WebhookJob>,
+    ) -> Result<(), StoreError>;
+
+    // Notifications.
+
+    /// The first `limit` notifications waiting in a shard, in arrival order.
+    fn pending_notifications(
+        &self,
+        shard: usize,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+    /// Removes notifications that were sent (or refused for good).
+    fn remove_notifications(&self, done: &[NotificationRecord]) -> Result<(), StoreError>;
+    /// About how many notifications wait, all shards together.
+    fn notification_backlog(&self) -> u64;
+    /// The arrival time of the oldest parked bericht of a shard: processing's watermark.
+    fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError>;
+    fn notification_window(&self) -> Result<Option<CapWindowRecord>, StoreError>;
+    fn put_notification_window(&self, window: &CapWindowRecord) -> Result<(), StoreError>;
+
+    // Citizens.
+
+    fn account(&self, bsn: &str) -> Result<Option<AccountRecord>, StoreError>;
+    fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+    fn voorkeur(&self, bsn: &str, oin: &str) -> Result<Option<VoorkeurRecord>, StoreError>;
+    fn voorkeuren(&self, bsn: &str) -> Result<Vec<VoorkeurRecord>, StoreError>;
+    /// Stores a berichtenvoorkeur and, in the same write, its mutation for the Abonnementservice.
+    fn put_voorkeur(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError>;
+    /// A box's berichten, newest first, starting before `before`.
+    fn box_entries(
+        &self,
+        bsn: &str,
+        before: Option<BoxId>,
+        limit: usize,
+    ) -> Result<Vec<BoxEntry>, StoreError>;
+    fn box_entry(&self, bsn: &str, id: BoxId) -> Result<Option<BoxEntry>, StoreError>;
+    fn put_box_entry(&self, entry: &BoxEntry) -> Result<(), StoreError>;
+    fn delete_box_entry(&self, bsn: &str, id: BoxId) -> Result<(), StoreError>;
 
     /// Stops accepting parks, lets every queued park finish (answered), and syncs.
     fn close(&self) -> Result<(), StoreError>;

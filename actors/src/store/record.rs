@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::core::verwerking::{Stadium, VerwerkingsCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BatchStatus {
@@ -25,6 +26,194 @@ pub struct BatchRecord {
     /// The sequence number of its first bericht; the others follow without gaps.
     pub first_seq: u64,
     pub status: BatchStatus,
+    /// The verwerkingsbericht, once every bericht is decided.
+    pub receipt: Option<Receipt>,
+}
+
+/// One bericht's outcome in a verwerkingsbericht.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BerichtUitkomst {
+    pub bericht_id: String,
+    pub code: VerwerkingsCode,
+    pub stadium: Stadium,
+}
+
+/// A batch's verwerkingsbericht: every bericht's outcome, in batch order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub verwerkt_op: Timestamp,
+    pub berichten: Vec<BerichtUitkomst>,
+}
+
+/// A citizen's Berichtenbox account, in the shard of his BSN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    pub bsn: String,
+    pub email: Option<String>,
+    pub notificaties: bool,
+    pub actief: bool,
+    pub geopend_op: Timestamp,
+    pub gewijzigd_op: Timestamp,
+}
+
+/// A citizen's berichtenvoorkeur for one afnemer. Without one, an active box takes the
+/// afnemer's digital mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoorkeurRecord {
+    pub bsn: String,
+    pub oin: String,
+    pub digitaal: bool,
+    pub gewijzigd_op: Timestamp,
+}
+
+/// A bericht's place in a box: when it arrived, and where it was parked. Orders a box by
+/// arrival and names the bericht to its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BoxId {
+    pub ontvangen_nanos: u64,
+    pub shard: u16,
+    pub seq: u64,
+}
+
+impl BoxId {
+    pub const LEN: usize = 18;
+
+    pub fn new(ontvangen_op: Timestamp, shard: u16, seq: u64) -> Self {
+        let nanos = u64::try_from(ontvangen_op.as_nanosecond()).unwrap_or(0);
+        Self {
+            ontvangen_nanos: nanos,
+            shard,
+            seq,
+        }
+    }
+
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..8].copy_from_slice(&self.ontvangen_nanos.to_be_bytes());
+        out[8..10].copy_from_slice(&self.shard.to_be_bytes());
+        out[10..].copy_from_slice(&self.seq.to_be_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::LEN {
+            return None;
+        }
+        Some(Self {
+            ontvangen_nanos: u64::from_be_bytes(bytes[..8].try_into().ok()?),
+            shard: u16::from_be_bytes(bytes[8..10].try_into().ok()?),
+            seq: u64::from_be_bytes(bytes[10..].try_into().ok()?),
+        })
+    }
+
+    /// The id as the citizen API shows it: 36 lowercase hex digits.
+    pub fn to_hex(self) -> String {
+        self.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != Self::LEN * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..Self::LEN)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        Self::from_bytes(&bytes?)
+    }
+}
+
+/// A bericht in a citizen's box.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoxEntry {
+    pub id: BoxId,
+    pub bsn: String,
+    pub oin: String,
+    pub batch_id: String,
+    pub bericht_id: String,
+    pub bericht_type: String,
+    pub onderwerp: String,
+    pub tekst: String,
+    pub referentie: Option<String>,
+    pub publicatie_datum: Option<Timestamp>,
+    pub ontvangen_op: Timestamp,
+    pub bijlagen: Vec<BijlageRef>,
+    pub gelezen: bool,
+}
+
+/// A notification waiting to be sent, in the shard of the citizen's BSN, keyed by arrival.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    pub id: BoxId,
+    pub bsn: String,
+    pub email: String,
+    pub oin: String,
+    /// Not sent before the bericht is published.
+    pub publicatie_datum: Option<Timestamp>,
+}
+
+/// A receipt waiting for its afnemer's webhook, with its retry state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookJob {
+    pub batch_id: String,
+    /// When the receipt was first offered: the 6 days count from here.
+    pub first_offered: Timestamp,
+    pub failures: u32,
+    pub next_attempt: Timestamp,
+}
+
+/// How many notifications went out in the current hour and day: the caps' memory, kept
+/// across restarts so a restart does not reopen a spent hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapWindowRecord {
+    pub hour_start: Timestamp,
+    pub sent_this_hour: u64,
+    pub day_start: Timestamp,
+    pub sent_today: u64,
+}
+
+/// Where a receipt stands in its afnemer's feed: when it became ready, then where its batch
+/// was parked. Ordered; opaque to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReceiptCursor {
+    pub ready_nanos: u64,
+    pub shard: u16,
+    pub first_seq: u64,
+}
+
+impl ReceiptCursor {
+    pub fn to_bytes(self) -> [u8; 18] {
+        BoxId {
+            ontvangen_nanos: self.ready_nanos,
+            shard: self.shard,
+            seq: self.first_seq,
+        }
+        .to_bytes()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        BoxId::from_bytes(bytes).map(|id| Self {
+            ready_nanos: id.ontvangen_nanos,
+            shard: id.shard,
+            first_seq: id.seq,
+        })
+    }
+
+    pub fn to_hex(self) -> String {
+        BoxId {
+            ontvangen_nanos: self.ready_nanos,
+            shard: self.shard,
+            seq: self.first_seq,
+        }
+        .to_hex()
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        BoxId::from_hex(text).map(|id| Self {
+            ready_nanos: id.ontvangen_nanos,
+            shard: id.shard,
+            first_seq: id.seq,
+        })
+    }
 }
 
 /// Where an attachment's bytes are: written once at park time, then only referred to.
@@ -118,5 +307,13 @@ pub(crate) fn berichttype_key(oin: &str, code: &str) -> Vec<u8> {
     key.extend_from_slice(oin.as_bytes());
     key.push(0);
     key.extend_from_slice(code.as_bytes());
+    key
+}
+
+/// `prefix ++ suffix`, for the keys that put an owner (OIN or BSN) first.
+pub(crate) fn prefixed(prefix: &str, suffix: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(prefix.len() + suffix.len());
+    key.extend_from_slice(prefix.as_bytes());
+    key.extend_from_slice(suffix);
     key
 }

@@ -1,5 +1,7 @@
 //! The embedded store: N fjall shards plus a catalog database, in one data directory.
 //!
+//! Processing and the citizens' boxes are in [`process`] and [`citizen`].
+//!
 //! Layout on disk: `shard-000/ .. shard-NNN/` (one fjall database each, with keyspaces
 //! `geparkeerd` (seq → bericht), `bijlagen` (seq, volgorde → bytes, key-value separated),
 //! `batches` (oin ++ batchId → batch record) and `meta`), and `catalog/` (afnemers, API key
@@ -23,15 +25,21 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode};
 use tokio::sync::oneshot;
 
+mod citizen;
+mod process;
+
 use super::record::{self, batch_key, bijlage_key, decode, encode, seq_key};
 use super::{
-    AfnemerRecord, BatchRecord, BatchStatus, BerichttypeRecord, BijlageRef, ParkOutcome,
-    ParkReceipt, ParkRequest, ParkedMessage, ShardStats, Store, StoreError,
+    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtClaim, BerichttypeRecord,
+    BijlageRef, BoxEntry, BoxId, CapWindowRecord, Completion, Delivery, NotificationRecord,
+    ParkOutcome, ParkReceipt, ParkRequest, ParkedBatch, ParkedMessage, ReceiptCursor, ShardStats,
+    Store, StoreError, VoorkeurRecord, WebhookJob,
 };
 use crate::core::routing::home_shard_of_batch;
 
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
 const SHARD_COUNT_KEY: &[u8] = b"shard_count";
+const NOTIFICATION_WINDOW_KEY: &[u8] = b"notification_window";
 
 /// How the embedded store is laid out and bounded.
 #[derive(Debug, Clone)]
@@ -62,6 +70,24 @@ struct ShardHandles {
     bijlagen: Keyspace,
     batches: Keyspace,
     meta: Keyspace,
+    /// Receipts by afnemer in the order they became ready: oin ++ cursor → batch id.
+    ontvangstbewijzen: Keyspace,
+    /// Receipts waiting for the afnemer's webhook, keyed like `ontvangstbewijzen`.
+    webhooks: Keyspace,
+    /// berichtIds delivered, by afnemer: oin ++ berichtId → batch id.
+    bericht_ids: Keyspace,
+    /// Citizens' accounts: bsn → account.
+    accounts: Keyspace,
+    /// berichtenvoorkeuren: bsn ++ oin → voorkeur.
+    voorkeuren: Keyspace,
+    /// Voorkeur changes for the Abonnementservice: oin ++ nanos ++ bsn → digitaal.
+    mutaties: Keyspace,
+    /// Boxes: bsn ++ box id → entry.
+    boxes: Keyspace,
+    /// Notifications to send: box id → notification; the id starts with the arrival time.
+    notificaties: Keyspace,
+    /// Serialises claims on berichtIds held in this shard (read, then write).
+    claim_lock: Arc<std::sync::Mutex<()>>,
     parked_messages: Arc<AtomicU64>,
     next_seq: Arc<AtomicU64>,
 }
@@ -71,6 +97,8 @@ struct Catalog {
     afnemers: Keyspace,
     api_keys: Keyspace,
     berichttypen: Keyspace,
+    /// The shard count and the notification caps' window.
+    meta: Keyspace,
 }
 
 /// Free space of the data directory's file system, sampled by a background thread.
@@ -157,15 +185,14 @@ fn open_catalog(path: &Path) -> Result<Catalog, StoreError> {
         afnemers: db.keyspace("afnemers", KeyspaceCreateOptions::default)?,
         api_keys: db.keyspace("api_sleutels", KeyspaceCreateOptions::default)?,
         berichttypen: db.keyspace("berichttypen", KeyspaceCreateOptions::default)?,
+        meta: db.keyspace("meta", KeyspaceCreateOptions::default)?,
         db,
     })
 }
 
 /// Routing depends on the shard count: data written with N shards cannot be read with M.
 fn check_shard_count(catalog: &Catalog, shards: usize) -> Result<(), StoreError> {
-    let meta = catalog
-        .db
-        .keyspace("meta", KeyspaceCreateOptions::default)?;
+    let meta = &catalog.meta;
     match meta.get(SHARD_COUNT_KEY)? {
         Some(stored) => {
             let stored = u64::from_be_bytes(stored.as_ref().try_into().map_err(|_| {
@@ -198,6 +225,15 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
     })?;
     let batches = db.keyspace("batches", KeyspaceCreateOptions::default)?;
     let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
+    let keyspace = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+    let ontvangstbewijzen = keyspace("ontvangstbewijzen")?;
+    let webhooks = keyspace("webhooks")?;
+    let bericht_ids = keyspace("bericht_ids")?;
+    let accounts = keyspace("accounts")?;
+    let voorkeuren = keyspace("voorkeuren")?;
+    let mutaties = keyspace("mutaties")?;
+    let boxes = keyspace("boxes")?;
+    let notificaties = keyspace("notificaties")?;
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
     let next_seq = match meta.get(NEXT_SEQ_KEY)? {
@@ -220,6 +256,15 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         bijlagen,
         batches,
         meta,
+        ontvangstbewijzen,
+        webhooks,
+        bericht_ids,
+        accounts,
+        voorkeuren,
+        mutaties,
+        boxes,
+        notificaties,
+        claim_lock: Arc::new(std::sync::Mutex::new(())),
         parked_messages: Arc::new(AtomicU64::new(parked)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
@@ -332,6 +377,7 @@ impl ShardWriter {
                 shard: shard.index as u16,
                 first_seq: next_seq,
                 status: BatchStatus::Geparkeerd,
+                receipt: None,
             };
             for (index, bericht) in request.batch.berichten.iter().enumerate() {
                 let seq = next_seq;
@@ -570,6 +616,133 @@ impl Store for EmbeddedStore {
         let mut prefix = oin.as_bytes().to_vec();
         prefix.push(0);
         collect(self.catalog.berichttypen.prefix(prefix))
+    }
+
+    fn parked_batches(
+        &self,
+        shard: usize,
+        max_messages: usize,
+    ) -> Result<Vec<ParkedBatch>, StoreError> {
+        self.parked_batches_in(shard, max_messages)
+    }
+
+    fn claim_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<Vec<String>, StoreError> {
+        self.claim_bericht_ids_in(claims)
+    }
+
+    fn release_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<(), StoreError> {
+        self.release_bericht_ids_in(claims)
+    }
+
+    fn deliver(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        self.deliver_in(deliveries)
+    }
+
+    fn complete(
+        &self,
+        shard: usize,
+        completions: &[Completion],
+        verwerkt_op: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.complete_in(shard, completions, verwerkt_op)
+    }
+
+    fn receipts(
+        &self,
+        oin: &str,
+        after: Option<ReceiptCursor>,
+        limit: usize,
+    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError> {
+        self.receipts_in(oin, after, limit)
+    }
+
+    fn webhook_head(&self, oin: &str) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError> {
+        self.webhook_head_in(oin)
+    }
+
+    fn put_webhook_job(
+        &self,
+        oin: &str,
+        cursor: ReceiptCursor,
+        job: Option<&WebhookJob>,
+    ) -> Result<(), StoreError> {
+        self.put_webhook_job_in(oin, cursor, job)
+    }
+
+    fn pending_notifications(
+        &self,
+        shard: usize,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.pending_notifications_in(shard, limit)
+    }
+
+    fn remove_notifications(&self, done: &[NotificationRecord]) -> Result<(), StoreError> {
+        self.remove_notifications_in(done)
+    }
+
+    fn notification_backlog(&self) -> u64 {
+        self.notification_backlog_in()
+    }
+
+    fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError> {
+        self.oldest_parked_in(shard)
+    }
+
+    fn notification_window(&self) -> Result<Option<CapWindowRecord>, StoreError> {
+        let meta = &self.catalog.meta;
+        meta.get(NOTIFICATION_WINDOW_KEY)?
+            .map(|bytes| decode(NOTIFICATION_WINDOW_KEY, &bytes))
+            .transpose()
+    }
+
+    fn put_notification_window(&self, window: &CapWindowRecord) -> Result<(), StoreError> {
+        self.catalog
+            .meta
+            .insert(NOTIFICATION_WINDOW_KEY, encode(window))?;
+        self.catalog.db.persist(PersistMode::SyncData)?;
+        Ok(())
+    }
+
+    fn account(&self, bsn: &str) -> Result<Option<AccountRecord>, StoreError> {
+        self.account_in(bsn)
+    }
+
+    fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        self.put_account_in(account)
+    }
+
+    fn voorkeur(&self, bsn: &str, oin: &str) -> Result<Option<VoorkeurRecord>, StoreError> {
+        self.voorkeur_in(bsn, oin)
+    }
+
+    fn voorkeuren(&self, bsn: &str) -> Result<Vec<VoorkeurRecord>, StoreError> {
+        self.voorkeuren_in(bsn)
+    }
+
+    fn put_voorkeur(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError> {
+        self.put_voorkeur_in(voorkeur)
+    }
+
+    fn box_entries(
+        &self,
+        bsn: &str,
+        before: Option<BoxId>,
+        limit: usize,
+    ) -> Result<Vec<BoxEntry>, StoreError> {
+        self.box_entries_in(bsn, before, limit)
+    }
+
+    fn box_entry(&self, bsn: &str, id: BoxId) -> Result<Option<BoxEntry>, StoreError> {
+        self.box_entry_in(bsn, id)
+    }
+
+    fn put_box_entry(&self, entry: &BoxEntry) -> Result<(), StoreError> {
+        self.put_box_entry_in(entry)
+    }
+
+    fn delete_box_entry(&self, bsn: &str, id: BoxId) -> Result<(), StoreError> {
+        self.delete_box_entry_in(bsn, id)
     }
 
     fn close(&self) -> Result<(), StoreError> {

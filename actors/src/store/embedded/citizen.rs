@@ -1,0 +1,135 @@
+//! The citizens' side of the embedded store: accounts, berichtenvoorkeuren and boxes, each in
+//! the shard of the citizen's BSN. Writes are synced before they return.
+
+use fjall::PersistMode;
+
+use super::EmbeddedStore;
+use crate::core::routing::shard_of_citizen;
+use crate::store::record::{bijlage_key, decode, encode, prefixed};
+use crate::store::{AccountRecord, BoxEntry, BoxId, StoreError, VoorkeurRecord};
+
+impl EmbeddedStore {
+    fn citizen_shard(&self, bsn: &str) -> &super::ShardHandles {
+        self.shard(shard_of_citizen(bsn, self.shards.len()))
+    }
+
+    pub(super) fn account_in(&self, bsn: &str) -> Result<Option<AccountRecord>, StoreError> {
+        let handles = self.citizen_shard(bsn);
+        handles
+            .accounts
+            .get(bsn)?
+            .map(|bytes| decode(bsn.as_bytes(), &bytes))
+            .transpose()
+    }
+
+    pub(super) fn put_account_in(&self, account: &AccountRecord) -> Result<(), StoreError> {
+        let handles = self.citizen_shard(&account.bsn);
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        write.insert(&handles.accounts, account.bsn.as_bytes(), encode(account));
+        Ok(write.commit()?)
+    }
+
+    pub(super) fn voorkeur_in(
+        &self,
+        bsn: &str,
+        oin: &str,
+    ) -> Result<Option<VoorkeurRecord>, StoreError> {
+        let key = prefixed(bsn, oin.as_bytes());
+        self.citizen_shard(bsn)
+            .voorkeuren
+            .get(&key)?
+            .map(|bytes| decode(&key, &bytes))
+            .transpose()
+    }
+
+    pub(super) fn voorkeuren_in(&self, bsn: &str) -> Result<Vec<VoorkeurRecord>, StoreError> {
+        let mut out = Vec::new();
+        for guard in self.citizen_shard(bsn).voorkeuren.prefix(bsn) {
+            let (key, value) = guard.into_inner()?;
+            out.push(decode(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn put_voorkeur_in(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError> {
+        let handles = self.citizen_shard(&voorkeur.bsn);
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        write.insert(
+            &handles.voorkeuren,
+            prefixed(&voorkeur.bsn, voorkeur.oin.as_bytes()),
+            encode(voorkeur),
+        );
+        let nanos = u64::try_from(voorkeur.gewijzigd_op.as_nanosecond()).unwrap_or(0);
+        let mut mutation = prefixed(&voorkeur.oin, &nanos.to_be_bytes());
+        mutation.extend_from_slice(voorkeur.bsn.as_bytes());
+        write.insert(&handles.mutaties, mutation, [u8::from(voorkeur.digitaal)]);
+        Ok(write.commit()?)
+    }
+
+    pub(super) fn box_entries_in(
+        &self,
+        bsn: &str,
+        before: Option<BoxId>,
+        limit: usize,
+    ) -> Result<Vec<BoxEntry>, StoreError> {
+        let handles = self.citizen_shard(bsn);
+        let start = bsn.as_bytes().to_vec();
+        let end = match before {
+            Some(id) => std::ops::Bound::Excluded(prefixed(bsn, &id.to_bytes())),
+            None => std::ops::Bound::Included(prefixed(bsn, &[0xff; BoxId::LEN])),
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for guard in handles
+            .boxes
+            .range((std::ops::Bound::Included(start), end))
+            .rev()
+            .take(limit)
+        {
+            let (key, value) = guard.into_inner()?;
+            out.push(decode(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn box_entry_in(
+        &self,
+        bsn: &str,
+        id: BoxId,
+    ) -> Result<Option<BoxEntry>, StoreError> {
+        let key = prefixed(bsn, &id.to_bytes());
+        self.citizen_shard(bsn)
+            .boxes
+            .get(&key)?
+            .map(|bytes| decode(&key, &bytes))
+            .transpose()
+    }
+
+    pub(super) fn put_box_entry_in(&self, entry: &BoxEntry) -> Result<(), StoreError> {
+        let handles = self.citizen_shard(&entry.bsn);
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        write.insert(
+            &handles.boxes,
+            prefixed(&entry.bsn, &entry.id.to_bytes()),
+            encode(entry),
+        );
+        Ok(write.commit()?)
+    }
+
+    /// Removes the entry, then its attachments (in the shard where they were parked): a crash
+    /// in between leaves unreferenced bytes, never a reference without bytes.
+    pub(super) fn delete_box_entry_in(&self, bsn: &str, id: BoxId) -> Result<(), StoreError> {
+        let Some(entry) = self.box_entry_in(bsn, id)? else {
+            return Ok(());
+        };
+        let handles = self.citizen_shard(bsn);
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        write.remove(&handles.boxes, prefixed(bsn, &id.to_bytes()));
+        write.commit()?;
+        for bijlage in &entry.bijlagen {
+            let home = self.shard(usize::from(bijlage.shard));
+            home.bijlagen
+                .remove(bijlage_key(bijlage.seq, bijlage.volgorde))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,357 @@
+//! Processing's side of the embedded store: taking whole parked batches, claiming berichtIds,
+//! delivering into boxes and settling batches with their receipts.
+//!
+//! Every write here is a fjall write batch committed with `PersistMode::SyncData`, grouped per
+//! shard, so a call is durable when it returns. Calls that touch other shards than the batch's
+//! home shard (claims, deliveries) are idempotent, so a second try after a crash neither loses
+//! nor doubles anything; the home shard's `complete` is the step that makes a batch processed.
+
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
+
+use fjall::PersistMode;
+
+use super::EmbeddedStore;
+use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
+use crate::store::record::{BatchStatus, bijlage_key, decode, encode, prefixed, seq_key};
+use crate::store::{
+    BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
+    ParkedMessage, ReceiptCursor, StoreError, WebhookJob,
+};
+
+/// Groups items by shard, keeping each item's position in the input.
+fn by_shard<T>(items: &[T], shard_of: impl Fn(&T) -> usize) -> HashMap<usize, Vec<usize>> {
+    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (position, item) in items.iter().enumerate() {
+        groups.entry(shard_of(item)).or_default().push(position);
+    }
+    groups
+}
+
+impl EmbeddedStore {
+    pub(super) fn parked_batches_in(
+        &self,
+        shard: usize,
+        max_messages: usize,
+    ) -> Result<Vec<ParkedBatch>, StoreError> {
+        let handles = self.shard(shard);
+        let mut batches: Vec<ParkedBatch> = Vec::new();
+        let mut taken = 0usize;
+        let mut current: Option<ParkedBatch> = None;
+        // An iterator reads a snapshot, and a batch is parked by one write: a batch is seen
+        // whole or not at all.
+        for guard in handles.geparkeerd.iter() {
+            let (key, value) = guard.into_inner()?;
+            let message: ParkedMessage = decode(&key, &value)?;
+            if let Some(batch) = &mut current
+                && batch.record.batch_id == message.batch_id
+                && batch.record.oin == message.oin
+            {
+                batch.berichten.push(message);
+                continue;
+            }
+            if let Some(done) = current.take() {
+                taken += done.berichten.len();
+                batches.push(done);
+                if taken >= max_messages {
+                    break;
+                }
+            }
+            let key = crate::store::record::batch_key(&message.oin, &message.batch_id);
+            let record: BatchRecord = match handles.batches.get(&key)? {
+                Some(bytes) => decode(&key, &bytes)?,
+                None => {
+                    return Err(StoreError::Io(std::io::Error::other(format!(
+                        "parked bericht {} of shard {shard} has no batch record",
+                        message.seq
+                    ))));
+                }
+            };
+            current = Some(ParkedBatch {
+                record,
+                berichten: vec![message],
+            });
+        }
+        batches.extend(current);
+        Ok(batches)
+    }
+
+    pub(super) fn claim_bericht_ids_in(
+        &self,
+        claims: &[BerichtClaim],
+    ) -> Result<Vec<String>, StoreError> {
+        let n_shards = self.shards.len();
+        let mut holders = vec![String::new(); claims.len()];
+        for (shard, positions) in by_shard(claims, |c| {
+            shard_of_bericht_id(&c.oin, &c.bericht_id, n_shards)
+        }) {
+            let handles = self.shard(shard);
+            let _serialised = handles.claim_lock.lock().map_err(|_| StoreError::Closed)?;
+            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let mut claimed_here: HashMap<Vec<u8>, String> = HashMap::new();
+            for position in positions {
+                let claim = &claims[position];
+                let key = prefixed(&claim.oin, claim.bericht_id.as_bytes());
+                let holder = match claimed_here.get(&key) {
+                    Some(holder) => holder.clone(),
+                    None => match handles.bericht_ids.get(&key)? {
+                        Some(holder) => String::from_utf8_lossy(&holder).into_owned(),
+                        None => {
+                            write.insert(
+                                &handles.bericht_ids,
+                                key.clone(),
+                                claim.batch_id.as_bytes(),
+                            );
+                            claimed_here.insert(key, claim.batch_id.clone());
+                            claim.batch_id.clone()
+                        }
+                    },
+                };
+                holders[position] = holder;
+            }
+            if !write.is_empty() {
+                write.commit()?;
+            }
+        }
+        Ok(holders)
+    }
+
+    pub(super) fn release_bericht_ids_in(&self, claims: &[BerichtClaim]) -> Result<(), StoreError> {
+        let n_shards = self.shards.len();
+        for (shard, positions) in by_shard(claims, |c| {
+            shard_of_bericht_id(&c.oin, &c.bericht_id, n_shards)
+        }) {
+            let handles = self.shard(shard);
+            let _serialised = handles.claim_lock.lock().map_err(|_| StoreError::Closed)?;
+            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            for position in positions {
+                let claim = &claims[position];
+                let key = prefixed(&claim.oin, claim.bericht_id.as_bytes());
+                if handles
+                    .bericht_ids
+                    .get(&key)?
+                    .is_some_and(|holder| holder.as_ref() == claim.batch_id.as_bytes())
+                {
+                    write.remove(&handles.bericht_ids, key);
+                }
+            }
+            if !write.is_empty() {
+                write.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn deliver_in(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        let n_shards = self.shards.len();
+        for (shard, positions) in by_shard(deliveries, |d| shard_of_citizen(&d.entry.bsn, n_shards))
+        {
+            let handles = self.shard(shard);
+            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            for position in positions {
+                let Delivery { entry, notify } = &deliveries[position];
+                let key = prefixed(&entry.bsn, &entry.id.to_bytes());
+                if handles.boxes.contains_key(&key)? {
+                    continue;
+                }
+                write.insert(&handles.boxes, key, encode(entry));
+                if let Some(email) = notify {
+                    let notification = NotificationRecord {
+                        id: entry.id,
+                        bsn: entry.bsn.clone(),
+                        email: email.clone(),
+                        oin: entry.oin.clone(),
+                        publicatie_datum: entry.publicatie_datum,
+                    };
+                    write.insert(
+                        &handles.notificaties,
+                        entry.id.to_bytes(),
+                        encode(&notification),
+                    );
+                }
+            }
+            if !write.is_empty() {
+                write.commit()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn complete_in(
+        &self,
+        shard: usize,
+        completions: &[Completion],
+        verwerkt_op: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let handles = self.shard(shard);
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let ready_nanos = u64::try_from(verwerkt_op.as_nanosecond()).unwrap_or(0);
+        let mut removed = 0u64;
+        for completion in completions {
+            let record = &completion.record;
+            debug_assert_eq!(record.status, BatchStatus::Verwerkt);
+            for seq in record.first_seq..record.first_seq + u64::from(record.aantal_berichten) {
+                write.remove(&handles.geparkeerd, seq_key(seq));
+            }
+            removed += u64::from(record.aantal_berichten);
+            for bijlage in &completion.drop_bijlagen {
+                write.remove(
+                    &handles.bijlagen,
+                    bijlage_key(bijlage.seq, bijlage.volgorde),
+                );
+            }
+            let batch_key = crate::store::record::batch_key(&record.oin, &record.batch_id);
+            write.insert(&handles.batches, batch_key, encode(record));
+            let cursor = ReceiptCursor {
+                ready_nanos,
+                shard: shard as u16,
+                first_seq: record.first_seq,
+            };
+            let feed_key = prefixed(&record.oin, &cursor.to_bytes());
+            write.insert(
+                &handles.ontvangstbewijzen,
+                feed_key.clone(),
+                record.batch_id.as_bytes(),
+            );
+            if completion.webhook {
+                let job = WebhookJob {
+                    batch_id: record.batch_id.clone(),
+                    first_offered: verwerkt_op,
+                    failures: 0,
+                    next_attempt: verwerkt_op,
+                };
+                write.insert(&handles.webhooks, feed_key, encode(&job));
+            }
+        }
+        if write.is_empty() {
+            return Ok(());
+        }
+        write.commit()?;
+        handles
+            .parked_messages
+            .fetch_sub(removed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(super) fn receipts_in(
+        &self,
+        oin: &str,
+        after: Option<ReceiptCursor>,
+        limit: usize,
+    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError> {
+        let start = match after {
+            Some(cursor) => Bound::Excluded(prefixed(oin, &cursor.to_bytes())),
+            None => Bound::Included(oin.as_bytes().to_vec()),
+        };
+        let end = Bound::Included(prefixed(oin, &[0xff; 18]));
+        let mut found: Vec<(ReceiptCursor, usize, Vec<u8>)> = Vec::new();
+        for (shard, handles) in self.shards.iter().enumerate() {
+            for guard in handles
+                .ontvangstbewijzen
+                .range((start.clone(), end.clone()))
+                .take(limit)
+            {
+                let (key, batch_id) = guard.into_inner()?;
+                let Some(cursor) = ReceiptCursor::from_bytes(&key[oin.len()..]) else {
+                    continue;
+                };
+                found.push((cursor, shard, batch_id.to_vec()));
+            }
+        }
+        found.sort_by_key(|(cursor, ..)| *cursor);
+        found.truncate(limit);
+        let mut out = Vec::with_capacity(found.len());
+        for (cursor, shard, batch_id) in found {
+            let key = prefixed(oin, &batch_id);
+            if let Some(bytes) = self.shard(shard).batches.get(&key)? {
+                out.push((cursor, decode(&key, &bytes)?));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn pending_notifications_in(
+        &self,
+        shard: usize,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for guard in self.shard(shard).notificaties.iter().take(limit) {
+            let (key, value) = guard.into_inner()?;
+            out.push(decode(&key, &value)?);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn remove_notifications_in(
+        &self,
+        done: &[NotificationRecord],
+    ) -> Result<(), StoreError> {
+        let n_shards = self.shards.len();
+        for (shard, positions) in by_shard(done, |n| shard_of_citizen(&n.bsn, n_shards)) {
+            let handles = self.shard(shard);
+            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            for position in positions {
+                write.remove(&handles.notificaties, done[position].id.to_bytes());
+            }
+            write.commit()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn notification_backlog_in(&self) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.notificaties.approximate_len() as u64)
+            .sum()
+    }
+
+    pub(super) fn oldest_parked_in(
+        &self,
+        shard: usize,
+    ) -> Result<Option<jiff::Timestamp>, StoreError> {
+        let Some(guard) = self.shard(shard).geparkeerd.first_key_value() else {
+            return Ok(None);
+        };
+        let (key, value) = guard.into_inner()?;
+        let message: ParkedMessage = decode(&key, &value)?;
+        Ok(Some(message.ontvangen_op))
+    }
+
+    pub(super) fn webhook_head_in(
+        &self,
+        oin: &str,
+    ) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError> {
+        let mut head: Option<(ReceiptCursor, WebhookJob)> = None;
+        for handles in &self.shards {
+            let Some(guard) = handles.webhooks.prefix(oin).next() else {
+                continue;
+            };
+            let (key, value) = guard.into_inner()?;
+            let Some(cursor) = ReceiptCursor::from_bytes(&key[oin.len()..]) else {
+                continue;
+            };
+            if head.as_ref().is_none_or(|(first, _)| cursor < *first) {
+                head = Some((cursor, decode(&key, &value)?));
+            }
+        }
+        Ok(head)
+    }
+
+    pub(super) fn put_webhook_job_in(
+        &self,
+        oin: &str,
+        cursor: ReceiptCursor,
+        job: Option<&WebhookJob>,
+    ) -> Result<(), StoreError> {
+        let handles = self.shard(usize::from(cursor.shard));
+        let key = prefixed(oin, &cursor.to_bytes());
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        match job {
+            Some(job) => write.insert(&handles.webhooks, key, encode(job)),
+            None => write.remove(&handles.webhooks, key),
+        }
+        Ok(write.commit()?)
+    }
+}

@@ -1,0 +1,147 @@
+//! Verwerkingsberichten (receipts): their JSON, `GET /v1/verwerkingsberichten` and the receipt
+//! inside `GET /v1/batches/{batchId}`. The webhook push sends the same JSON ([`receipt_json`]).
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use berichtenbox_actors::core::verwerking::VerwerkingsCode;
+use berichtenbox_actors::store::{BatchRecord, Receipt, ReceiptCursor};
+use serde::{Deserialize, Serialize};
+
+use super::problem::{ApiError, InvalidParam};
+use super::{AppState, auth};
+
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiptJson {
+    batch_id: String,
+    ontvangen_op: String,
+    verwerkt_op: String,
+    totaal_aantal_ontvangen_berichten: u32,
+    aantal_succesvol_verwerkt: u32,
+    /// Counts of the berichten that were not delivered, by code.
+    aantal_per_verwerkings_code: BTreeMap<&'static str, u32>,
+    berichten: Vec<BerichtUitkomstJson>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BerichtUitkomstJson {
+    bericht_id: String,
+    verwerkings_code: &'static str,
+    stadium: &'static str,
+}
+
+impl ReceiptJson {
+    pub fn of(record: &BatchRecord, receipt: &Receipt) -> Self {
+        let mut aantal_per_verwerkings_code = BTreeMap::new();
+        let mut aantal_succesvol_verwerkt = 0;
+        for uitkomst in &receipt.berichten {
+            if uitkomst.code == VerwerkingsCode::Verwerkt {
+                aantal_succesvol_verwerkt += 1;
+            } else {
+                *aantal_per_verwerkings_code
+                    .entry(uitkomst.code.as_str())
+                    .or_insert(0) += 1;
+            }
+        }
+        Self {
+            batch_id: record.batch_id.clone(),
+            ontvangen_op: record.ontvangen_op.to_string(),
+            verwerkt_op: receipt.verwerkt_op.to_string(),
+            totaal_aantal_ontvangen_berichten: record.aantal_berichten,
+            aantal_succesvol_verwerkt,
+            aantal_per_verwerkings_code,
+            berichten: receipt
+                .berichten
+                .iter()
+                .map(|u| BerichtUitkomstJson {
+                    bericht_id: u.bericht_id.clone(),
+                    verwerkings_code: u.code.as_str(),
+                    stadium: u.stadium.as_str(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The receipt of a processed batch as JSON bytes (for the webhook push); `None` before it is
+/// processed.
+pub fn receipt_json(record: &BatchRecord) -> Option<Vec<u8>> {
+    let receipt = record.receipt.as_ref()?;
+    serde_json::to_vec(&ReceiptJson::of(record, receipt)).ok()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    na: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReceiptPage {
+    verwerkingsberichten: Vec<ReceiptJson>,
+    /// Pass as `na` for the next page; absent when this page is the last for now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volgende: Option<String>,
+}
+
+/// `GET /v1/verwerkingsberichten?na={cursor}&limit={n}`: the afnemer's receipts in the order
+/// they became ready.
+pub async fn list(
+    request: HttpRequest,
+    query: Result<web::Query<PageQuery>, actix_web::Error>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let afnemer = auth::afnemer(&request, &state)?;
+    let query = query
+        .map_err(|error| ApiError::invalid(vec![InvalidParam::new("query", error.to_string())]))?;
+    let mut invalid = Vec::new();
+    let after = match query.na.as_deref() {
+        None => None,
+        Some(text) => {
+            let cursor = ReceiptCursor::from_hex(text);
+            if cursor.is_none() {
+                invalid.push(InvalidParam::new("na", "is geen cursor die deze API gaf"));
+            }
+            cursor
+        }
+    };
+    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            invalid.push(InvalidParam::new(
+                "limit",
+                format!("moet 1 tot {MAX_LIMIT} zijn"),
+            ));
+            DEFAULT_LIMIT
+        }
+    };
+    if !invalid.is_empty() {
+        return Err(ApiError::invalid(invalid));
+    }
+    let store = state.store.clone();
+    let page = web::block(move || store.receipts(&afnemer.oin, after, limit)).await??;
+    let volgende = (page.len() == limit)
+        .then(|| page.last().map(|(cursor, _)| cursor.to_hex()))
+        .flatten();
+    let verwerkingsberichten = page
+        .iter()
+        .filter_map(|(_, record)| {
+            record
+                .receipt
+                .as_ref()
+                .map(|receipt| ReceiptJson::of(record, receipt))
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ReceiptPage {
+        verwerkingsberichten,
+        volgende,
+    }))
+}
