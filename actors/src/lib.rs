@@ -16,7 +16,7 @@
 //! - [`webhook`]: the one outbound HTTP call: POST a receipt, already serialised by the caller,
 //!   to an afnemer's webhook, and say whether to retry it.
 //!
-//! This crate knows nothing of HTTP or JSON; the root crate does.
+//! This crate knows no JSON (the root crate does); its only HTTP is the outbound webhook call.
 
 pub mod afnemer;
 pub mod catalog;

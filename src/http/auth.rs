@@ -12,7 +12,8 @@ use berichtenbox_actors::store::AfnemerRecord;
 use super::AppState;
 use super::problem::ApiError;
 
-fn bearer(request: &HttpRequest) -> Result<&str, ApiError> {
+/// The token of an `Authorization: Bearer <token>` header: 401 when absent or malformed.
+pub(super) fn bearer(request: &HttpRequest) -> Result<&str, ApiError> {
     let value = request
         .headers()
         .get(header::AUTHORIZATION)

@@ -16,7 +16,6 @@ use std::fmt;
 use std::path::Path;
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
 use berichtenbox_actors::core::bsn::is_valid_bsn;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -139,30 +138,7 @@ pub fn burger(request: &HttpRequest, verifier: Option<&BurgerVerifier>) -> Resul
     let verifier = verifier.ok_or(ApiError::Unauthorized(
         "Burgerauthenticatie is in deze engine niet geconfigureerd.",
     ))?;
-    verifier.verify(bearer(request)?)
-}
-
-/// The token of `Authorization: Bearer <token>`; the same rules and texts as `auth`'s.
-fn bearer(request: &HttpRequest) -> Result<&str, ApiError> {
-    let value = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
-            "Deze aanvraag vraagt om een bearer-token (Authorization: Bearer ...).",
-        ))?;
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::Unauthorized("De Authorization-header is onleesbaar."))?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(token.trim())
-        }
-        _ => Err(ApiError::Unauthorized(
-            "De Authorization-header moet de vorm 'Bearer <token>' hebben.",
-        )),
-    }
+    verifier.verify(super::auth::bearer(request)?)
 }
 
 fn refusal(kind: &ErrorKind) -> ApiError {
@@ -235,6 +211,8 @@ fn public_key_from_pem(pem: &str) -> Result<(DecodingKey, Algorithm), String> {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+
+    use actix_web::http::header;
 
     use actix_web::ResponseError as _;
     use actix_web::test::TestRequest;
