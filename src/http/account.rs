@@ -389,32 +389,30 @@ pub async fn berichten(
         return Err(ApiError::invalid(invalid));
     }
     let (store, now) = (state.store.clone(), state.clock.now());
-    let (page, volgende) = web::block(
-        move || -> Result<Option<Page>, ApiError> {
-            if store.account(&bsn)?.is_none() {
-                return Ok(None);
-            }
-            // Skip what is not yet published, reading on until the page is full or the box ends.
-            let mut page = Vec::with_capacity(limit);
-            let mut cursor = before;
-            loop {
-                let chunk = store.box_entries(&bsn, cursor, limit)?;
-                let exhausted = chunk.len() < limit;
-                for entry in chunk {
-                    cursor = Some(entry.id);
-                    if entry.publicatie_datum.is_none_or(|p| p <= now) {
-                        page.push(entry);
-                        if page.len() == limit {
-                            return Ok(Some((page, cursor)));
-                        }
+    let (page, volgende) = web::block(move || -> Result<Option<Page>, ApiError> {
+        if store.account(&bsn)?.is_none() {
+            return Ok(None);
+        }
+        // Skip what is not yet published, reading on until the page is full or the box ends.
+        let mut page = Vec::with_capacity(limit);
+        let mut cursor = before;
+        loop {
+            let chunk = store.box_entries(&bsn, cursor, limit)?;
+            let exhausted = chunk.len() < limit;
+            for entry in chunk {
+                cursor = Some(entry.id);
+                if entry.publicatie_datum.is_none_or(|p| p <= now) {
+                    page.push(entry);
+                    if page.len() == limit {
+                        return Ok(Some((page, cursor)));
                     }
                 }
-                if exhausted {
-                    return Ok(Some((page, None)));
-                }
             }
-        },
-    )
+            if exhausted {
+                return Ok(Some((page, None)));
+            }
+        }
+    })
     .await??
     .ok_or_else(no_account)?;
     let berichten = page
