@@ -6,16 +6,18 @@
 //! document uses: `$ref`, `allOf`, `type`, `enum`, `required`, `properties`,
 //! `additionalProperties: false`, `items`, the length, item-count and number bounds, and the
 //! formats `date-time` and `byte`. Responses are checked strictly: a property the engine sends
-//! but the document does not name is an error too.
+//! but the document does not name is an error too. A response documented as
+//! `application/octet-stream` with `format: binary` (a bijlage, served with its own media type)
+//! takes any media type; its bytes come back base64-encoded for the test to compare.
 
 mod common;
 
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-use common::{BEHEER_TOKEN, Engine};
+use common::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
 use reqwest::Method;
-use reqwest::blocking::Response;
+use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{Value, json};
 
 /// The document, as the binary embeds it.
@@ -27,6 +29,18 @@ const OPENAPI_JSON: &str = include_str!("../openapi.json");
 const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/batches"),
     ("GET", "/v1/batches/{batchId}"),
+    ("POST", "/v1/account"),
+    ("GET", "/v1/account"),
+    ("PATCH", "/v1/account"),
+    ("DELETE", "/v1/account"),
+    ("GET", "/v1/account/voorkeuren"),
+    ("PUT", "/v1/account/voorkeuren/{oin}"),
+    ("GET", "/v1/account/berichten"),
+    ("GET", "/v1/account/berichten/{id}"),
+    ("PATCH", "/v1/account/berichten/{id}"),
+    ("DELETE", "/v1/account/berichten/{id}"),
+    ("GET", "/v1/account/berichten/{id}/bijlagen/{volgorde}"),
+    ("GET", "/v1/verwerkingsberichten"),
     ("GET", "/v1/berichttypen"),
     ("PUT", "/v1/berichttypen/{code}"),
     ("GET", "/v1/beheer/afnemers"),
@@ -119,12 +133,15 @@ fn concrete(doc: &Value, method: &str, path: &str) -> String {
             .iter()
             .find(|p| p["in"] == "path" && p["name"] == name.as_str())
             .unwrap_or_else(|| panic!("{path}: path parameter {name} is not described"));
-        let example = parameter
+        let example = match parameter
             .get("example")
             .or_else(|| resolve(doc, &parameter["schema"]).get("example"))
-            .and_then(Value::as_str)
-            .unwrap_or_else(|| panic!("{path}: path parameter {name} has no example"));
-        out.replace_range(open..=close, example);
+        {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Number(number)) => number.to_string(),
+            _ => panic!("{path}: path parameter {name} has no example"),
+        };
+        out.replace_range(open..=close, &example);
     }
     out
 }
@@ -346,6 +363,20 @@ fn check_answer(doc: &Value, what: &str, documented: &Value, response: Response)
         );
         return Value::Null;
     };
+    // Bytes of any media type: documented as application/octet-stream in `format: binary`.
+    let any_media = content
+        .get("application/octet-stream")
+        .filter(|media| resolve(doc, &media["schema"])["format"] == "binary");
+    if let Some(media) = any_media
+        && !content.contains_key(&essence)
+    {
+        assert!(
+            !essence.is_empty() && essence.contains('/'),
+            "{what}: sent Content-Type {content_type:?}, not a media type"
+        );
+        assert_eq!(media["schema"]["type"], "string", "{what}: binary schema");
+        return Value::String(base64::engine::general_purpose::STANDARD.encode(&bytes));
+    }
     let media = content.get(&essence).unwrap_or_else(|| {
         panic!(
             "{what}: sent Content-Type {content_type:?}, documented {:?}",
@@ -539,16 +570,17 @@ fn other_methods_answer_as_documented() {
                 .expect("request");
             let what = format!("{} {path}", other.to_ascii_uppercase());
             assert_eq!(response.status(), 405, "{what}");
-            let allow = response
+            let allow: BTreeSet<String> = response
                 .headers()
                 .get("allow")
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            assert_eq!(
-                allow.to_ascii_lowercase(),
-                documented.join(", "),
-                "{what}: Allow"
-            );
+                .unwrap_or("")
+                .split(',')
+                .map(|m| m.trim().to_ascii_lowercase())
+                .filter(|m| !m.is_empty())
+                .collect();
+            let expected: BTreeSet<String> = documented.iter().map(|m| (*m).to_owned()).collect();
+            assert_eq!(allow, expected, "{what}: Allow");
             check_answer(&doc, &what, not_allowed, response);
         }
     }
@@ -818,6 +850,788 @@ fn beheer_answers_as_documented() {
     );
 }
 
+/// A citizen's token as the MijnOverheid portal makes one: HS256 over `claims` with `secret`.
+fn jwt(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign token")
+}
+
+/// A token the engine accepts for citizen `bsn`, valid for ten minutes.
+fn burger(bsn: &str) -> String {
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
+    jwt(&json!({ "sub": bsn, "exp": exp }), BURGER_JWT_SECRET)
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Requests to one engine, every answer checked against the document.
+struct Api<'a> {
+    doc: &'a Value,
+    engine: &'a Engine,
+}
+
+impl Api<'_> {
+    /// `verb path` with an optional bearer token (an afnemer's API key or a citizen's JWT).
+    fn request(&self, verb: &str, path: &str, token: Option<&str>) -> RequestBuilder {
+        let request = self
+            .engine
+            .client
+            .request(method(verb), self.engine.url(path));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Sends `request` and checks the answer as one of the documented `verb template`.
+    fn check(&self, verb: &str, template: &str, request: RequestBuilder) -> (u16, Value) {
+        let response = request
+            .send()
+            .unwrap_or_else(|e| panic!("{verb} {template}: {e}"));
+        check_response(self.doc, verb, template, response)
+    }
+
+    /// `verb path` with an optional token and JSON body, checked as `verb template`.
+    fn call(
+        &self,
+        verb: &str,
+        template: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.request(verb, path, token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.check(verb, template, request)
+    }
+
+    /// `verb path` with a body that is not JSON by its media type.
+    fn call_text(&self, verb: &str, template: &str, path: &str, token: &str) -> (u16, Value) {
+        let request = self
+            .request(verb, path, Some(token))
+            .header("Content-Type", "text/plain")
+            .body("gelezen=true");
+        self.check(verb, template, request)
+    }
+
+    /// Polls `GET /v1/batches/{batchId}`, every answer checked, until the batch is processed;
+    /// processing is asynchronous, so this waits for the state, at most 20 seconds.
+    fn wait_processed(&self, key: &str, batch_id: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let path = format!("/v1/batches/{batch_id}");
+        loop {
+            let batch = expect(
+                self.call("GET", "/v1/batches/{batchId}", &path, Some(key), None),
+                200,
+                "batch status",
+            );
+            let processed = batch["status"] == "verwerkt";
+            assert_eq!(
+                batch.get("verwerkingsbericht").is_some(),
+                processed,
+                "the receipt is there exactly when the batch is processed: {batch}"
+            );
+            if processed {
+                return batch;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "batch {batch_id} not processed within 20 s: {batch}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+    }
+}
+
+/// The body of an answer with `status`; the body shows when the status is another.
+#[track_caller]
+fn expect(answer: (u16, Value), status: u16, what: &str) -> Value {
+    assert_eq!(answer.0, status, "{what}: {}", answer.1);
+    answer.1
+}
+
+/// A 400 whose `invalidParams` names `name`.
+#[track_caller]
+fn expect_invalid(answer: (u16, Value), name: &str, what: &str) {
+    let problem = expect(answer, 400, what);
+    assert!(
+        invalid_param_names(&problem).contains(&name),
+        "{what}: invalidParams should name {name}: {problem}"
+    );
+}
+
+#[test]
+fn account_answers_as_documented() {
+    let doc = document();
+    let running = start();
+    let api = Api {
+        doc: &doc,
+        engine: &running.engine,
+    };
+    let oin = common::oin(11);
+    let key = api.engine.afnemer(&oin, json!({ "naam": "Gemeente Elf" }));
+    let bsn = common::bsn(1101);
+    let token = burger(&bsn);
+    let me = Some(token.as_str());
+    let account = "/v1/account";
+    let voorkeuren = "/v1/account/voorkeuren";
+    let voorkeur = "/v1/account/voorkeuren/{oin}";
+    let voorkeur_of = |oin: &str| format!("/v1/account/voorkeuren/{oin}");
+
+    // 401 from every citizen operation: no token, and every kind of token the engine refuses.
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
+    let other_secret = "een-ander-geheim-van-minstens-32-bytes";
+    let refused = [
+        None,
+        Some("geen.geldig.jwt".to_owned()),
+        Some(key.clone()),
+        Some(jwt(&json!({ "sub": bsn, "exp": exp }), other_secret)),
+        Some(jwt(
+            &json!({ "sub": bsn, "exp": exp - 7200 }),
+            BURGER_JWT_SECRET,
+        )),
+        Some(jwt(&json!({ "sub": bsn }), BURGER_JWT_SECRET)),
+        Some(jwt(
+            &json!({ "sub": "123456789", "exp": exp }),
+            BURGER_JWT_SECRET,
+        )),
+    ];
+    let citizen_operations: Vec<(String, String)> = documented_operations(&doc)
+        .into_iter()
+        .filter(|(verb, path)| {
+            operation(&doc, verb, path)["security"] == json!([{ "burgerJwt": [] }])
+        })
+        .collect();
+    assert_eq!(citizen_operations.len(), 11, "{citizen_operations:?}");
+    for (verb, template) in &citizen_operations {
+        let path = concrete(&doc, verb, template);
+        for token in &refused {
+            let what = format!("{verb} {template} with {token:?}");
+            let problem = expect(
+                api.call(verb, template, &path, token.as_deref(), None),
+                401,
+                &what,
+            );
+            assert_eq!(problem["status"], 401, "{what}");
+        }
+    }
+
+    // Before the box is opened: 404 from everything that needs it.
+    let body = json!({ "notificaties": true });
+    for verb in ["GET", "PATCH", "DELETE"] {
+        let body = (verb == "PATCH").then_some(&body);
+        expect(api.call(verb, account, account, me, body), 404, verb);
+    }
+    expect(
+        api.call("GET", voorkeuren, voorkeuren, me, None),
+        404,
+        "voorkeuren",
+    );
+    let digitaal = json!({ "digitaal": false });
+    expect(
+        api.call("PUT", voorkeur, &voorkeur_of(&oin), me, Some(&digitaal)),
+        404,
+        "voorkeur without a box",
+    );
+    let berichten = "/v1/account/berichten";
+    expect(
+        api.call("GET", berichten, berichten, me, None),
+        404,
+        "berichten",
+    );
+
+    // POST: 415, 400, 413; then 201 with Location, and 409 for a second box.
+    expect(
+        api.call_text("POST", account, account, &token),
+        415,
+        "text/plain",
+    );
+    let not_json = api
+        .request("POST", account, me)
+        .header("Content-Type", "application/json")
+        .body("{");
+    expect(api.check("POST", account, not_json), 400, "not JSON");
+    for (body, name) in [
+        (json!({ "kleur": 1 }), "kleur"),
+        (json!({ "email": "geen-adres" }), "email"),
+        (json!({ "email": 7 }), "email"),
+    ] {
+        expect_invalid(
+            api.call("POST", account, account, me, Some(&body)),
+            name,
+            "open",
+        );
+    }
+    let large = json!({ "email": format!("{}@voorbeeld.nl", "x".repeat(70_000)) });
+    expect(
+        api.call("POST", account, account, me, Some(&large)),
+        413,
+        "over 64 KiB",
+    );
+    let response = api
+        .request("POST", account, me)
+        .json(&json!({ "email": "jan@voorbeeld.nl" }))
+        .send()
+        .expect("open");
+    let location = header(&response, "Location");
+    let opened = expect(check_response(&doc, "POST", account, response), 201, "open");
+    assert_eq!(location.as_deref(), Some("/v1/account"));
+    assert_eq!(opened["bsn"], bsn.as_str());
+    assert_eq!(opened["email"], "jan@voorbeeld.nl");
+    assert_eq!(opened["notificaties"], true);
+    assert_eq!(opened["actief"], true);
+    expect(
+        api.call("POST", account, account, me, Some(&json!({}))),
+        409,
+        "open twice",
+    );
+    // A box is its own citizen's: another citizen still has none.
+    let other = burger(&common::bsn(1102));
+    expect(
+        api.call("GET", account, account, Some(&other), None),
+        404,
+        "another citizen",
+    );
+
+    // GET and PATCH.
+    assert_eq!(
+        expect(api.call("GET", account, account, me, None), 200, "get"),
+        opened
+    );
+    let patched = expect(
+        api.call(
+            "PATCH",
+            account,
+            account,
+            me,
+            Some(&json!({ "notificaties": false })),
+        ),
+        200,
+        "notifications off",
+    );
+    assert_eq!(patched["notificaties"], false);
+    assert_eq!(patched["email"], "jan@voorbeeld.nl");
+    let patched = expect(
+        api.call(
+            "PATCH",
+            account,
+            account,
+            me,
+            Some(&json!({ "email": "piet@voorbeeld.nl" })),
+        ),
+        200,
+        "new e-mail address",
+    );
+    assert_eq!(patched["email"], "piet@voorbeeld.nl");
+    assert_eq!(patched["notificaties"], false);
+    for (body, name) in [
+        (json!({ "email": "piet@" }), "email"),
+        (json!({ "notificaties": "ja" }), "notificaties"),
+        (json!({ "gelezen": true }), "gelezen"),
+    ] {
+        expect_invalid(
+            api.call("PATCH", account, account, me, Some(&body)),
+            name,
+            "patch",
+        );
+    }
+    expect(
+        api.call_text("PATCH", account, account, &token),
+        415,
+        "patch text/plain",
+    );
+
+    // Voorkeuren: none set, then one; 404 for an afnemer that does not exist.
+    assert_eq!(
+        expect(
+            api.call("GET", voorkeuren, voorkeuren, me, None),
+            200,
+            "voorkeuren"
+        ),
+        json!({ "voorkeuren": [] })
+    );
+    let set = expect(
+        api.call("PUT", voorkeur, &voorkeur_of(&oin), me, Some(&digitaal)),
+        200,
+        "set voorkeur",
+    );
+    assert_eq!(set["oin"], oin.as_str());
+    assert_eq!(set["naam"], "Gemeente Elf");
+    assert_eq!(set["digitaal"], false);
+    for unknown in [common::oin(12), "123".to_owned()] {
+        expect(
+            api.call("PUT", voorkeur, &voorkeur_of(&unknown), me, Some(&digitaal)),
+            404,
+            "unknown afnemer",
+        );
+    }
+    for (body, name) in [
+        (json!({}), "digitaal"),
+        (json!({ "digitaal": "nee" }), "digitaal"),
+        (json!({ "digitaal": true, "kleur": 1 }), "kleur"),
+    ] {
+        expect_invalid(
+            api.call("PUT", voorkeur, &voorkeur_of(&oin), me, Some(&body)),
+            name,
+            "voorkeur",
+        );
+    }
+    expect(
+        api.call_text("PUT", voorkeur, &voorkeur_of(&oin), &token),
+        415,
+        "voorkeur text/plain",
+    );
+    assert_eq!(
+        expect(
+            api.call("GET", voorkeuren, voorkeuren, me, None),
+            200,
+            "voorkeuren"
+        ),
+        json!({ "voorkeuren": [set] })
+    );
+
+    // DELETE: 204 and the box is inactive (again 204); POST opens it again.
+    expect(api.call("DELETE", account, account, me, None), 204, "close");
+    let closed = expect(api.call("GET", account, account, me, None), 200, "closed");
+    assert_eq!(closed["actief"], false);
+    expect(
+        api.call("DELETE", account, account, me, None),
+        204,
+        "close again",
+    );
+    let reopened = expect(
+        api.call("POST", account, account, me, Some(&json!({}))),
+        201,
+        "reopen",
+    );
+    assert_eq!(reopened["actief"], true);
+    assert_eq!(reopened["geopendOp"], opened["geopendOp"]);
+}
+
+#[test]
+fn processing_and_box_answer_as_documented() {
+    let doc = document();
+    let running = start();
+    let api = Api {
+        doc: &doc,
+        engine: &running.engine,
+    };
+    let oin = common::oin(21);
+    let key = api.engine.afnemer(&oin, json!({ "naam": "Afnemer een" }));
+    let aanslag = json!({ "omschrijving": "Aanslag" });
+    expect(
+        api.call(
+            "PUT",
+            "/v1/berichttypen/{code}",
+            "/v1/berichttypen/AANSLAG",
+            Some(&key),
+            Some(&aanslag),
+        ),
+        201,
+        "berichttype",
+    );
+
+    // X has a box, W one that refuses this afnemer's digital mail, Y none.
+    let (x, w, y) = (common::bsn(2101), common::bsn(2102), common::bsn(2103));
+    let (token_x, token_w, token_y) = (burger(&x), burger(&w), burger(&y));
+    for token in [&token_x, &token_w] {
+        expect(
+            api.call(
+                "POST",
+                "/v1/account",
+                "/v1/account",
+                Some(token),
+                Some(&json!({})),
+            ),
+            201,
+            "open",
+        );
+    }
+    expect(
+        api.call(
+            "PUT",
+            "/v1/account/voorkeuren/{oin}",
+            &format!("/v1/account/voorkeuren/{oin}"),
+            Some(&token_w),
+            Some(&json!({ "digitaal": false })),
+        ),
+        200,
+        "refuse digital mail",
+    );
+
+    // One batch with an outcome of every kind a client can cause here; then a second one.
+    let now = jiff::Timestamp::now();
+    let pdf = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 de aanslag van X");
+    let bericht = |n: u32, ontvanger: &str, soort: &str| {
+        json!({
+            "berichtId": common::guid(21, n),
+            "berichtType": soort,
+            "ontvanger": ontvanger,
+            "onderwerp": format!("Bericht {n}"),
+            "tekst": format!("De tekst van bericht {n}."),
+        })
+    };
+    let mut first = bericht(0, &x, "AANSLAG");
+    first["referentie"] = json!("R-0");
+    first["publicatieDatum"] = json!((now - jiff::SignedDuration::from_mins(1)).to_string());
+    first["bijlagen"] =
+        json!([{ "omschrijving": "Aanslag", "mediatype": "application/pdf", "inhoud": pdf }]);
+    let mut later = bericht(2, &x, "AANSLAG");
+    later["publicatieDatum"] = json!((now + jiff::SignedDuration::from_hours(48)).to_string());
+    let batch_id = common::guid(21, 0xffff);
+    let batch = json!({
+        "batchId": batch_id,
+        "aanmaakDatum": now.to_string(),
+        "berichten": [
+            first,
+            bericht(1, &x, "AANSLAG"),
+            later,
+            bericht(3, &y, "AANSLAG"),
+            bericht(4, &w, "AANSLAG"),
+            bericht(5, &x, "ONBEKEND"),
+        ],
+    });
+    let post = "/v1/batches";
+    expect(
+        check_response(&doc, "POST", post, api.engine.deliver(&key, &batch)),
+        202,
+        "deliver",
+    );
+    let processed = api.wait_processed(&key, &batch_id);
+    let receipt = processed["verwerkingsbericht"].clone();
+    assert_eq!(receipt["batchId"], batch_id.as_str());
+    assert_eq!(receipt["ontvangenOp"], processed["ontvangenOp"]);
+    assert_eq!(receipt["totaalAantalOntvangenBerichten"], 6);
+    assert_eq!(receipt["aantalSuccesvolVerwerkt"], 3);
+    assert_eq!(
+        receipt["aantalPerVerwerkingsCode"],
+        json!({ "NietActiefOfGeabonneerd": 2, "BerichtTypeNietOndersteund": 1 })
+    );
+    let outcomes: BTreeSet<(String, String, String)> = receipt["berichten"]
+        .as_array()
+        .expect("berichten")
+        .iter()
+        .map(|b| {
+            let text = |field: &str| b[field].as_str().unwrap_or_default().to_owned();
+            (text("berichtId"), text("verwerkingsCode"), text("stadium"))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = [
+        (0, "Verwerkt", "NA"),
+        (1, "Verwerkt", "NA"),
+        (2, "Verwerkt", "NA"),
+        (3, "NietActiefOfGeabonneerd", "ValidatieGebruiker"),
+        (4, "NietActiefOfGeabonneerd", "ValidatieGebruiker"),
+        (5, "BerichtTypeNietOndersteund", "ValidatieBerichtType"),
+    ]
+    .into_iter()
+    .map(|(n, code, stadium)| (common::guid(21, n), code.to_owned(), stadium.to_owned()))
+    .collect();
+    assert_eq!(outcomes, expected, "{receipt}");
+
+    let second_id = common::guid(22, 0xffff);
+    let second = json!({
+        "batchId": second_id,
+        "aanmaakDatum": now.to_string(),
+        "berichten": [bericht(10, &x, "AANSLAG")],
+    });
+    expect(
+        check_response(&doc, "POST", post, api.engine.deliver(&key, &second)),
+        202,
+        "deliver",
+    );
+    let second_receipt = api.wait_processed(&key, &second_id)["verwerkingsbericht"].clone();
+    assert_eq!(second_receipt["aantalPerVerwerkingsCode"], json!({}));
+
+    // The feed: both receipts in order, pages with `volgende`, 400, 401, 403; none of another's.
+    let feed = "/v1/verwerkingsberichten";
+    let page = |query: &str, token: Option<&str>| {
+        api.call("GET", feed, &format!("{feed}{query}"), token, None)
+    };
+    let all = expect(page("", Some(&key)), 200, "feed");
+    assert_eq!(
+        all,
+        json!({ "verwerkingsberichten": [receipt.clone(), second_receipt.clone()] })
+    );
+    let one = expect(page("?limit=1", Some(&key)), 200, "first page");
+    assert_eq!(one["verwerkingsberichten"], json!([receipt.clone()]));
+    let cursor = one["volgende"].as_str().expect("volgende on a full page");
+    let two = expect(
+        page(&format!("?na={cursor}&limit=1"), Some(&key)),
+        200,
+        "second page",
+    );
+    assert_eq!(two["verwerkingsberichten"], json!([second_receipt.clone()]));
+    let cursor = two["volgende"].as_str().expect("volgende on a full page");
+    let three = expect(
+        page(&format!("?na={cursor}&limit=1"), Some(&key)),
+        200,
+        "third page",
+    );
+    assert_eq!(three, json!({ "verwerkingsberichten": [] }));
+    for (query, name) in [
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?limit=veel", "limit"),
+        ("?na=zz", "na"),
+        ("?kleur=1", "query"),
+    ] {
+        expect_invalid(page(query, Some(&key)), name, query);
+    }
+    expect(page("", None), 401, "feed without a key");
+    expect(page("", Some("fout")), 401, "feed with an unknown key");
+    let inactive = api.engine.afnemer(
+        &common::oin(23),
+        json!({ "naam": "Slapend", "actief": false }),
+    );
+    expect(
+        page("", Some(&inactive)),
+        403,
+        "feed of an inactive afnemer",
+    );
+    let stranger = api
+        .engine
+        .afnemer(&common::oin(24), json!({ "naam": "Ander" }));
+    assert_eq!(
+        expect(page("", Some(&stranger)), 200, "another afnemer's feed"),
+        json!({ "verwerkingsberichten": [] })
+    );
+
+    // The box: newest first, without tekst, the unpublished bericht left out; pages; 400; 404.
+    let list_path = "/v1/account/berichten";
+    let list = |query: &str, token: &str| {
+        api.call(
+            "GET",
+            list_path,
+            &format!("{list_path}{query}"),
+            Some(token),
+            None,
+        )
+    };
+    let box_x = expect(list("", &token_x), 200, "box");
+    let items = box_x["berichten"].as_array().expect("berichten").clone();
+    let onderwerpen: Vec<&str> = items
+        .iter()
+        .filter_map(|b| b["onderwerp"].as_str())
+        .collect();
+    assert_eq!(onderwerpen.len(), 3, "{box_x}");
+    assert_eq!(onderwerpen[0], "Bericht 10", "newest first: {box_x}");
+    assert!(
+        onderwerpen.contains(&"Bericht 0") && onderwerpen.contains(&"Bericht 1"),
+        "{box_x}"
+    );
+    assert!(box_x.get("volgende").is_none(), "{box_x}");
+    let item = items
+        .iter()
+        .find(|b| b["onderwerp"] == "Bericht 0")
+        .expect("bericht 0")
+        .clone();
+    assert_eq!(
+        item["afzender"],
+        json!({ "oin": oin, "naam": "Afnemer een" })
+    );
+    assert_eq!(item["berichtType"], "AANSLAG");
+    assert_eq!(item["referentie"], "R-0");
+    assert_eq!(item["gelezen"], false);
+    let pdf_len = b"%PDF-1.4 de aanslag van X".len();
+    assert_eq!(
+        item["bijlagen"],
+        json!([{ "volgorde": 0, "omschrijving": "Aanslag", "mediatype": "application/pdf", "grootte": pdf_len }])
+    );
+    assert_eq!(
+        expect(list("", &token_w), 200, "W's box"),
+        json!({ "berichten": [] })
+    );
+    let first_page = expect(list("?limit=2", &token_x), 200, "first page");
+    let cursor = first_page["volgende"]
+        .as_str()
+        .expect("volgende on a full page");
+    let rest = expect(
+        list(&format!("?na={cursor}&limit=2"), &token_x),
+        200,
+        "second page",
+    );
+    assert!(rest.get("volgende").is_none(), "{rest}");
+    let paged: Vec<Value> = [&first_page, &rest]
+        .iter()
+        .flat_map(|p| p["berichten"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(paged, items);
+    for (query, name) in [
+        ("?limit=0", "limit"),
+        ("?limit=501", "limit"),
+        ("?na=zz", "na"),
+        ("?kleur=1", "query"),
+    ] {
+        expect_invalid(list(query, &token_x), name, query);
+    }
+    expect(list("", &token_y), 404, "Y has no box");
+
+    // One bericht: with its tekst; another citizen's, a malformed and an unknown id are 404.
+    let bericht_path = "/v1/account/berichten/{id}";
+    let id = item["id"].as_str().expect("id");
+    let at = format!("/v1/account/berichten/{id}");
+    let full = expect(
+        api.call("GET", bericht_path, &at, Some(&token_x), None),
+        200,
+        "bericht",
+    );
+    assert_eq!(full["tekst"], "De tekst van bericht 0.");
+    let mut without_tekst = full.clone();
+    without_tekst
+        .as_object_mut()
+        .expect("object")
+        .remove("tekst");
+    assert_eq!(
+        without_tekst, item,
+        "the bericht is its list item with its tekst"
+    );
+    let unknown = format!("/v1/account/berichten/{}", "0".repeat(36));
+    for (path, token) in [
+        (at.as_str(), &token_w),
+        ("/v1/account/berichten/geen-id", &token_x),
+        (unknown.as_str(), &token_x),
+    ] {
+        expect(
+            api.call("GET", bericht_path, path, Some(token), None),
+            404,
+            path,
+        );
+    }
+
+    // Its bijlage: the bytes with their own media type; 404 for what is not there.
+    let bijlage_path = "/v1/account/berichten/{id}/bijlagen/{volgorde}";
+    let response = api
+        .request("GET", &format!("{at}/bijlagen/0"), Some(&token_x))
+        .send()
+        .expect("bijlage");
+    let content_type = header(&response, "Content-Type");
+    let (status, bytes) = check_response(&doc, "GET", bijlage_path, response);
+    assert_eq!(status, 200, "bijlage: {bytes}");
+    assert_eq!(content_type.as_deref(), Some("application/pdf"));
+    assert_eq!(bytes, pdf.as_str(), "the bytes as delivered");
+    let bericht_1 = items
+        .iter()
+        .find(|b| b["onderwerp"] == "Bericht 1")
+        .and_then(|b| b["id"].as_str())
+        .expect("bericht 1");
+    for (path, token) in [
+        (format!("{at}/bijlagen/1"), &token_x),
+        (format!("{at}/bijlagen/x"), &token_x),
+        (format!("{at}/bijlagen/0"), &token_w),
+        (
+            format!("/v1/account/berichten/{bericht_1}/bijlagen/0"),
+            &token_x,
+        ),
+    ] {
+        expect(
+            api.call("GET", bijlage_path, &path, Some(token), None),
+            404,
+            &path,
+        );
+    }
+
+    // PATCH: 400, 415, 404, then 200 marking it read.
+    for (body, name) in [
+        (json!({ "kleur": 1 }), "kleur"),
+        (json!({ "gelezen": "ja" }), "gelezen"),
+    ] {
+        expect_invalid(
+            api.call("PATCH", bericht_path, &at, Some(&token_x), Some(&body)),
+            name,
+            "patch",
+        );
+    }
+    expect(
+        api.call_text("PATCH", bericht_path, &at, &token_x),
+        415,
+        "patch text/plain",
+    );
+    let gelezen = json!({ "gelezen": true });
+    expect(
+        api.call(
+            "PATCH",
+            bericht_path,
+            &unknown,
+            Some(&token_x),
+            Some(&gelezen),
+        ),
+        404,
+        "unknown",
+    );
+    expect(
+        api.call("PATCH", bericht_path, &at, Some(&token_w), Some(&gelezen)),
+        404,
+        "W",
+    );
+    let read = expect(
+        api.call("PATCH", bericht_path, &at, Some(&token_x), Some(&gelezen)),
+        200,
+        "read",
+    );
+    assert_eq!(read["gelezen"], true);
+    assert_eq!(read["tekst"], full["tekst"]);
+    assert_eq!(
+        expect(
+            api.call("PATCH", bericht_path, &at, Some(&token_x), Some(&json!({}))),
+            200,
+            "no change"
+        ),
+        read
+    );
+
+    // DELETE: 404 for another citizen, 204, then gone.
+    expect(
+        api.call("DELETE", bericht_path, &at, Some(&token_w), None),
+        404,
+        "W deletes",
+    );
+    expect(
+        api.call("DELETE", bericht_path, &at, Some(&token_x), None),
+        204,
+        "delete",
+    );
+    expect(
+        api.call("GET", bericht_path, &at, Some(&token_x), None),
+        404,
+        "deleted",
+    );
+    expect(
+        api.call("DELETE", bericht_path, &at, Some(&token_x), None),
+        404,
+        "deleted twice",
+    );
+    expect(
+        api.call(
+            "GET",
+            bijlage_path,
+            &format!("{at}/bijlagen/0"),
+            Some(&token_x),
+            None,
+        ),
+        404,
+        "bijlage of a deleted bericht",
+    );
+    let after = expect(list("", &token_x), 200, "box after delete");
+    assert_eq!(
+        after["berichten"].as_array().map(Vec::len),
+        Some(2),
+        "{after}"
+    );
+}
+
 /// The checker itself: it accepts what fits and catches what does not, so the tests above can fail.
 #[test]
 fn the_checker_can_fail() {
@@ -860,4 +1674,76 @@ fn the_checker_can_fail() {
     let mut unknown = common::batch(1, 1);
     unknown["berichten"][0]["kleur"] = json!("blauw");
     assert!(!conforms(&doc, &request, &unknown, false).is_empty());
+
+    // A receipt: only the codes and stadia of the contract, counts only of codes other than
+    // Verwerkt.
+    let receipt = json!({ "$ref": "#/components/schemas/Verwerkingsbericht" });
+    let good = json!({
+        "batchId": common::guid(1, 1),
+        "ontvangenOp": "2026-11-28T10:00:00Z",
+        "verwerktOp": "2026-11-28T10:00:01Z",
+        "totaalAantalOntvangenBerichten": 2,
+        "aantalSuccesvolVerwerkt": 1,
+        "aantalPerVerwerkingsCode": { "BerichtBestaatAl": 1 },
+        "berichten": [
+            { "berichtId": common::guid(1, 2), "verwerkingsCode": "Verwerkt", "stadium": "NA" },
+            { "berichtId": common::guid(1, 3), "verwerkingsCode": "BerichtBestaatAl", "stadium": "StoreMessage" },
+        ],
+    });
+    assert_eq!(conforms(&doc, &receipt, &good, true), Vec::<String>::new());
+    let broken = [
+        ("/aantalPerVerwerkingsCode/Verwerkt", Some(json!(1))),
+        (
+            "/aantalPerVerwerkingsCode/BerichtBestaatAl",
+            Some(json!("1")),
+        ),
+        ("/berichten/0/verwerkingsCode", Some(json!("Gelukt"))),
+        ("/berichten/1/stadium", Some(json!("Opslag"))),
+        ("/verwerktOp", None),
+        ("/aantalPerVerwerkingsCode", None),
+    ];
+    for (pointer, value) in broken {
+        let bad = changed(&good, pointer, value);
+        assert!(
+            !conforms(&doc, &receipt, &bad, true).is_empty(),
+            "the checker let {bad} pass"
+        );
+    }
+
+    // A bericht in a box: the list item has no tekst, the single bericht has one.
+    let item = json!({ "$ref": "#/components/schemas/BoxBerichtOverzicht" });
+    let single = json!({ "$ref": "#/components/schemas/BoxBericht" });
+    let listed = json!({
+        "id": "0".repeat(36),
+        "afzender": { "oin": common::oin(1) },
+        "berichtType": "AANSLAG",
+        "onderwerp": "Uw aanslag",
+        "ontvangenOp": "2026-11-28T10:00:00Z",
+        "gelezen": false,
+        "bijlagen": [{ "volgorde": 0, "omschrijving": "Brief", "mediatype": "application/pdf", "grootte": 10 }],
+    });
+    let with_tekst = changed(&listed, "/tekst", Some(json!("De tekst.")));
+    assert_eq!(conforms(&doc, &item, &listed, true), Vec::<String>::new());
+    assert_eq!(
+        conforms(&doc, &single, &with_tekst, true),
+        Vec::<String>::new()
+    );
+    assert!(!conforms(&doc, &item, &with_tekst, true).is_empty());
+    assert!(!conforms(&doc, &single, &listed, true).is_empty());
+    assert!(!conforms(&doc, &item, &changed(&listed, "/id", Some(json!(7))), true).is_empty());
+}
+
+/// `value` with the field at `pointer` set to `new`, or removed.
+fn changed(value: &Value, pointer: &str, new: Option<Value>) -> Value {
+    let mut out = value.clone();
+    let (parent, field) = pointer.rsplit_once('/').expect("a pointer");
+    let object = out
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("{parent} is no object"));
+    match new {
+        Some(new) => object.insert(field.to_owned(), new),
+        None => object.remove(field),
+    };
+    out
 }

@@ -85,7 +85,7 @@ enum Pending {
 impl Processor {
     /// Processes one round; answers how many berichten it decided.
     fn round(&mut self) -> Result<usize, StoreError> {
-        let batches = self
+        let mut batches = self
             .store
             .parked_batches(self.shard, self.max_round_messages)?;
         if batches.is_empty() {
@@ -97,7 +97,9 @@ impl Processor {
         let mut claims = Vec::new();
         let mut unused_claims = Vec::new();
 
-        for batch in &batches {
+        let mut cut = batches.len();
+        'batches: for (position, batch) in batches.iter().enumerate() {
+            let (claims_before, unused_before) = (claims.len(), unused_claims.len());
             let mut decisions = Vec::with_capacity(batch.berichten.len());
             for bericht in &batch.berichten {
                 let account = match accounts.get(&bericht.ontvanger) {
@@ -136,12 +138,30 @@ impl Processor {
                         decisions.push(Pending::Decided(code, stadium));
                     }
                     None => {
+                        // An earlier-accepted copy of this berichtId, parked in another shard,
+                        // is decided first: this batch and those after it wait a beat.
+                        if self.store.earlier_pending(
+                            &bericht.oin,
+                            &bericht.bericht_id,
+                            bericht.ontvangen_op,
+                            self.shard,
+                            bericht.seq,
+                        )? {
+                            claims.truncate(claims_before);
+                            unused_claims.truncate(unused_before);
+                            cut = position;
+                            break 'batches;
+                        }
                         claims.push(claim);
                         decisions.push(Pending::ToStore(account));
                     }
                 }
             }
             pending.push(decisions);
+        }
+        batches.truncate(cut);
+        if batches.is_empty() {
+            return Ok(0);
         }
 
         if !unused_claims.is_empty() {
@@ -187,17 +207,19 @@ impl Processor {
                 self.completion(batch, outcomes, now)
             })
             .collect();
-        self.store.complete(self.shard, &completions, now)?;
+        // Counted per afnemer and code before the completions move into the store.
+        let mut tally: HashMap<(String, VerwerkingsCode), u64> = HashMap::new();
         for completion in &completions {
-            let oin = &completion.record.oin;
             for uitkomst in completion.record.receipt.iter().flat_map(|r| &r.berichten) {
-                metrics::counter!(
-                    "berichtenbox_berichten_besloten_total",
-                    "afnemer" => oin.clone(),
-                    "verwerkingscode" => uitkomst.code.as_str()
-                )
-                .increment(1);
+                *tally
+                    .entry((completion.record.oin.clone(), uitkomst.code))
+                    .or_default() += 1;
             }
+        }
+        self.store.complete(self.shard, completions, &self.clock)?;
+        for ((oin, code), count) in tally {
+            metrics::counter!("berichtenbox_berichten_besloten_total", "afnemer" => oin, "verwerkingscode" => code.as_str())
+                .increment(count);
         }
         Ok(decided)
     }

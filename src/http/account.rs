@@ -101,8 +101,11 @@ pub async fn open(
             }
             let account = AccountRecord {
                 bsn,
-                notificaties: json.email.is_some(),
-                email: json.email,
+                // Opening a closed box again keeps its address unless a new one is given.
+                email: json
+                    .email
+                    .or_else(|| existing.as_ref().and_then(|a| a.email.clone())),
+                notificaties: true,
                 actief: true,
                 geopend_op: existing.map_or(now, |a| a.geopend_op),
                 gewijzigd_op: now,
@@ -493,11 +496,16 @@ pub async fn patch_bericht(
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
     let json: BerichtPatchJson = read_json(&request, payload, &state).await?;
-    let mut entry = published(&state, bsn, &path.into_inner()).await?;
+    let mut entry = published(&state, bsn.clone(), &path.into_inner()).await?;
     if let Some(gelezen) = json.gelezen {
-        entry.gelezen = gelezen;
-        let (store, stored) = (state.store.clone(), entry.clone());
-        web::block(move || store.put_box_entry(&stored)).await??;
+        let (store, id) = (state.store.clone(), entry.id);
+        // Changed under the box's lock, and only if it is still there: a DELETE that got in
+        // first stays a delete.
+        entry = web::block(move || store.mark_gelezen(&bsn, id, gelezen))
+            .await??
+            .ok_or_else(|| {
+                ApiError::NotFound("Er is geen bericht met dit id in uw Berichtenbox.".into())
+            })?;
     }
     Ok(HttpResponse::Ok().json(bericht_json(entry, true, &state)))
 }

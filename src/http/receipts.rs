@@ -127,7 +127,8 @@ pub async fn list(
         return Err(ApiError::invalid(invalid));
     }
     let store = state.store.clone();
-    let page = web::block(move || store.receipts(&afnemer.oin, after, limit)).await??;
+    let clock = state.clock.clone();
+    let page = web::block(move || store.receipts(&afnemer.oin, after, limit, &clock)).await??;
     let volgende = (page.len() == limit)
         .then(|| page.last().map(|(cursor, _)| cursor.to_hex()))
         .flatten();

@@ -13,6 +13,10 @@ use serde_json::{Value, json};
 
 pub const BEHEER_TOKEN: &str = "test-beheer-token";
 
+/// The HS256 secret of citizens' tokens that every engine started here is given (through
+/// `BERICHTENBOX_BURGER_JWT_SECRET`); at least the 32 bytes the engine demands.
+pub const BURGER_JWT_SECRET: &str = "test-burger-jwt-secret-van-minstens-32-bytes";
+
 /// A running engine.
 pub struct Engine {
     child: Child,
@@ -48,6 +52,7 @@ impl Engine {
             .arg("--data-dir")
             .arg(data_dir)
             .env("BERICHTENBOX_BEHEER_TOKEN", BEHEER_TOKEN)
+            .env("BERICHTENBOX_BURGER_JWT_SECRET", BURGER_JWT_SECRET)
             .env("BERICHTENBOX_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -153,6 +158,50 @@ impl Engine {
             .send()
             .expect("post batch")
     }
+}
+
+impl Engine {
+    /// Polls `GET /v1/batches/{batch_id}` until its status is `verwerkt` and answers the whole
+    /// reply (with its `verwerkingsbericht`); panics after `deadline`. Processing is
+    /// asynchronous, so this waits for a state, never for a time.
+    pub fn wait_processed(&self, key: &str, batch_id: &str, deadline: Duration) -> Value {
+        let until = Instant::now() + deadline;
+        loop {
+            let response = self
+                .client
+                .get(self.url(&format!("/v1/batches/{batch_id}")))
+                .bearer_auth(key)
+                .send()
+                .expect("get batch");
+            assert_eq!(response.status(), 200, "get batch {batch_id}");
+            let body: Value = response.json().expect("batch json");
+            if body["status"] == "verwerkt" {
+                return body;
+            }
+            assert!(
+                Instant::now() < until,
+                "batch {batch_id} not processed within {deadline:?}: {body}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+/// A citizen's bearer token as the MijnOverheid portal would issue it: HS256 with
+/// [`BURGER_JWT_SECRET`], `sub` the BSN, valid for ten minutes.
+pub fn burger_token(bsn: &str) -> String {
+    let exp = jsonwebtoken::get_current_timestamp() + 600;
+    burger_token_with(&json!({ "sub": bsn, "exp": exp }), BURGER_JWT_SECRET)
+}
+
+/// A citizen's token with any claims, signed HS256 with any secret.
+pub fn burger_token_with(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign token")
 }
 
 impl Drop for Engine {

@@ -121,7 +121,13 @@ pub fn rfc3339(value: &str) -> Result<Timestamp, Reason> {
 }
 
 /// A media type of the form `type/subtype`, with optional parameters.
+/// The whole value is served back as a `Content-Type` header, so it must be one: printable
+/// ASCII without leading or trailing space.
 pub fn media_type(value: &str) -> Result<(), Reason> {
+    let header_safe = value.bytes().all(|b| (0x20..0x7f).contains(&b)) && value.trim() == value;
+    if !header_safe {
+        return Err("moet een mediatype zijn, zoals application/pdf");
+    }
     let essence = value.split(';').next().unwrap_or_default().trim();
     let token = |s: &str| {
         !s.is_empty()
@@ -214,7 +220,15 @@ mod tests {
     fn media_types() {
         assert!(media_type("application/pdf").is_ok());
         assert!(media_type("text/plain; charset=utf-8").is_ok());
-        for bad in ["pdf", "/pdf", "application/", "a b/c"] {
+        for bad in [
+            "pdf",
+            "/pdf",
+            "application/",
+            "a b/c",
+            "application/pdf; x=\"\u{1}\"",
+            " text/plain",
+            "text/plain; é",
+        ] {
             assert!(media_type(bad).is_err(), "{bad}");
         }
     }

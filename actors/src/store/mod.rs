@@ -20,6 +20,7 @@ pub use record::{
 };
 use tokio::sync::oneshot;
 
+use crate::core::clock::SharedClock;
 use crate::core::model::Batch;
 
 /// Errors of the store layer.
@@ -165,6 +166,18 @@ pub trait Store: Send + Sync + Debug + 'static {
         max_messages: usize,
     ) -> Result<Vec<ParkedBatch>, StoreError>;
 
+    /// Whether another shard still holds a parked copy of this afnemer's berichtId that was
+    /// accepted before this one (arrival time, then shard and seq): then this one must wait,
+    /// for `BerichtBestaatAl` belongs to the later copy.
+    fn earlier_pending(
+        &self,
+        oin: &str,
+        bericht_id: &str,
+        ontvangen_op: jiff::Timestamp,
+        shard: usize,
+        seq: u64,
+    ) -> Result<bool, StoreError>;
+
     /// Claims each berichtId for its batch unless another batch of the afnemer holds it;
     /// answers, per claim, the batch that holds it now.
     fn claim_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<Vec<String>, StoreError>;
@@ -179,19 +192,25 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Settles processed batches in their home shard in one write: their parked berichten and
     /// unread attachments go, the receipt is stored and fed to the afnemer (and its webhook).
+    ///
+    /// The receipts' `verwerkt_op` is stamped from `clock` inside the store, in the order the
+    /// completions commit across all shards, so the receipt feed only ever grows at its end.
     fn complete(
         &self,
         shard: usize,
-        completions: &[Completion],
-        verwerkt_op: jiff::Timestamp,
+        completions: Vec<Completion>,
+        clock: &SharedClock,
     ) -> Result<(), StoreError>;
 
-    /// An afnemer's receipts in the order they became ready, after `after`.
+    /// An afnemer's receipts in the order they became ready, after `after`. Only receipts
+    /// stamped before the time read from `clock` now are answered: a receipt committing at
+    /// this moment can never land behind a cursor already handed out.
     fn receipts(
         &self,
         oin: &str,
         after: Option<ReceiptCursor>,
         limit: usize,
+        clock: &SharedClock,
     ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError>;
 
     // Webhooks.
@@ -239,7 +258,13 @@ pub trait Store: Send + Sync + Debug + 'static {
         limit: usize,
     ) -> Result<Vec<BoxEntry>, StoreError>;
     fn box_entry(&self, bsn: &str, id: BoxId) -> Result<Option<BoxEntry>, StoreError>;
-    fn put_box_entry(&self, entry: &BoxEntry) -> Result<(), StoreError>;
+    /// Sets a box entry's read flag, if the entry is (still) there; answers the entry.
+    fn mark_gelezen(
+        &self,
+        bsn: &str,
+        id: BoxId,
+        gelezen: bool,
+    ) -> Result<Option<BoxEntry>, StoreError>;
     fn delete_box_entry(&self, bsn: &str, id: BoxId) -> Result<(), StoreError>;
 
     /// Stops accepting parks, lets every queued park finish (answered), and syncs.

@@ -317,3 +317,22 @@ pub(crate) fn prefixed(prefix: &str, suffix: &[u8]) -> Vec<u8> {
     key.extend_from_slice(suffix);
     key
 }
+
+/// A parked bericht in its shard's pending index: `oin ++ berichtId ++ arrival nanos ++ seq`.
+/// The prefix `oin ++ berichtId` finds every parked bericht of that id; the rest orders them by
+/// acceptance.
+pub(crate) fn pending_key(
+    oin: &str,
+    bericht_id: &str,
+    ontvangen_op: Timestamp,
+    seq: u64,
+) -> Vec<u8> {
+    let mut key = prefixed(oin, bericht_id.as_bytes());
+    key.extend_from_slice(
+        &u64::try_from(ontvangen_op.as_nanosecond())
+            .unwrap_or(0)
+            .to_be_bytes(),
+    );
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}

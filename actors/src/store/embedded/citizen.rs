@@ -104,27 +104,42 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    pub(super) fn put_box_entry_in(&self, entry: &BoxEntry) -> Result<(), StoreError> {
-        let handles = self.citizen_shard(&entry.bsn);
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
-        write.insert(
-            &handles.boxes,
-            prefixed(&entry.bsn, &entry.id.to_bytes()),
-            encode(entry),
-        );
-        Ok(write.commit()?)
+    pub(super) fn mark_gelezen_in(
+        &self,
+        bsn: &str,
+        id: BoxId,
+        gelezen: bool,
+    ) -> Result<Option<BoxEntry>, StoreError> {
+        let handles = self.citizen_shard(bsn);
+        let _boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
+        let Some(mut entry) = self.box_entry_in(bsn, id)? else {
+            return Ok(None);
+        };
+        if entry.gelezen != gelezen {
+            entry.gelezen = gelezen;
+            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            write.insert(
+                &handles.boxes,
+                prefixed(bsn, &id.to_bytes()),
+                encode(&entry),
+            );
+            write.commit()?;
+        }
+        Ok(Some(entry))
     }
 
     /// Removes the entry, then its attachments (in the shard where they were parked): a crash
     /// in between leaves unreferenced bytes, never a reference without bytes.
     pub(super) fn delete_box_entry_in(&self, bsn: &str, id: BoxId) -> Result<(), StoreError> {
+        let handles = self.citizen_shard(bsn);
+        let boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
         let Some(entry) = self.box_entry_in(bsn, id)? else {
             return Ok(());
         };
-        let handles = self.citizen_shard(bsn);
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         write.remove(&handles.boxes, prefixed(bsn, &id.to_bytes()));
         write.commit()?;
+        drop(boxes);
         for bijlage in &entry.bijlagen {
             let home = self.shard(usize::from(bijlage.shard));
             home.bijlagen

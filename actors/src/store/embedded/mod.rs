@@ -35,6 +35,7 @@ use super::{
     ParkOutcome, ParkReceipt, ParkRequest, ParkedBatch, ParkedMessage, ReceiptCursor, ShardStats,
     Store, StoreError, VoorkeurRecord, WebhookJob,
 };
+use crate::core::clock::SharedClock;
 use crate::core::routing::home_shard_of_batch;
 
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
@@ -86,8 +87,14 @@ struct ShardHandles {
     boxes: Keyspace,
     /// Notifications to send: box id → notification; the id starts with the arrival time.
     notificaties: Keyspace,
+    /// Parked berichten by id: oin ++ berichtId ++ arrival ++ seq → (). Written with the park,
+    /// removed with the completion; tells other shards' processors that an earlier-accepted
+    /// copy of a berichtId is still to be decided.
+    wachtend: Keyspace,
     /// Serialises claims on berichtIds held in this shard (read, then write).
     claim_lock: Arc<std::sync::Mutex<()>>,
+    /// Serialises changes to this shard's boxes that read first (deliver, mark, delete).
+    box_lock: Arc<std::sync::Mutex<()>>,
     parked_messages: Arc<AtomicU64>,
     next_seq: Arc<AtomicU64>,
 }
@@ -117,6 +124,9 @@ pub struct EmbeddedStore {
     disk: std::sync::Mutex<Option<DiskWatch>>,
     available_bytes: Arc<AtomicU64>,
     closed: AtomicBool,
+    /// Held while a completion stamps and commits its receipts, and while a feed reader reads
+    /// the time up to which it may answer: the feed grows only at its end.
+    feed_lock: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -168,6 +178,7 @@ impl EmbeddedStore {
             disk: std::sync::Mutex::new(Some(disk)),
             available_bytes,
             closed: AtomicBool::new(false),
+            feed_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -234,6 +245,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
     let mutaties = keyspace("mutaties")?;
     let boxes = keyspace("boxes")?;
     let notificaties = keyspace("notificaties")?;
+    let wachtend = keyspace("wachtend")?;
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
     let next_seq = match meta.get(NEXT_SEQ_KEY)? {
@@ -264,7 +276,9 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         mutaties,
         boxes,
         notificaties,
+        wachtend,
         claim_lock: Arc::new(std::sync::Mutex::new(())),
+        box_lock: Arc::new(std::sync::Mutex::new(())),
         parked_messages: Arc::new(AtomicU64::new(parked)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
@@ -416,6 +430,16 @@ impl ShardWriter {
                     bijlagen: refs,
                 };
                 write.insert(&shard.geparkeerd, seq_key(seq), encode(&message));
+                write.insert(
+                    &shard.wachtend,
+                    record::pending_key(
+                        &message.oin,
+                        &message.bericht_id,
+                        message.ontvangen_op,
+                        seq,
+                    ),
+                    [],
+                );
             }
             parked_now += u64::from(record.aantal_berichten);
             write.insert(&shard.batches, key.clone(), encode(&record));
@@ -641,10 +665,10 @@ impl Store for EmbeddedStore {
     fn complete(
         &self,
         shard: usize,
-        completions: &[Completion],
-        verwerkt_op: jiff::Timestamp,
+        completions: Vec<Completion>,
+        clock: &SharedClock,
     ) -> Result<(), StoreError> {
-        self.complete_in(shard, completions, verwerkt_op)
+        self.complete_in(shard, completions, clock)
     }
 
     fn receipts(
@@ -652,8 +676,20 @@ impl Store for EmbeddedStore {
         oin: &str,
         after: Option<ReceiptCursor>,
         limit: usize,
+        clock: &SharedClock,
     ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError> {
-        self.receipts_in(oin, after, limit)
+        self.receipts_in(oin, after, limit, clock)
+    }
+
+    fn earlier_pending(
+        &self,
+        oin: &str,
+        bericht_id: &str,
+        ontvangen_op: jiff::Timestamp,
+        shard: usize,
+        seq: u64,
+    ) -> Result<bool, StoreError> {
+        self.earlier_pending_in(oin, bericht_id, ontvangen_op, shard, seq)
     }
 
     fn webhook_head(&self, oin: &str) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError> {
@@ -737,8 +773,13 @@ impl Store for EmbeddedStore {
         self.box_entry_in(bsn, id)
     }
 
-    fn put_box_entry(&self, entry: &BoxEntry) -> Result<(), StoreError> {
-        self.put_box_entry_in(entry)
+    fn mark_gelezen(
+        &self,
+        bsn: &str,
+        id: BoxId,
+        gelezen: bool,
+    ) -> Result<Option<BoxEntry>, StoreError> {
+        self.mark_gelezen_in(bsn, id, gelezen)
     }
 
     fn delete_box_entry(&self, bsn: &str, id: BoxId) -> Result<(), StoreError> {

@@ -13,8 +13,11 @@ use std::sync::atomic::Ordering;
 use fjall::PersistMode;
 
 use super::EmbeddedStore;
+use crate::core::clock::SharedClock;
 use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
-use crate::store::record::{BatchStatus, bijlage_key, decode, encode, prefixed, seq_key};
+use crate::store::record::{
+    BatchStatus, bijlage_key, decode, encode, pending_key, prefixed, seq_key,
+};
 use crate::store::{
     BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
     ParkedMessage, ReceiptCursor, StoreError, WebhookJob,
@@ -148,6 +151,7 @@ impl EmbeddedStore {
         for (shard, positions) in by_shard(deliveries, |d| shard_of_citizen(&d.entry.bsn, n_shards))
         {
             let handles = self.shard(shard);
+            let _boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
             let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
             for position in positions {
                 let Delivery { entry, notify } = &deliveries[position];
@@ -181,18 +185,38 @@ impl EmbeddedStore {
     pub(super) fn complete_in(
         &self,
         shard: usize,
-        completions: &[Completion],
-        verwerkt_op: jiff::Timestamp,
+        mut completions: Vec<Completion>,
+        clock: &SharedClock,
     ) -> Result<(), StoreError> {
+        if completions.is_empty() {
+            return Ok(());
+        }
         let handles = self.shard(shard);
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
+        let verwerkt_op = clock.now();
         let ready_nanos = u64::try_from(verwerkt_op.as_nanosecond()).unwrap_or(0);
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut removed = 0u64;
-        for completion in completions {
+        for completion in &mut completions {
+            if let Some(receipt) = &mut completion.record.receipt {
+                receipt.verwerkt_op = verwerkt_op;
+            }
             let record = &completion.record;
             debug_assert_eq!(record.status, BatchStatus::Verwerkt);
             for seq in record.first_seq..record.first_seq + u64::from(record.aantal_berichten) {
                 write.remove(&handles.geparkeerd, seq_key(seq));
+            }
+            for (uitkomst, seq) in completion
+                .record
+                .receipt
+                .iter()
+                .flat_map(|r| &r.berichten)
+                .zip(record.first_seq..)
+            {
+                write.remove(
+                    &handles.wachtend,
+                    pending_key(&record.oin, &uitkomst.bericht_id, record.ontvangen_op, seq),
+                );
             }
             removed += u64::from(record.aantal_berichten);
             for bijlage in &completion.drop_bijlagen {
@@ -224,9 +248,6 @@ impl EmbeddedStore {
                 write.insert(&handles.webhooks, feed_key, encode(&job));
             }
         }
-        if write.is_empty() {
-            return Ok(());
-        }
         write.commit()?;
         handles
             .parked_messages
@@ -239,12 +260,26 @@ impl EmbeddedStore {
         oin: &str,
         after: Option<ReceiptCursor>,
         limit: usize,
+        clock: &SharedClock,
     ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError> {
+        // Every completion stamped before `until` has committed: it held the lock throughout.
+        let until = {
+            let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
+            u64::try_from(clock.now().as_nanosecond()).unwrap_or(0)
+        };
         let start = match after {
             Some(cursor) => Bound::Excluded(prefixed(oin, &cursor.to_bytes())),
             None => Bound::Included(oin.as_bytes().to_vec()),
         };
-        let end = Bound::Included(prefixed(oin, &[0xff; 18]));
+        let end = Bound::Excluded(prefixed(
+            oin,
+            &ReceiptCursor {
+                ready_nanos: until,
+                shard: 0,
+                first_seq: 0,
+            }
+            .to_bytes(),
+        ));
         let mut found: Vec<(ReceiptCursor, usize, Vec<u8>)> = Vec::new();
         for (shard, handles) in self.shards.iter().enumerate() {
             for guard in handles
@@ -353,5 +388,38 @@ impl EmbeddedStore {
             None => write.remove(&handles.webhooks, key),
         }
         Ok(write.commit()?)
+    }
+
+    pub(super) fn earlier_pending_in(
+        &self,
+        oin: &str,
+        bericht_id: &str,
+        ontvangen_op: jiff::Timestamp,
+        shard: usize,
+        seq: u64,
+    ) -> Result<bool, StoreError> {
+        let mine = pending_key(oin, bericht_id, ontvangen_op, seq);
+        let prefix = prefixed(oin, bericht_id.as_bytes());
+        for (index, handles) in self.shards.iter().enumerate() {
+            if index == shard {
+                continue;
+            }
+            // The smallest key of the prefix is that shard's earliest copy; on equal arrival
+            // times the lower shard counts as earlier.
+            if let Some(guard) = handles.wachtend.prefix(&prefix).next() {
+                let key = guard.key()?;
+                let theirs = key.as_ref();
+                let arrival = |k: &[u8]| k[prefix.len()..prefix.len() + 8].to_vec();
+                let earlier = match arrival(theirs).cmp(&arrival(&mine)) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => index < shard,
+                    std::cmp::Ordering::Greater => false,
+                };
+                if earlier {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 }
