@@ -11,13 +11,14 @@ use berichtenbox_actors::store::{AccountRecord, BoxEntry, BoxId, VoorkeurRecord}
 use serde::{Deserialize, Serialize};
 
 use super::beheer::SMALL_BODY_BYTES;
+use super::paging::{self, Page};
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, body, burger};
 
 const DEFAULT_LIMIT: usize = 50;
 
 /// A page of a box and the cursor after it.
-type Page = (Vec<BoxEntry>, Option<BoxId>);
+type BoxPage = (Vec<BoxEntry>, Option<BoxId>);
 const MAX_LIMIT: usize = 500;
 
 fn citizen(request: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
@@ -342,13 +343,6 @@ fn bericht_json(entry: BoxEntry, with_tekst: bool, state: &AppState) -> BerichtJ
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    na: Option<String>,
-    limit: Option<String>,
-}
-
 #[derive(Debug, Serialize)]
 struct BerichtenPage {
     berichten: Vec<BerichtJson>,
@@ -360,39 +354,16 @@ struct BerichtenPage {
 /// `GET /v1/account/berichten?na={cursor}&limit={n}`: newest first, published ones only.
 pub async fn berichten(
     request: HttpRequest,
-    query: Result<web::Query<PageQuery>, actix_web::Error>,
+    query: Result<web::Query<paging::PageQuery>, actix_web::Error>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
-    let query = query
-        .map_err(|error| ApiError::invalid(vec![InvalidParam::new("query", error.to_string())]))?;
-    let mut invalid = Vec::new();
-    let before = match query.na.as_deref() {
-        None => None,
-        Some(text) => {
-            let id = BoxId::from_hex(text);
-            if id.is_none() {
-                invalid.push(InvalidParam::new("na", "is geen cursor die deze API gaf"));
-            }
-            id
-        }
-    };
-    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            invalid.push(InvalidParam::new(
-                "limit",
-                format!("moet 1 tot {MAX_LIMIT} zijn"),
-            ));
-            DEFAULT_LIMIT
-        }
-    };
-    if !invalid.is_empty() {
-        return Err(ApiError::invalid(invalid));
-    }
+    let Page {
+        after: before,
+        limit,
+    } = paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, BoxId::from_hex)?;
     let (store, now) = (state.store.clone(), state.clock.now());
-    let (page, volgende) = web::block(move || -> Result<Option<Page>, ApiError> {
+    let (page, volgende) = web::block(move || -> Result<Option<BoxPage>, ApiError> {
         if store.account(&bsn)?.is_none() {
             return Ok(None);
         }

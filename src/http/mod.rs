@@ -12,6 +12,7 @@ pub mod berichttypen;
 pub mod body;
 pub mod burger;
 pub mod ops;
+pub mod paging;
 pub mod problem;
 pub mod receipts;
 

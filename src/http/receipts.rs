@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::core::verwerking::VerwerkingsCode;
 use berichtenbox_actors::store::{BatchRecord, Receipt, ReceiptCursor};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::problem::{ApiError, InvalidParam};
+use super::paging::{self, Page};
+use super::problem::ApiError;
 use super::{AppState, auth};
 
 const DEFAULT_LIMIT: usize = 100;
@@ -75,13 +76,6 @@ pub fn receipt_json(record: &BatchRecord) -> Option<Vec<u8>> {
     serde_json::to_vec(&ReceiptJson::of(record, receipt)).ok()
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PageQuery {
-    na: Option<String>,
-    limit: Option<String>,
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReceiptPage {
@@ -95,37 +89,14 @@ struct ReceiptPage {
 /// they became ready.
 pub async fn list(
     request: HttpRequest,
-    query: Result<web::Query<PageQuery>, actix_web::Error>,
+    query: Result<web::Query<paging::PageQuery>, actix_web::Error>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    let query = query
-        .map_err(|error| ApiError::invalid(vec![InvalidParam::new("query", error.to_string())]))?;
-    let mut invalid = Vec::new();
-    let after = match query.na.as_deref() {
-        None => None,
-        Some(text) => {
-            let cursor = ReceiptCursor::from_hex(text);
-            if cursor.is_none() {
-                invalid.push(InvalidParam::new("na", "is geen cursor die deze API gaf"));
-            }
-            cursor
-        }
-    };
-    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
-        None => DEFAULT_LIMIT,
-        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
-        Some(_) => {
-            invalid.push(InvalidParam::new(
-                "limit",
-                format!("moet 1 tot {MAX_LIMIT} zijn"),
-            ));
-            DEFAULT_LIMIT
-        }
-    };
-    if !invalid.is_empty() {
-        return Err(ApiError::invalid(invalid));
-    }
+    let Page {
+        after: after,
+        limit,
+    } = paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, ReceiptCursor::from_hex)?;
     let store = state.store.clone();
     let clock = state.clock.clone();
     let page = web::block(move || store.receipts(&afnemer.oin, after, limit, &clock)).await??;
