@@ -25,7 +25,7 @@ use crate::core::clock::SharedClock;
 use crate::notify::Notification;
 use crate::notify::mail::Mailer;
 use crate::processor::{Drain, Pacemaker};
-use crate::store::{CapWindowRecord, NotificationRecord, Store, StoreError};
+use crate::store::{CapWindowRecord, Store, StoreError};
 
 /// How the dispatcher is bounded.
 #[derive(Debug, Clone)]
@@ -113,26 +113,25 @@ impl Notifier {
                 watermark = watermark.min(oldest);
             }
         }
-        // The heads of every shard, merged by arrival; each shard's list is already in order.
+        // The heads of every shard's two queues: in arrival order, and (for berichten published
+        // after they arrived) in order of publication, due ones only. What may go now goes in
+        // order of arrival: a publication date holds a notification back, it does not reorder.
         let mut heads = Vec::new();
         for shard in 0..self.store.shard_count() {
-            heads.extend(
-                self.store
-                    .pending_notifications(shard, count.saturating_mul(2))?,
-            );
+            heads.extend(self.store.pending_notifications(shard, count)?);
+            heads.extend(self.store.due_later_notifications(shard, now, count)?);
         }
+        heads.retain(|n| n.arrival() <= watermark);
         heads.sort_by_key(|n| n.id);
-        let due: Vec<NotificationRecord> = heads
-            .into_iter()
-            .filter(|n| arrival(n) <= watermark && n.publicatie_datum.is_none_or(|p| p <= now))
-            .take(count)
-            .collect();
+        heads.truncate(count);
+        let due = heads;
         if due.is_empty() {
             return Ok(0);
         }
 
         let mut settled = Vec::with_capacity(due.len());
         let mut sent = 0u64;
+        let mut failed = false;
         for record in due {
             let notification = Notification {
                 id: record.id.to_hex(),
@@ -141,7 +140,7 @@ impl Notifier {
                     .catalog
                     .afnemer(&record.oin)
                     .map_or_else(|| record.oin.clone(), |a| a.naam),
-                ontvangen_op: arrival(&record),
+                ontvangen_op: record.arrival(),
             };
             match self.mailer.send(&notification) {
                 Ok(()) => {
@@ -155,6 +154,7 @@ impl Notifier {
                     settled.push(record);
                 }
                 Err(error) => {
+                    failed = true;
                     self.failures_in_a_row += 1;
                     let pause = Duration::from_secs(1 << self.failures_in_a_row.min(6));
                     tracing::warn!(%error, pause_seconds = pause.as_secs(), "notification not sent, pausing");
@@ -164,24 +164,21 @@ impl Notifier {
                 }
             }
         }
-        if sent > 0 {
+        if sent > 0 && !failed {
             self.failures_in_a_row = 0;
             self.paused_until = None;
         }
         let settled_count = settled.len();
         if settled_count > 0 {
+            // The window first: a crash before the removal sends these again and counts them
+            // twice, which can only hold the next ones back, never exceed a cap.
             self.config.caps.record_sent(&mut self.window, now, sent);
-            self.store.remove_notifications(&settled)?;
             self.store
                 .put_notification_window(&record_of(self.window))?;
+            self.store.remove_notifications(&settled)?;
         }
         Ok(settled_count)
     }
-}
-
-fn arrival(record: &NotificationRecord) -> Timestamp {
-    Timestamp::from_nanosecond(i128::from(record.id.ontvangen_nanos))
-        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Starts the dispatcher on a thread of its own and has the pacemaker drive it. Its caps'

@@ -93,10 +93,8 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    let Page {
-        after: after,
-        limit,
-    } = paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, ReceiptCursor::from_hex)?;
+    let Page { after, limit } =
+        paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, ReceiptCursor::from_hex)?;
     let store = state.store.clone();
     let clock = state.clock.clone();
     let page = web::block(move || store.receipts(&afnemer.oin, after, limit, &clock)).await??;

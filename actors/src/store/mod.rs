@@ -227,10 +227,19 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     // Notifications.
 
-    /// The first `limit` notifications waiting in a shard, in arrival order.
+    /// The first `limit` notifications waiting in a shard, in arrival order (those published
+    /// after their arrival wait apart: [`Store::due_later_notifications`]).
     fn pending_notifications(
         &self,
         shard: usize,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+    /// Notifications of berichten published after they arrived, whose publication has come
+    /// by `until`, in order of that time.
+    fn due_later_notifications(
+        &self,
+        shard: usize,
+        until: jiff::Timestamp,
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
     /// Removes notifications that were sent (or refused for good).

@@ -151,6 +151,37 @@ pub struct NotificationRecord {
     pub publicatie_datum: Option<Timestamp>,
 }
 
+impl NotificationRecord {
+    /// When the bericht arrived.
+    pub fn arrival(&self) -> Timestamp {
+        Timestamp::from_nanosecond(i128::from(self.id.ontvangen_nanos))
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// When it may be sent: its arrival, or its publication when that is later.
+    pub fn due(&self) -> Timestamp {
+        self.publicatie_datum
+            .map_or(self.arrival(), |p| p.max(self.arrival()))
+    }
+
+    /// Whether it waits in the queue of berichten published after they arrived.
+    pub(crate) fn published_later(&self) -> bool {
+        self.publicatie_datum.is_some_and(|p| p > self.arrival())
+    }
+
+    /// Its key: the box id in the arrival queue; due time ++ box id in the later queue.
+    pub(crate) fn key(&self) -> Vec<u8> {
+        if self.published_later() {
+            let due = u64::try_from(self.due().as_nanosecond()).unwrap_or(0);
+            let mut key = due.to_be_bytes().to_vec();
+            key.extend_from_slice(&self.id.to_bytes());
+            key
+        } else {
+            self.id.to_bytes().to_vec()
+        }
+    }
+}
+
 /// A receipt waiting for its afnemer's webhook, with its retry state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookJob {

@@ -87,6 +87,8 @@ struct ShardHandles {
     boxes: Keyspace,
     /// Notifications to send: box id → notification; the id starts with the arrival time.
     notificaties: Keyspace,
+    /// Notifications of berichten published after they arrived: due time ++ box id.
+    notificaties_later: Keyspace,
     /// Parked berichten by id: oin ++ berichtId ++ arrival ++ seq → (). Written with the park,
     /// removed with the completion; tells other shards' processors that an earlier-accepted
     /// copy of a berichtId is still to be decided.
@@ -245,6 +247,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
     let mutaties = keyspace("mutaties")?;
     let boxes = keyspace("boxes")?;
     let notificaties = keyspace("notificaties")?;
+    let notificaties_later = keyspace("notificaties_later")?;
     let wachtend = keyspace("wachtend")?;
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
@@ -276,6 +279,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         mutaties,
         boxes,
         notificaties,
+        notificaties_later,
         wachtend,
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
@@ -711,6 +715,15 @@ impl Store for EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         self.pending_notifications_in(shard, limit)
+    }
+
+    fn due_later_notifications(
+        &self,
+        shard: usize,
+        until: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        self.due_later_notifications_in(shard, until, limit)
     }
 
     fn remove_notifications(&self, done: &[NotificationRecord]) -> Result<(), StoreError> {

@@ -168,11 +168,12 @@ impl EmbeddedStore {
                         oin: entry.oin.clone(),
                         publicatie_datum: entry.publicatie_datum,
                     };
-                    write.insert(
-                        &handles.notificaties,
-                        entry.id.to_bytes(),
-                        encode(&notification),
-                    );
+                    let queue = if notification.published_later() {
+                        &handles.notificaties_later
+                    } else {
+                        &handles.notificaties
+                    };
+                    write.insert(queue, notification.key(), encode(&notification));
                 }
             }
             if !write.is_empty() {
@@ -328,7 +329,13 @@ impl EmbeddedStore {
             let handles = self.shard(shard);
             let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
             for position in positions {
-                write.remove(&handles.notificaties, done[position].id.to_bytes());
+                let record = &done[position];
+                let queue = if record.published_later() {
+                    &handles.notificaties_later
+                } else {
+                    &handles.notificaties
+                };
+                write.remove(queue, record.key());
             }
             write.commit()?;
         }
@@ -338,8 +345,35 @@ impl EmbeddedStore {
     pub(super) fn notification_backlog_in(&self) -> u64 {
         self.shards
             .iter()
-            .map(|s| s.notificaties.approximate_len() as u64)
+            .map(|s| {
+                (s.notificaties.approximate_len() + s.notificaties_later.approximate_len()) as u64
+            })
             .sum()
+    }
+
+    pub(super) fn due_later_notifications_in(
+        &self,
+        shard: usize,
+        until: jiff::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<NotificationRecord>, StoreError> {
+        // Saturating: a time past what the key's 64 bits hold means "all of them".
+        let until_nanos = until.as_nanosecond().clamp(0, i128::from(u64::MAX));
+        let end = u64::try_from(until_nanos)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1)
+            .to_be_bytes();
+        let mut out = Vec::new();
+        for guard in self
+            .shard(shard)
+            .notificaties_later
+            .range(..end.as_slice())
+            .take(limit)
+        {
+            let (key, value) = guard.into_inner()?;
+            out.push(decode(&key, &value)?);
+        }
+        Ok(out)
     }
 
     pub(super) fn oldest_parked_in(
