@@ -986,3 +986,100 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
         walk_feed(&engine, &key).len()
     );
 }
+
+/// Many batches sent at once, sharing a few berichtIds, land in every shard. Each shard waits
+/// for earlier-accepted copies parked in other shards; those waits must never form a cycle, so
+/// every batch is processed, and each berichtId is delivered exactly once. (Arrival stamps
+/// taken before the shard writer once let storage order run against arrival order, and four
+/// shards waited on each other for ever.)
+#[test]
+fn batches_sharing_bericht_ids_across_shards_are_all_processed() {
+    let dir = tempfile::tempdir().expect("data dir");
+    let engine = Engine::start_with(dir.path(), &options());
+    let oin_a = oin(61);
+    let key = engine.afnemer(
+        &oin_a,
+        json!({ "naam": "Gedeelde ids", "berichtenPerSeconde": 100000, "burst": 100000 }),
+    );
+    put_berichttype(&engine, &key, "AANSLAG", true);
+    let ontvangers: Vec<String> = (0..5).map(|i| bsn(6101 + 97 * i)).collect();
+    for ontvanger in &ontvangers {
+        open_box(&engine, ontvanger);
+    }
+
+    let pool: Vec<String> = (0..24).map(|i| guid(0x6100, i)).collect();
+    let aanmaak = Timestamp::now();
+    let mut sent: Vec<(String, Vec<String>)> = Vec::new();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8u32)
+            .map(|thread| {
+                let (engine, key, pool, ontvangers) = (&engine, &key, &pool, &ontvangers);
+                scope.spawn(move || {
+                    let mut mine = Vec::new();
+                    for n in 0..100u32 {
+                        let batch_id = guid(0x6200 + thread, n);
+                        // One to three distinct ids from the pool, different per batch.
+                        let ids: Vec<String> = (0..(n % 3 + 1))
+                            .map(|k| pool[((thread * 7 + n * 5 + k * 11) % 24) as usize].clone())
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .collect();
+                        let berichten = ids
+                            .iter()
+                            .map(|id| {
+                                let ontvanger = ontvanger_of(ontvangers, id);
+                                bericht(id, "AANSLAG", &ontvanger, &format!("batch {thread}-{n}"))
+                            })
+                            .collect();
+                        let reply =
+                            engine_deliver(engine, key, &batch_of(&batch_id, aanmaak, berichten));
+                        assert_eq!(reply.status, 202, "deliver {batch_id}");
+                        mine.push((batch_id, ids));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        for handle in handles {
+            sent.extend(handle.join().expect("sender"));
+        }
+    });
+
+    let mut verwerkt: HashMap<String, usize> = HashMap::new();
+    for (batch_id, ids) in &sent {
+        let batch = engine.wait_processed(&key, batch_id, Duration::from_secs(60));
+        let uitkomsten = batch["verwerkingsbericht"]["berichten"]
+            .as_array()
+            .expect("berichten");
+        assert_eq!(uitkomsten.len(), ids.len(), "{batch_id}");
+        for uitkomst in uitkomsten {
+            let code = uitkomst["verwerkingsCode"].as_str().expect("code");
+            assert!(
+                code == "Verwerkt" || code == "BerichtBestaatAl",
+                "{batch_id}: {code}"
+            );
+            if code == "Verwerkt" {
+                *verwerkt
+                    .entry(uitkomst["berichtId"].as_str().expect("id").to_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let used: BTreeSet<&String> = sent.iter().flat_map(|(_, ids)| ids).collect();
+    assert_eq!(verwerkt.len(), used.len(), "every berichtId delivered once");
+    assert!(
+        verwerkt.values().all(|n| *n == 1),
+        "no berichtId delivered twice: {verwerkt:?}"
+    );
+    let in_boxes: usize = ontvangers
+        .iter()
+        .map(|o| box_of(&engine, o).expect("box").len())
+        .sum();
+    assert_eq!(in_boxes, used.len());
+}
+
+/// A berichtId always goes to the same recipient, so its copies compete for one box.
+fn ontvanger_of(ontvangers: &[String], id: &str) -> String {
+    let spread: usize = id.bytes().map(usize::from).sum();
+    ontvangers[spread % ontvangers.len()].clone()
+}

@@ -163,6 +163,7 @@ impl EmbeddedStore {
             let writer = ShardWriter {
                 shard: shard.clone(),
                 max_group_messages: config.max_group_messages,
+                last_stamp: last_arrival(shard)?,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("park-writer-{:03}", shard.index))
@@ -288,6 +289,15 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
     })
 }
 
+/// The arrival time of the last bericht parked in the shard, if any is still parked.
+fn last_arrival(shard: &ShardHandles) -> Result<jiff::Timestamp, StoreError> {
+    let Some(guard) = shard.geparkeerd.last_key_value() else {
+        return Ok(jiff::Timestamp::UNIX_EPOCH);
+    };
+    let (key, value) = guard.into_inner()?;
+    Ok(decode::<ParkedMessage>(&key, &value)?.ontvangen_op)
+}
+
 fn spawn_disk_watch(dir: PathBuf, available: Arc<AtomicU64>) -> Result<DiskWatch, StoreError> {
     let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
     let available_bytes = available.clone();
@@ -313,6 +323,10 @@ fn spawn_disk_watch(dir: PathBuf, available: Arc<AtomicU64>) -> Result<DiskWatch
 struct ShardWriter {
     shard: ShardHandles,
     max_group_messages: usize,
+    /// The last arrival time this shard stamped. Stamps only grow, so within a shard the
+    /// order of sequence numbers is the order of arrival: processing's wait for an
+    /// earlier-accepted copy in another shard (`wachtend`) relies on it to be free of cycles.
+    last_stamp: jiff::Timestamp,
 }
 
 /// The fate of one job inside a group.
@@ -324,7 +338,7 @@ enum Planned {
 }
 
 impl ShardWriter {
-    fn run(self, jobs: Receiver<ParkJob>) {
+    fn run(mut self, jobs: Receiver<ParkJob>) {
         let shard_label = self.shard.index.to_string();
         while let Ok(first) = jobs.recv() {
             let mut messages = first.request.batch.len();
@@ -345,8 +359,9 @@ impl ShardWriter {
         tracing::debug!(shard = self.shard.index, "park writer stopped");
     }
 
-    fn commit_group(&self, group: Vec<ParkJob>, messages: usize) {
+    fn commit_group(&mut self, group: Vec<ParkJob>, messages: usize) {
         let shard = &self.shard;
+        let mut stamp = self.last_stamp;
         let mut write = shard.db.batch().durability(Some(PersistMode::SyncData));
         let mut next_seq = shard.next_seq.load(Ordering::Relaxed);
         let mut written_here: HashMap<Vec<u8>, BatchRecord> = HashMap::new();
@@ -356,6 +371,11 @@ impl ShardWriter {
         for job in &group {
             let request = &job.request;
             let key = batch_key(&request.batch.oin, &request.batch.batch_id);
+            // The request's arrival, unless an earlier-stamped batch of this shard arrived
+            // later: then just after that one.
+            let ontvangen_op = request
+                .ontvangen_op
+                .max(stamp + jiff::SignedDuration::from_nanos(1));
             let earlier = match written_here.get(&key) {
                 Some(record) => Some((record.clone(), false)),
                 None => match shard.batches.get(&key) {
@@ -390,7 +410,7 @@ impl ShardWriter {
                 oin: request.batch.oin.clone(),
                 batch_id: request.batch.batch_id.clone(),
                 digest: request.digest,
-                ontvangen_op: request.ontvangen_op,
+                ontvangen_op,
                 aantal_berichten: request.batch.len() as u32,
                 shard: shard.index as u16,
                 first_seq: next_seq,
@@ -430,7 +450,7 @@ impl ShardWriter {
                     referentie: bericht.referentie.clone(),
                     aanmaak_datum: request.batch.aanmaak_datum,
                     publicatie_datum: bericht.publicatie_datum,
-                    ontvangen_op: request.ontvangen_op,
+                    ontvangen_op,
                     bijlagen: refs,
                 };
                 write.insert(&shard.geparkeerd, seq_key(seq), encode(&message));
@@ -446,6 +466,7 @@ impl ShardWriter {
                 );
             }
             parked_now += u64::from(record.aantal_berichten);
+            stamp = ontvangen_op;
             write.insert(&shard.batches, key.clone(), encode(&record));
             written_here.insert(key, record.clone());
             plans.push(Ok(Planned::Pending(ParkOutcome::Parked(record))));
@@ -477,6 +498,9 @@ impl ShardWriter {
                 Err(error.to_string())
             }
         };
+        if committed.is_ok() {
+            self.last_stamp = stamp;
+        }
 
         for (job, plan) in group.into_iter().zip(plans) {
             let answer = match (plan, &committed) {
