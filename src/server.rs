@@ -220,7 +220,10 @@ async fn serve(
             .default_service(web::to(http::not_found))
     })
     .shutdown_timeout(shutdown_timeout)
-    .client_request_timeout(Duration::from_secs(30));
+    .client_request_timeout(Duration::from_secs(30))
+    // actix treats SIGINT as a forced stop that drops requests in flight; both signals mean
+    // the same graceful stop here (see `stop_on_signal`).
+    .disable_signals();
     if workers > 0 {
         server = server.workers(workers);
     }
@@ -232,8 +235,32 @@ async fn serve(
         // One line on stdout, for whoever started the engine (and for tests that asked for port 0).
         println!("listening on http://{address}");
     }
-    server.run().await.context("http server failed")?;
+    let server = server.run();
+    actix_web::rt::spawn(stop_on_signal(server.handle()));
+    server.await.context("http server failed")?;
     tracing::info!("http server stopped, stopping actors");
     actors.stop();
     Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT, then stops the server gracefully: no new connections, and the
+/// requests in flight end (a 202 after its sync, or an error) within the shutdown timeout.
+async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM and SIGINT; stop the engine with SIGKILL");
+        return;
+    };
+    let name = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(
+        signal = name,
+        "stopping: no new connections, finishing requests in flight"
+    );
+    server.stop(true).await;
 }

@@ -16,6 +16,16 @@
 //! exactly once, with the content that was sent (attachment bytes included), no bericht id
 //! occurs twice over all shards, nothing else is there, and within each shard the sequence
 //! numbers strictly increase.
+//!
+//! A second test does the same with SIGTERM instead of SIGKILL, for a few rounds on a fresh
+//! data directory: the engine must exit successfully within its shutdown timeout (plus a
+//! margin) while the clients are still sending (each client stops at its first request without
+//! an answer). Every request that got an answer got 202 or 503 (no other status, so no 5xx but
+//! 503); every request without one failed on its connection: refused once the listener is
+//! closed, or closed by the draining server as the request arrived on an idle keep-alive
+//! connection; none hung until the client's timeout. No batch answered 503 or not at all was
+//! parked: a graceful stop answers every request it took in, and a 503 stores nothing. After a
+//! restart the same checks as above hold, and at the end the same store check.
 
 mod common;
 
@@ -23,6 +33,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -36,6 +47,12 @@ const ROUNDS: usize = 12;
 const CLIENTS: usize = 6;
 const AFNEMERS: usize = 2;
 const MAX_BERICHTEN: u32 = 50;
+/// Rounds of the SIGTERM test.
+const SIGTERM_ROUNDS: usize = 3;
+/// The engine's `server.shutdown_timeout_seconds` in these tests.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much longer than its shutdown timeout a SIGTERMed engine may take to exit.
+const EXIT_MARGIN: Duration = Duration::from_secs(5);
 
 /// A batch as a client sent it.
 #[derive(Debug, Clone)]
@@ -59,38 +76,106 @@ impl Sent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Answer {
     Accepted,
-    /// No status line: connection refused, reset or closed by the kill.
-    Unanswered,
+    /// No status line: connection refused, reset or closed by the kill or the shutdown.
+    Unanswered(NoAnswer),
     /// Any other status (none is expected from valid batches at this rate).
     Other(u16),
 }
 
-fn options() -> Options {
-    Options {
-        server: "shutdown_timeout_seconds = 10".to_owned(),
-        // The test must not depend on the free space of the machine it runs on.
-        sections: "[store]\nmin_free_disk_bytes = 0\n".to_owned(),
+/// Why a request got no status line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoAnswer {
+    /// The connection could not be made: nobody listens any more.
+    Refused,
+    /// The connection broke (reset or closed) before an answer came; in a graceful stop, an
+    /// idle keep-alive connection closed as the next request arrived on it.
+    Broken,
+    /// The client's timeout passed without an answer.
+    TimedOut,
+}
+
+impl NoAnswer {
+    fn of(error: &reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::TimedOut
+        } else if error.is_connect() {
+            Self::Refused
+        } else {
+            Self::Broken
+        }
     }
 }
 
-/// One client thread: delivers fresh batches until told to stop.
+/// One request of a client: the batch, what came back, and how long that took.
+#[derive(Debug)]
+struct Delivery {
+    sent: Sent,
+    answer: Answer,
+    took: Duration,
+}
+
+/// How the client threads behave.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    /// The HTTP client's timeout per request.
+    timeout: Duration,
+    /// Stop at the first request without an answer (the engine is going away), instead of
+    /// going on until told to stop.
+    stop_when_unanswered: bool,
+}
+
+/// The SIGKILL test's clients: they go on until told to stop.
+const UNTIL_STOPPED: Load = Load {
+    timeout: Duration::from_secs(30),
+    stop_when_unanswered: false,
+};
+
+fn options() -> Options {
+    Options {
+        server: format!("shutdown_timeout_seconds = {}", SHUTDOWN_TIMEOUT.as_secs()),
+        // The test must not depend on the free space of the machine it runs on. Processing
+        // (which takes parked berichten out of the shards into boxes) is paced so it never
+        // starts during the test: what is checked here is parking, and the store check reads
+        // the parked berichten (processing under crashes is another test's subject).
+        sections: "[store]\nmin_free_disk_bytes = 0\n[processing]\nbeat_ms = 3600000\n".to_owned(),
+    }
+}
+
+/// Registers the test's afnemers with a rate that never throttles, and answers their keys.
+fn register_afnemers(engine: &Engine) -> Arc<Vec<String>> {
+    Arc::new(
+        (1..=AFNEMERS)
+            .map(|n| {
+                engine.afnemer(
+                    &common::oin(n as u32),
+                    json!({ "naam": format!("afnemer {n}"), "berichtenPerSeconde": 100_000, "burst": 100_000 }),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// One client thread: delivers fresh batches until told to stop (or, if `load` says so, until
+/// a request gets no answer).
 fn client(
     base: String,
     keys: Arc<Vec<String>>,
     next_batch_no: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
-) -> Vec<(Sent, Answer)> {
+    load: Load,
+) -> Vec<Delivery> {
     let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(load.timeout)
         .build()
         .expect("client");
     let mut rng = rand::rng();
-    let mut sent = Vec::new();
+    let mut deliveries = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let batch_no = next_batch_no.fetch_add(1, Ordering::SeqCst);
         let berichten = rng.random_range(1..=MAX_BERICHTEN);
         let afnemer = rng.random_range(0..AFNEMERS);
         let body = common::batch(batch_no, berichten);
+        let started = Instant::now();
         let answer = match http
             .post(format!("{base}/v1/batches"))
             .bearer_auth(&keys[afnemer])
@@ -99,19 +184,53 @@ fn client(
         {
             Ok(response) if response.status() == 202 => Answer::Accepted,
             Ok(response) => Answer::Other(response.status().as_u16()),
-            Err(_) => Answer::Unanswered,
+            Err(error) => Answer::Unanswered(NoAnswer::of(&error)),
         };
-        sent.push((
-            Sent {
+        deliveries.push(Delivery {
+            sent: Sent {
                 batch_no,
                 afnemer,
                 berichten,
                 body,
             },
             answer,
-        ));
+            took: started.elapsed(),
+        });
+        if load.stop_when_unanswered && matches!(answer, Answer::Unanswered(_)) {
+            break;
+        }
     }
-    sent
+    deliveries
+}
+
+/// Starts `CLIENTS` client threads against `base`.
+fn start_clients(
+    base: &str,
+    keys: &Arc<Vec<String>>,
+    next_batch_no: &Arc<AtomicU32>,
+    stop: &Arc<AtomicBool>,
+    load: Load,
+) -> Vec<JoinHandle<Vec<Delivery>>> {
+    (0..CLIENTS)
+        .map(|_| {
+            let (base, keys, next, stop) = (
+                base.to_owned(),
+                keys.clone(),
+                next_batch_no.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || client(base, keys, next, stop, load))
+        })
+        .collect()
+}
+
+/// Waits for the client threads and answers all their deliveries.
+fn join_clients(clients: Vec<JoinHandle<Vec<Delivery>>>) -> Vec<Delivery> {
+    let mut deliveries = Vec::new();
+    for thread in clients {
+        deliveries.extend(thread.join().expect("client thread"));
+    }
+    deliveries
 }
 
 /// `GET /v1/batches/{id}`: the status code and, when found, `aantalBerichten`.
@@ -131,6 +250,61 @@ fn status(engine: &Engine, key: &str, batch_id: &str) -> (u16, Option<u64>) {
     }
 }
 
+/// After a restart on the same data directory: every batch in `accepted` (answered 202 in any
+/// round) is there with its number of berichten; every batch in `unsettled` (no 202) is either
+/// wholly there or not at all, and delivering it again answers 202, or 200 when it had been
+/// parked already (its answer lost), never 409. The unsettled batches then join `accepted`.
+/// Answers the batch numbers of the unsettled batches that had been parked already.
+fn check_after_restart(
+    engine: &Engine,
+    keys: &[String],
+    round: usize,
+    accepted: &mut HashMap<u32, Sent>,
+    unsettled: Vec<Sent>,
+) -> Vec<u32> {
+    // Every 202 of every round so far is there, whole.
+    for sent in accepted.values() {
+        let (code, count) = status(engine, &keys[sent.afnemer], &sent.batch_id());
+        assert_eq!(
+            (code, count),
+            (200, Some(u64::from(sent.berichten))),
+            "round {round}: batch {} was answered 202 but after the restart it is not there whole",
+            sent.batch_no
+        );
+    }
+    // Every unsettled batch is wholly there or not at all, and redelivery parks it once.
+    let mut lost_answers = Vec::new();
+    for sent in unsettled {
+        let key = &keys[sent.afnemer];
+        let (code, count) = status(engine, key, &sent.batch_id());
+        assert!(
+            code == 404 || (code == 200 && count == Some(u64::from(sent.berichten))),
+            "round {round}: batch {} of {} berichten, not answered 202, is half there: {code} {count:?}",
+            sent.batch_no,
+            sent.berichten
+        );
+        let response = engine.deliver(key, &sent.body);
+        let code = response.status().as_u16();
+        let body: Value = response.json().expect("redelivery json");
+        assert!(
+            code == 202 || code == 200,
+            "round {round}: redelivering batch {} (not answered 202) answered {code}: {body}",
+            sent.batch_no
+        );
+        assert_eq!(
+            body["aantalBerichten"].as_u64(),
+            Some(u64::from(sent.berichten)),
+            "round {round}: redelivery of batch {}: {body}",
+            sent.batch_no
+        );
+        if code == 200 {
+            lost_answers.push(sent.batch_no);
+        }
+        accepted.insert(sent.batch_no, sent);
+    }
+    lost_answers
+}
+
 #[test]
 fn every_202_survives_sigkill_and_redelivery_parks_nothing_twice() {
     let started = Instant::now();
@@ -139,16 +313,7 @@ fn every_202_survives_sigkill_and_redelivery_parks_nothing_twice() {
     let options = options();
 
     let mut engine = Engine::start_with(&data_dir, &options);
-    let keys: Arc<Vec<String>> = Arc::new(
-        (1..=AFNEMERS)
-            .map(|n| {
-                engine.afnemer(
-                    &common::oin(n as u32),
-                    json!({ "naam": format!("afnemer {n}"), "berichtenPerSeconde": 100_000, "burst": 100_000 }),
-                )
-            })
-            .collect(),
-    );
+    let keys = register_afnemers(&engine);
     let next_batch_no = Arc::new(AtomicU32::new(1));
     // Every batch known to be parked, by batch number.
     let mut accepted: HashMap<u32, Sent> = HashMap::new();
@@ -156,30 +321,17 @@ fn every_202_survives_sigkill_and_redelivery_parks_nothing_twice() {
 
     for round in 0..ROUNDS {
         let stop = Arc::new(AtomicBool::new(false));
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|_| {
-                let (base, keys, next, stop) = (
-                    engine.base.clone(),
-                    keys.clone(),
-                    next_batch_no.clone(),
-                    stop.clone(),
-                );
-                std::thread::spawn(move || client(base, keys, next, stop))
-            })
-            .collect();
+        let clients = start_clients(&engine.base, &keys, &next_batch_no, &stop, UNTIL_STOPPED);
         let delay = Duration::from_millis(rng.random_range(50..=600));
         std::thread::sleep(delay);
         engine.kill();
         stop.store(true, Ordering::SeqCst);
-        let mut answers: Vec<(Sent, Answer)> = Vec::new();
-        for thread in clients {
-            answers.extend(thread.join().expect("client thread"));
-        }
+        let deliveries = join_clients(clients);
 
-        let others: Vec<_> = answers
+        let others: Vec<_> = deliveries
             .iter()
-            .filter_map(|(sent, answer)| match answer {
-                Answer::Other(code) => Some((sent.batch_no, *code)),
+            .filter_map(|delivery| match delivery.answer {
+                Answer::Other(code) => Some((delivery.sent.batch_no, code)),
                 _ => None,
             })
             .collect();
@@ -189,7 +341,7 @@ fn every_202_survives_sigkill_and_redelivery_parks_nothing_twice() {
         );
         let mut unanswered = Vec::new();
         let mut accepted_now = 0;
-        for (sent, answer) in answers {
+        for Delivery { sent, answer, .. } in deliveries {
             if answer == Answer::Accepted {
                 accepted_now += 1;
                 accepted.insert(sent.batch_no, sent);
@@ -199,50 +351,130 @@ fn every_202_survives_sigkill_and_redelivery_parks_nothing_twice() {
         }
 
         engine = Engine::start_with(&data_dir, &options);
-
-        // Every 202 of every round so far is there, whole.
-        for sent in accepted.values() {
-            let (code, count) = status(&engine, &keys[sent.afnemer], &sent.batch_id());
-            assert_eq!(
-                (code, count),
-                (200, Some(u64::from(sent.berichten))),
-                "round {round}: batch {} was answered 202 but after the crash it is not there whole",
-                sent.batch_no
-            );
-        }
-        // Every unanswered batch is wholly there or not at all, and redelivery parks it once.
-        let mut lost_answers = 0;
-        for sent in unanswered {
-            let key = &keys[sent.afnemer];
-            let (code, count) = status(&engine, key, &sent.batch_id());
-            assert!(
-                code == 404 || (code == 200 && count == Some(u64::from(sent.berichten))),
-                "round {round}: unanswered batch {} of {} berichten is half there: {code} {count:?}",
-                sent.batch_no,
-                sent.berichten
-            );
-            let response = engine.deliver(key, &sent.body);
-            let code = response.status().as_u16();
-            let body: Value = response.json().expect("redelivery json");
-            assert!(
-                code == 202 || code == 200,
-                "round {round}: redelivering unanswered batch {} answered {code}: {body}",
-                sent.batch_no
-            );
-            assert_eq!(
-                body["aantalBerichten"].as_u64(),
-                Some(u64::from(sent.berichten)),
-                "round {round}: redelivery of batch {}: {body}",
-                sent.batch_no
-            );
-            if code == 200 {
-                lost_answers += 1;
-            }
-            accepted.insert(sent.batch_no, sent);
-        }
+        let lost_answers = check_after_restart(&engine, &keys, round, &mut accepted, unanswered);
         eprintln!(
             "round {round}: killed after {delay:?}, {accepted_now} batches answered 202, \
-             {lost_answers} parked with their answer lost, {} known parked, {:.1?} since start",
+             {} parked with their answer lost, {} known parked, {:.1?} since start",
+            lost_answers.len(),
+            accepted.len(),
+            started.elapsed()
+        );
+    }
+
+    let exit = engine.terminate();
+    assert!(exit.success(), "the engine did not stop cleanly: {exit}");
+
+    check_store(&data_dir, &keys_oins(), &accepted);
+    eprintln!(
+        "{} batches, {} berichten checked in {:.1?}",
+        accepted.len(),
+        accepted.values().map(|s| s.berichten).sum::<u32>(),
+        started.elapsed()
+    );
+}
+
+#[test]
+fn sigterm_under_load_ends_every_request_cleanly() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let options = options();
+    // Long enough that only a request the engine holds past its own exit times out.
+    let load = Load {
+        timeout: SHUTDOWN_TIMEOUT + EXIT_MARGIN,
+        stop_when_unanswered: true,
+    };
+
+    let mut engine = Engine::start_with(&data_dir, &options);
+    let keys = register_afnemers(&engine);
+    let next_batch_no = Arc::new(AtomicU32::new(1));
+    // Every batch known to be parked, by batch number.
+    let mut accepted: HashMap<u32, Sent> = HashMap::new();
+    let mut rng = rand::rng();
+
+    for round in 0..SIGTERM_ROUNDS {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = start_clients(&engine.base, &keys, &next_batch_no, &stop, load);
+        let delay = Duration::from_millis(rng.random_range(100..=600));
+        std::thread::sleep(delay);
+        // The clients hold only the URL and the keys: they go on sending while the engine stops.
+        // SIGINT (Ctrl-C) must be as graceful as SIGTERM: every other round uses it.
+        let signal = if round % 2 == 1 { "INT" } else { "TERM" };
+        let signalled = Instant::now();
+        let exit = engine.stop_with(signal);
+        let stopping = signalled.elapsed();
+        stop.store(true, Ordering::SeqCst);
+        let deliveries = join_clients(clients);
+
+        assert!(
+            exit.success(),
+            "round {round}: SIG{signal} after {delay:?} under load: the engine exited with {exit}"
+        );
+        assert!(
+            stopping <= SHUTDOWN_TIMEOUT + EXIT_MARGIN,
+            "round {round}: the engine took {stopping:?} to exit after SIGTERM \
+             (shutdown timeout {SHUTDOWN_TIMEOUT:?})"
+        );
+        let wrong: Vec<_> = deliveries
+            .iter()
+            .filter(|delivery| {
+                matches!(
+                    delivery.answer,
+                    Answer::Unanswered(NoAnswer::TimedOut) | Answer::Other(_)
+                ) && delivery.answer != Answer::Other(503)
+            })
+            .map(|delivery| (delivery.sent.batch_no, delivery.answer, delivery.took))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "round {round}: valid batches answered other than 202/503 or not within the client's \
+             timeout: {wrong:?}"
+        );
+
+        let slowest = deliveries
+            .iter()
+            .map(|delivery| delivery.took)
+            .max()
+            .unwrap_or_default();
+        let mut unsettled = Vec::new();
+        let mut unanswered = Vec::new();
+        let (mut accepted_now, mut unavailable, mut refused, mut broken) = (0, 0, 0, 0);
+        for Delivery { sent, answer, .. } in deliveries {
+            match answer {
+                Answer::Accepted => {
+                    accepted_now += 1;
+                    accepted.insert(sent.batch_no, sent);
+                    continue;
+                }
+                Answer::Other(_) => unavailable += 1,
+                Answer::Unanswered(why) => {
+                    if why == NoAnswer::Refused {
+                        refused += 1;
+                    } else {
+                        broken += 1;
+                    }
+                    unanswered.push((sent.batch_no, why));
+                }
+            }
+            unsettled.push(sent);
+        }
+
+        engine = Engine::start_with(&data_dir, &options);
+        let lost_answers = check_after_restart(&engine, &keys, round, &mut accepted, unsettled);
+        // A graceful stop answers what it took in: nothing parked may have gone unanswered.
+        let dropped: Vec<_> = unanswered
+            .iter()
+            .filter(|(batch_no, _)| lost_answers.contains(batch_no))
+            .collect();
+        assert!(
+            lost_answers.is_empty(),
+            "round {round}: batches parked but answered 503 or not at all during the graceful \
+             stop: {lost_answers:?} (of which without an answer: {dropped:?})"
+        );
+        eprintln!(
+            "round {round}: SIGTERM after {delay:?}, exit 0 after {stopping:.1?}; \
+             {accepted_now} answered 202, {unavailable} 503, {refused} refused, {broken} broken; \
+             slowest request {slowest:.1?}; {} known parked, {:.1?} since start",
             accepted.len(),
             started.elapsed()
         );

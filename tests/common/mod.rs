@@ -102,12 +102,17 @@ impl Engine {
     }
 
     /// SIGTERM, then waits for the exit.
-    pub fn terminate(mut self) -> ExitStatus {
+    pub fn terminate(self) -> ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Sends the signal (`TERM`, `INT`), then waits for the exit.
+    pub fn stop_with(mut self, signal: &str) -> ExitStatus {
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
             .status()
-            .expect("kill -TERM");
+            .expect("kill");
         assert!(status.success());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -116,7 +121,7 @@ impl Engine {
             }
             assert!(
                 Instant::now() < deadline,
-                "engine did not stop within 60 s of SIGTERM"
+                "engine did not stop within 60 s of SIG{signal}"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
