@@ -98,6 +98,10 @@ struct ShardHandles {
     /// Serialises changes to this shard's boxes that read first (deliver, mark, delete).
     box_lock: Arc<std::sync::Mutex<()>>,
     parked_messages: Arc<AtomicU64>,
+    /// Nothing below this sequence number is still parked. Completions take a prefix of what
+    /// is parked, so scans of `geparkeerd` start here instead of wading through the tombstones
+    /// of everything processed before.
+    processed_upto: Arc<AtomicU64>,
     next_seq: Arc<AtomicU64>,
 }
 
@@ -285,6 +289,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
         parked_messages: Arc::new(AtomicU64::new(parked)),
+        processed_upto: Arc::new(AtomicU64::new(0)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
 }

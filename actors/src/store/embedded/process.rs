@@ -44,7 +44,8 @@ impl EmbeddedStore {
         let mut current: Option<ParkedBatch> = None;
         // An iterator reads a snapshot, and a batch is parked by one write: a batch is seen
         // whole or not at all.
-        for guard in handles.geparkeerd.iter() {
+        let from = handles.processed_upto.load(Ordering::Acquire);
+        for guard in handles.geparkeerd.range(seq_key(from)..) {
             let (key, value) = guard.into_inner()?;
             let message: ParkedMessage = decode(&key, &value)?;
             if let Some(batch) = &mut current
@@ -380,7 +381,9 @@ impl EmbeddedStore {
         &self,
         shard: usize,
     ) -> Result<Option<jiff::Timestamp>, StoreError> {
-        let Some(guard) = self.shard(shard).geparkeerd.first_key_value() else {
+        let handles = self.shard(shard);
+        let from = handles.processed_upto.load(Ordering::Acquire);
+        let Some(guard) = handles.geparkeerd.range(seq_key(from)..).next() else {
             return Ok(None);
         };
         let (key, value) = guard.into_inner()?;
