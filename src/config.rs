@@ -71,7 +71,8 @@ burger_jwt_leeway_seconds = 30
 [processing]
 # The most berichten one processing round of a shard takes (beyond its first batch).
 round_berichten = 4096
-# How often processing, notifications and webhooks look for work, in milliseconds.
+# How often processing and notifications look for work, in milliseconds (webhooks: at
+# most once a second).
 beat_ms = 100
 
 [notifications]

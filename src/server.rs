@@ -31,6 +31,9 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, SmtpTlsMode};
 use crate::http::{self, AppState};
 
+/// The slowest the webhook dispatcher looks for receipts to push.
+const WEBHOOK_BEAT: Duration = Duration::from_secs(1);
+
 /// What runs behind the HTTP edge, built (and so checked) before anything starts.
 struct Background {
     round_berichten: usize,
@@ -109,7 +112,9 @@ impl Background {
             self.webhooks,
             Backoff::default(),
             serialize,
-            self.beat,
+            // Each tick reads every webhook afnemer's outbox head in every shard: once a
+            // second is ample for receipts (the backoff's first retry is a second too).
+            self.beat.max(WEBHOOK_BEAT),
         );
         actix::Arbiter::new().spawn_fn(move || {
             dispatcher.start();
