@@ -24,53 +24,12 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{BEHEER_TOKEN, Engine, Options, batch, bsn, guid, oin};
-use reqwest::blocking::RequestBuilder;
-use reqwest::header::HeaderMap;
+use common::{BEHEER_TOKEN, Engine, Options, Reply, batch, bsn, guid, oin, send};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A response read whole, so its headers and body can both be inspected.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "body is not JSON ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().expect("send request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.bytes().expect("read body").to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
 
 fn deliver(engine: &Engine, key: &str, batch: &Value) -> Reply {
     send(

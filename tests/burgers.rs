@@ -12,10 +12,11 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{BURGER_JWT_SECRET, Engine, bsn, burger_token, burger_token_with, guid, oin};
+use common::{
+    BURGER_JWT_SECRET, Engine, Reply, bsn, burger_token, burger_token_with, guid, oin, send,
+};
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
-use reqwest::blocking::RequestBuilder;
 use serde_json::{Value, json};
 
 /// How long a batch may take to be processed before a test gives up.
@@ -24,41 +25,6 @@ const DEADLINE: Duration = Duration::from_secs(20);
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A response read whole.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "body is not JSON ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
-fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().expect("send request");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.bytes().expect("read body").to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
 
 /// A citizen's request: `token` as bearer (none when `None`), `body` as JSON when given.
 fn call(

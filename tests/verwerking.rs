@@ -18,9 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use berichtenbox_actors::core::routing::home_shard_of_batch;
-use common::{Engine, Options, bsn, burger_token, guid, oin};
+use common::{Engine, Options, Reply, bsn, burger_token, guid, oin, send};
 use jiff::{SignedDuration, Timestamp};
-use reqwest::blocking::RequestBuilder;
 use serde_json::{Value, json};
 
 /// How long a batch may take to be processed before a test gives up.
@@ -32,42 +31,6 @@ const SHARDS: usize = 4;
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A response read whole.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "body is not JSON ({error}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-}
-
-fn send(request: RequestBuilder) -> Reply {
-    let response = request.send().expect("send request");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("Content-Type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let body = response.bytes().expect("read body").to_vec();
-    Reply {
-        status,
-        content_type,
-        body,
-    }
-}
 
 /// A GET with a bearer token (an afnemer's API key or a citizen's JWT).
 fn get(engine: &Engine, token: &str, path: &str) -> Reply {
@@ -96,7 +59,7 @@ fn assert_problem(reply: &Reply, status: u16, context: &str) -> Value {
         String::from_utf8_lossy(&reply.body)
     );
     assert_eq!(
-        reply.content_type.split(';').next().map(str::trim),
+        reply.content_type().split(';').next().map(str::trim),
         Some("application/problem+json"),
         "{context}: content type"
     );

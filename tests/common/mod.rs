@@ -268,3 +268,48 @@ pub fn batch(batch_no: u32, n: u32) -> Value {
         "berichten": berichten,
     })
 }
+
+/// A response read whole, so its status, headers and body can all be inspected.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Content-Type`, or "" without one.
+    pub fn content_type(&self) -> &str {
+        self.header("Content-Type").unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "body is not JSON ({error}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends the request and reads the whole response.
+pub fn send(request: reqwest::blocking::RequestBuilder) -> Reply {
+    let response = request.send().expect("send request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.bytes().expect("read body").to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
