@@ -101,14 +101,6 @@ impl Registry {
         }
         answer.await.map_err(|_| AdmitError::ActorGone)?
     }
-
-    pub fn len(&self) -> usize {
-        self.actors.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.actors.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,12 @@ pub enum StoreError {
     },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// A group commit failed; nothing of the group was acknowledged.
+    #[error("commit failed: {0}")]
+    CommitFailed(String),
+    /// The data contradicts itself or the configuration: retrying will not help.
+    #[error("store is inconsistent: {0}")]
+    Inconsistent(String),
 }
 
 impl StoreError {

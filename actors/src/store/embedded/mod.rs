@@ -214,13 +214,13 @@ fn check_shard_count(catalog: &Catalog, shards: usize) -> Result<(), StoreError>
     match meta.get(SHARD_COUNT_KEY)? {
         Some(stored) => {
             let stored = u64::from_be_bytes(stored.as_ref().try_into().map_err(|_| {
-                StoreError::Io(std::io::Error::other("shard count record is not 8 bytes"))
+                StoreError::Inconsistent("shard count record is not 8 bytes".into())
             })?);
             if stored != shards as u64 {
-                return Err(StoreError::Io(std::io::Error::other(format!(
+                return Err(StoreError::Inconsistent(format!(
                     "the data directory was written with {stored} shards, configured are {shards}: \
                      set store.shards to {stored}"
-                ))));
+                )));
             }
         }
         None => {
@@ -257,9 +257,12 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
     let next_seq = match meta.get(NEXT_SEQ_KEY)? {
-        Some(bytes) => u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
-            StoreError::Io(std::io::Error::other("next_seq record is not 8 bytes"))
-        })?),
+        Some(bytes) => u64::from_be_bytes(
+            bytes
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Inconsistent("next_seq record is not 8 bytes".into()))?,
+        ),
         None => 0,
     };
     let parked = geparkeerd.len()? as u64;
@@ -514,7 +517,7 @@ impl ShardWriter {
                     Ok(outcome)
                 }
                 (Ok(Planned::Pending(_)), Err(message)) => {
-                    Err(StoreError::Io(std::io::Error::other(message.clone())))
+                    Err(StoreError::CommitFailed(message.clone()))
                 }
             };
             // The requester may have gone (client hung up); the batch is parked all the same.

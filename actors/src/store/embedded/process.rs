@@ -66,10 +66,10 @@ impl EmbeddedStore {
             let record: BatchRecord = match handles.batches.get(&key)? {
                 Some(bytes) => decode(&key, &bytes)?,
                 None => {
-                    return Err(StoreError::Io(std::io::Error::other(format!(
+                    return Err(StoreError::Inconsistent(format!(
                         "parked bericht {} of shard {shard} has no batch record",
                         message.seq
-                    ))));
+                    )));
                 }
             };
             current = Some(ParkedBatch {
