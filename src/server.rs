@@ -150,6 +150,18 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ],
         )?
+        // Processing is allowed 24 hours; its delay is seen from milliseconds to a day.
+        .set_buckets_for_metric(
+            Matcher::Full("berichtenbox_processing_delay_seconds".into()),
+            &[
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+                21600.0, 86400.0,
+            ],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("berichtenbox_batch_berichten".into()),
+            &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
+        )?
         .set_buckets_for_metric(
             Matcher::Full("berichtenbox_park_group_batches".into()),
             &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
@@ -221,6 +233,7 @@ async fn serve(
         App::new()
             .app_data(state.clone())
             .wrap(http::default_headers())
+            .wrap(actix_web::middleware::from_fn(http::telemetry::observe))
             .configure(http::configure)
             .default_service(web::to(http::not_found))
     })

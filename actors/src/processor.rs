@@ -209,7 +209,10 @@ impl Processor {
             .collect();
         // Counted per afnemer and code before the completions move into the store.
         let mut tally: HashMap<(String, VerwerkingsCode), u64> = HashMap::new();
+        let delay = metrics::histogram!("berichtenbox_processing_delay_seconds");
         for completion in &completions {
+            let waited = now.duration_since(completion.record.ontvangen_op).as_secs_f64();
+            delay.record_many(waited.max(0.0), completion.record.aantal_berichten as usize);
             for uitkomst in completion.record.receipt.iter().flat_map(|r| &r.berichten) {
                 *tally
                     .entry((completion.record.oin.clone(), uitkomst.code))

@@ -34,6 +34,8 @@ pub struct WebhookDispatcher {
     interval: Duration,
     /// Afnemers with a delivery under way.
     in_flight: HashSet<String>,
+    /// Afnemers whose oldest receipt has failed at least once and waits for a retry.
+    failing: HashSet<String>,
 }
 
 impl std::fmt::Debug for WebhookDispatcher {
@@ -63,6 +65,7 @@ impl WebhookDispatcher {
             serialize,
             interval,
             in_flight: HashSet::new(),
+            failing: HashSet::new(),
         }
     }
 
@@ -78,12 +81,20 @@ impl WebhookDispatcher {
             let oin = afnemer.oin;
             let (cursor, job) = match self.store.webhook_head(&oin) {
                 Ok(Some(head)) => head,
-                Ok(None) => continue,
+                Ok(None) => {
+                    self.failing.remove(&oin);
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(afnemer = %oin, %error, "cannot read the webhook outbox");
                     continue;
                 }
             };
+            if job.failures > 0 {
+                self.failing.insert(oin.clone());
+            } else {
+                self.failing.remove(&oin);
+            }
             if job.next_attempt > now {
                 continue;
             }
@@ -110,6 +121,7 @@ impl WebhookDispatcher {
                     .map(move |outcome, this, _| this.settle(oin, cursor, job, outcome)),
             );
         }
+        metrics::gauge!("berichtenbox_webhook_in_backoff").set(self.failing.len() as f64);
     }
 
     fn forget(&self, oin: &str, cursor: ReceiptCursor) {
@@ -128,6 +140,7 @@ impl WebhookDispatcher {
         self.in_flight.remove(&oin);
         match outcome {
             Outcome::Delivered => {
+                self.failing.remove(&oin);
                 metrics::counter!("berichtenbox_webhook_afgeleverd_total", "afnemer" => oin.clone()).increment(1);
                 self.forget(&oin, cursor);
             }
@@ -148,6 +161,7 @@ impl WebhookDispatcher {
                 }
                 metrics::counter!("berichtenbox_webhook_mislukt_total", "afnemer" => oin.clone())
                     .increment(1);
+                self.failing.insert(oin.clone());
                 match retry {
                     Retry::At(next_attempt) => {
                         tracing::debug!(afnemer = %oin, %reason, %next_attempt, "webhook failed, will retry");

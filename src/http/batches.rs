@@ -7,6 +7,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
+use berichtenbox_actors::afnemer::AdmitError;
 use berichtenbox_actors::core::model::{Batch, Bericht, Bijlage};
 use berichtenbox_actors::core::rules::{self, MAX_BERICHTEN_PER_BATCH};
 use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest};
@@ -364,6 +365,7 @@ pub async fn deliver(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
     let afnemer = auth::afnemer(&request, &state)?;
     body::require_json(&request)?;
     let body = body::read(
@@ -406,12 +408,24 @@ pub async fn deliver(
                 .rate()
                 .ok_or_else(|| ApiError::Internal("afnemer has no rate".into()))?;
             metrics::counter!("berichtenbox_berichten_aangeboden_total", "afnemer" => afnemer.oin.clone()).increment(messages);
-            let receipt = state.registry.admit(&afnemer.oin, rate, park).await?;
+            let receipt = match state.registry.admit(&afnemer.oin, rate, park).await {
+                Ok(receipt) => receipt,
+                Err(error) => {
+                    if let AdmitError::Throttled { .. } | AdmitError::LargerThanBurst { .. } = error
+                    {
+                        metrics::counter!("berichtenbox_berichten_gedrosseld_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+                    }
+                    return Err(error.into());
+                }
+            };
             let outcome = receipt
                 .await
                 .map_err(|_| ApiError::from(berichtenbox_actors::store::StoreError::Closed))??;
             if let ParkOutcome::Parked(_) = outcome {
                 metrics::counter!("berichtenbox_berichten_geparkeerd_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+                metrics::histogram!("berichtenbox_batch_berichten").record(messages as f64);
+                metrics::histogram!("berichtenbox_accept_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
             }
             outcome
         }

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod paging;
 pub mod problem;
 pub mod receipts;
+pub mod telemetry;
 
 use std::sync::Arc;
 

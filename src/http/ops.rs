@@ -19,8 +19,12 @@ pub async fn openapi() -> HttpResponse {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     for shard in state.store.shard_stats() {
         let label = shard.shard.to_string();
-        metrics::gauge!("berichtenbox_geparkeerd_berichten", "shard" => label)
+        metrics::gauge!("berichtenbox_geparkeerd_berichten", "shard" => label.clone())
             .set(shard.parked_messages as f64);
+        metrics::gauge!("berichtenbox_notificaties_wachtend", "shard" => label.clone())
+            .set(shard.notifications_waiting as f64);
+        metrics::gauge!("berichtenbox_webhook_wachtend", "shard" => label)
+            .set(shard.webhooks_waiting as f64);
     }
     let text = state
         .metrics

@@ -87,6 +87,10 @@ pub struct ShardStats {
     pub shard: usize,
     pub parked_messages: u64,
     pub next_seq: u64,
+    /// Notifications queued in this shard (both queues), not yet sent.
+    pub notifications_waiting: u64,
+    /// Receipts in this shard's webhook outbox, not yet delivered or given up.
+    pub webhooks_waiting: u64,
 }
 
 /// A parked batch with its berichten, as processing takes it.
@@ -250,8 +254,6 @@ pub trait Store: Send + Sync + Debug + 'static {
     ) -> Result<Vec<NotificationRecord>, StoreError>;
     /// Removes notifications that were sent (or refused for good).
     fn remove_notifications(&self, done: &[NotificationRecord]) -> Result<(), StoreError>;
-    /// About how many notifications wait, all shards together.
-    fn notification_backlog(&self) -> u64;
     /// The arrival time of the oldest parked bericht of a shard: processing's watermark.
     fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError>;
     fn notification_window(&self) -> Result<Option<CapWindowRecord>, StoreError>;

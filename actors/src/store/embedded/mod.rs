@@ -98,6 +98,11 @@ struct ShardHandles {
     /// Serialises changes to this shard's boxes that read first (deliver, mark, delete).
     box_lock: Arc<std::sync::Mutex<()>>,
     parked_messages: Arc<AtomicU64>,
+    /// Entries of `notificaties` plus `notificaties_later`: counted at start-up, then kept
+    /// exact by the writes that add (a delivery of a new box entry) and remove (a send).
+    notifications_waiting: Arc<AtomicU64>,
+    /// Entries of `webhooks`, kept like `notifications_waiting`.
+    webhooks_waiting: Arc<AtomicU64>,
     /// Nothing below this sequence number is still parked. Completions take a prefix of what
     /// is parked, so scans of `geparkeerd` start here instead of wading through the tombstones
     /// of everything processed before.
@@ -266,9 +271,13 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         None => 0,
     };
     let parked = geparkeerd.len()? as u64;
+    let notifications = (notificaties.len()? + notificaties_later.len()?) as u64;
+    let webhooks_waiting = webhooks.len()? as u64;
     tracing::info!(
         shard = index,
         parked_messages = parked,
+        notifications,
+        webhooks = webhooks_waiting,
         next_seq,
         "shard opened"
     );
@@ -292,6 +301,8 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
         parked_messages: Arc::new(AtomicU64::new(parked)),
+        notifications_waiting: Arc::new(AtomicU64::new(notifications)),
+        webhooks_waiting: Arc::new(AtomicU64::new(webhooks_waiting)),
         processed_upto: Arc::new(AtomicU64::new(0)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
@@ -631,6 +642,8 @@ impl Store for EmbeddedStore {
                 shard: shard.index,
                 parked_messages: shard.parked_messages.load(Ordering::Relaxed),
                 next_seq: shard.next_seq.load(Ordering::Relaxed),
+                notifications_waiting: shard.notifications_waiting.load(Ordering::Relaxed),
+                webhooks_waiting: shard.webhooks_waiting.load(Ordering::Relaxed),
             })
             .collect()
     }
@@ -760,10 +773,6 @@ impl Store for EmbeddedStore {
 
     fn remove_notifications(&self, done: &[NotificationRecord]) -> Result<(), StoreError> {
         self.remove_notifications_in(done)
-    }
-
-    fn notification_backlog(&self) -> u64 {
-        self.notification_backlog_in()
     }
 
     fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError> {

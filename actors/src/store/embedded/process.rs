@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use fjall::PersistMode;
 
@@ -154,6 +154,7 @@ impl EmbeddedStore {
             let handles = self.shard(shard);
             let _boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
             let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let mut queued = 0u64;
             for position in positions {
                 let Delivery { entry, notify } = &deliveries[position];
                 let key = prefixed(&entry.bsn, &entry.id.to_bytes());
@@ -175,10 +176,14 @@ impl EmbeddedStore {
                         &handles.notificaties
                     };
                     write.insert(queue, notification.key(), encode(&notification));
+                    queued += 1;
                 }
             }
             if !write.is_empty() {
                 write.commit()?;
+                handles
+                    .notifications_waiting
+                    .fetch_add(queued, Ordering::Relaxed);
             }
         }
         Ok(())
@@ -199,6 +204,7 @@ impl EmbeddedStore {
         let ready_nanos = u64::try_from(verwerkt_op.as_nanosecond()).unwrap_or(0);
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut removed = 0u64;
+        let mut webhooks = 0u64;
         for completion in &mut completions {
             if let Some(receipt) = &mut completion.record.receipt {
                 receipt.verwerkt_op = verwerkt_op;
@@ -248,12 +254,16 @@ impl EmbeddedStore {
                     next_attempt: verwerkt_op,
                 };
                 write.insert(&handles.webhooks, feed_key, encode(&job));
+                webhooks += 1;
             }
         }
         write.commit()?;
         handles
             .parked_messages
             .fetch_sub(removed, Ordering::Relaxed);
+        handles
+            .webhooks_waiting
+            .fetch_add(webhooks, Ordering::Relaxed);
         Ok(())
     }
 
@@ -329,6 +339,7 @@ impl EmbeddedStore {
         for (shard, positions) in by_shard(done, |n| shard_of_citizen(&n.bsn, n_shards)) {
             let handles = self.shard(shard);
             let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let positions_len = positions.len() as u64;
             for position in positions {
                 let record = &done[position];
                 let queue = if record.published_later() {
@@ -339,17 +350,9 @@ impl EmbeddedStore {
                 write.remove(queue, record.key());
             }
             write.commit()?;
+            saturating_sub(&handles.notifications_waiting, positions_len);
         }
         Ok(())
-    }
-
-    pub(super) fn notification_backlog_in(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| {
-                (s.notificaties.approximate_len() + s.notificaties_later.approximate_len()) as u64
-            })
-            .sum()
     }
 
     pub(super) fn due_later_notifications_in(
@@ -424,7 +427,11 @@ impl EmbeddedStore {
             Some(job) => write.insert(&handles.webhooks, key, encode(job)),
             None => write.remove(&handles.webhooks, key),
         }
-        Ok(write.commit()?)
+        write.commit()?;
+        if job.is_none() {
+            saturating_sub(&handles.webhooks_waiting, 1);
+        }
+        Ok(())
     }
 
     pub(super) fn earlier_pending_in(
@@ -459,4 +466,12 @@ impl EmbeddedStore {
         }
         Ok(false)
     }
+}
+
+/// Takes `n` from a queue's counter without wrapping below zero (a removal of what a crash
+/// already removed is not counted twice into a huge number).
+fn saturating_sub(counter: &AtomicU64, n: u64) {
+    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
+        Some(current.saturating_sub(n))
+    });
 }
