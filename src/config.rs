@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use berichtenbox_actors::core::onderhoud::Venster;
 use serde::Deserialize;
 
 /// The default configuration, every field with its meaning. Parsing it yields `Config::default()`.
@@ -100,6 +101,26 @@ arrival_grace_ms = 2000
 # Timeouts of one push of a receipt to an afnemer's webhookUrl, in seconds.
 connect_timeout_seconds = 5
 request_timeout_seconds = 30
+
+[capaciteit]
+# The capacity norms the afnemers' forecasts are held against (exported as
+# berichtenbox_capaciteit); the notification norms are [notifications] per_hour and per_day.
+berichten_per_dag = 2500000
+berichten_per_uur = 150000
+
+[validaties]
+# Validatieservice requests per clock hour, all afnemers together; beyond, 429.
+per_uur = 1000
+
+[onderhoud]
+# Planned maintenance windows, on the Europe/Amsterdam clock, each on the n-th weekday
+# (week = 1 to 5) of every month. Windows with downtime = true do not count against
+# availability; the others are shown but count.
+vensters = [
+    { naam = "technisch-portaal", weekdag = "woensdag", week = 2, begin = "00:00", eind = "06:00", downtime = true },
+    { naam = "functioneel-portaal", weekdag = "woensdag", week = 4, begin = "00:00", eind = "06:00", downtime = true },
+    { naam = "berichtenbox", weekdag = "dinsdag", week = 2, begin = "09:00", eind = "15:00", downtime = false },
+]
 "#;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -113,6 +134,140 @@ pub struct Config {
     pub processing: ProcessingConfig,
     pub notifications: NotificationsConfig,
     pub webhooks: WebhooksConfig,
+    pub capaciteit: CapaciteitConfig,
+    pub validaties: ValidatiesConfig,
+    pub onderhoud: OnderhoudConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapaciteitConfig {
+    pub berichten_per_dag: u64,
+    pub berichten_per_uur: u64,
+}
+
+impl Default for CapaciteitConfig {
+    fn default() -> Self {
+        Self {
+            berichten_per_dag: 2_500_000,
+            berichten_per_uur: 150_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidatiesConfig {
+    pub per_uur: u32,
+}
+
+impl Default for ValidatiesConfig {
+    fn default() -> Self {
+        Self { per_uur: 1000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnderhoudConfig {
+    pub vensters: Vec<VensterConfig>,
+}
+
+/// One maintenance window as configured; [`VensterConfig::venster`] checks and converts it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VensterConfig {
+    pub naam: String,
+    pub weekdag: String,
+    pub week: i8,
+    pub begin: String,
+    pub eind: String,
+    #[serde(default)]
+    pub downtime: bool,
+}
+
+impl Default for OnderhoudConfig {
+    fn default() -> Self {
+        let venster =
+            |naam: &str, weekdag: &str, week, begin: &str, eind: &str, downtime| VensterConfig {
+                naam: naam.into(),
+                weekdag: weekdag.into(),
+                week,
+                begin: begin.into(),
+                eind: eind.into(),
+                downtime,
+            };
+        Self {
+            vensters: vec![
+                venster("technisch-portaal", "woensdag", 2, "00:00", "06:00", true),
+                venster("functioneel-portaal", "woensdag", 4, "00:00", "06:00", true),
+                venster("berichtenbox", "dinsdag", 2, "09:00", "15:00", false),
+            ],
+        }
+    }
+}
+
+impl OnderhoudConfig {
+    /// The windows, checked: a known weekday, week 1 to 5, times as `HH:MM`, a unique name.
+    pub fn vensters(&self) -> Result<Vec<Venster>, ConfigError> {
+        let mut out: Vec<Venster> = Vec::with_capacity(self.vensters.len());
+        for config in &self.vensters {
+            let venster = config.venster()?;
+            if out.iter().any(|v| v.naam == venster.naam) {
+                return Err(ConfigError::Invalid(format!(
+                    "onderhoud.vensters: the name {:?} is used twice",
+                    venster.naam
+                )));
+            }
+            out.push(venster);
+        }
+        Ok(out)
+    }
+}
+
+impl VensterConfig {
+    pub fn venster(&self) -> Result<Venster, ConfigError> {
+        use jiff::civil::Weekday;
+        let fail = |what: &str| {
+            Err(ConfigError::Invalid(format!(
+                "onderhoud.vensters {:?}: {what}",
+                self.naam
+            )))
+        };
+        let weekdag = match self.weekdag.to_lowercase().as_str() {
+            "maandag" => Weekday::Monday,
+            "dinsdag" => Weekday::Tuesday,
+            "woensdag" => Weekday::Wednesday,
+            "donderdag" => Weekday::Thursday,
+            "vrijdag" => Weekday::Friday,
+            "zaterdag" => Weekday::Saturday,
+            "zondag" => Weekday::Sunday,
+            _ => return fail("weekdag must be maandag to zondag"),
+        };
+        if !(1..=5).contains(&self.week) {
+            return fail("week must be 1 to 5");
+        }
+        if self.naam.is_empty()
+            || !self
+                .naam
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return fail("naam must be letters, digits, - or _");
+        }
+        let time = |text: &str| jiff::civil::Time::strptime("%H:%M", text).ok();
+        let (Some(begin), Some(eind)) = (time(&self.begin), time(&self.eind)) else {
+            return fail("begin and eind must be times as HH:MM");
+        };
+        Ok(Venster {
+            naam: self.naam.clone(),
+            weekdag,
+            week: self.week,
+            begin,
+            eind,
+            downtime: self.downtime,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -439,6 +594,13 @@ impl Config {
         if self.auth.burger_jwt_leeway_seconds > MAX_BURGER_JWT_LEEWAY_SECONDS {
             return fail("auth.burger_jwt_leeway_seconds must be at most 300");
         }
+        if self.capaciteit.berichten_per_dag == 0 || self.capaciteit.berichten_per_uur == 0 {
+            return fail("capaciteit norms must be at least 1");
+        }
+        if self.validaties.per_uur == 0 {
+            return fail("validaties.per_uur must be at least 1");
+        }
+        self.onderhoud.vensters()?;
         Ok(())
     }
 }

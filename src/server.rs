@@ -22,8 +22,8 @@ use berichtenbox_actors::notify::{MailTransportConfig, SmtpCredentials, SmtpRela
 use berichtenbox_actors::processor::{self, Pacemaker};
 use berichtenbox_actors::pusher::{ReceiptSerializer, WebhookDispatcher};
 use berichtenbox_actors::registry::Registry;
-use berichtenbox_actors::store::Store;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
+use berichtenbox_actors::store::{RunRecord, Store};
 use berichtenbox_actors::webhook::{WebhookClient, WebhookConfig};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::Semaphore;
@@ -174,6 +174,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         )?
         .install_recorder()
         .context("cannot install the metrics recorder")
+        .inspect(|_| http::telemetry::describe())
 }
 
 /// Runs the engine until SIGTERM or SIGINT, then shuts down cleanly.
@@ -218,6 +219,14 @@ async fn serve(
     let shutdown_timeout = config.server.shutdown_timeout_seconds;
     let in_flight = Arc::new(Semaphore::new(config.server.in_flight_bytes / 1024));
     let burger = http::burger::BurgerVerifier::from_config(&config.auth)?;
+    let vensters = config.onderhoud.vensters()?;
+    let validaties = http::validaties::Uurlimiet::new(config.validaties.per_uur);
+    let zone = amsterdam()?;
+    let started = clock.now();
+    let run = RunRecord {
+        started,
+        seen: started,
+    };
     let state = web::Data::new(AppState {
         config,
         store,
@@ -227,7 +236,13 @@ async fn serve(
         in_flight,
         metrics,
         burger,
+        zone,
+        vensters,
+        run,
+        validaties,
     });
+    let heartbeat = actix_web::rt::spawn(heartbeat(state.clone()));
+    let last = state.clone();
 
     let mut server = HttpServer::new(move || {
         App::new()
@@ -256,10 +271,32 @@ async fn serve(
     let server = server.run();
     actix_web::rt::spawn(stop_on_signal(server.handle()));
     server.await.context("http server failed")?;
+    heartbeat.abort();
+    let _ = web::block(move || {
+        http::rapportages::record_alive(&*last.store, last.run, last.clock.now());
+    })
+    .await;
     tracing::info!("http server stopped, stopping actors");
     actors.stop();
     Ok(())
 }
+
+/// Records every [`HEARTBEAT`] that this run is up (for availability); the first at once.
+async fn heartbeat(state: web::Data<AppState>) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    loop {
+        beat.tick().await;
+        let state = state.clone();
+        let _ = web::block(move || {
+            http::rapportages::record_alive(&*state.store, state.run, state.clock.now());
+        })
+        .await;
+    }
+}
+
+/// How often a run records that it is up: a crash costs availability at most this much more
+/// than the outage itself.
+const HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// Waits for SIGTERM or SIGINT, then stops the server gracefully: no new connections, and the
 /// requests in flight end (a 202 after its sync, or an error) within the shutdown timeout.

@@ -71,7 +71,8 @@ impl Handler<Drain> for Notifier {
             }
         }
         let window = self.config.caps.rolled(&self.window, self.clock.now());
-        metrics::gauge!("berichtenbox_notificaties_verzonden_uur").set(window.sent_this_hour as f64);
+        metrics::gauge!("berichtenbox_notificaties_verzonden_uur")
+            .set(window.sent_this_hour as f64);
         metrics::gauge!("berichtenbox_notificaties_verzonden_dag").set(window.sent_today as f64);
         metrics::gauge!("berichtenbox_notificaties_limiet", "periode" => "uur")
             .set(self.config.caps.per_hour() as f64);

@@ -23,7 +23,7 @@ use crate::core::clock::SharedClock;
 use crate::core::verwerking::{self, Facts, STORE_STADIUM, Stadium, VerwerkingsCode};
 use crate::store::{
     AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Completion,
-    Delivery, ParkedBatch, Receipt, Store, StoreError,
+    Delivery, ParkedBatch, Receipt, Store, StoreError, wil_digitaal,
 };
 
 /// Asks a processor to take what is parked in its shard.
@@ -110,13 +110,7 @@ impl Processor {
                         account
                     }
                 };
-                let wants = match &account {
-                    Some(account) if account.actief => self
-                        .store
-                        .voorkeur(&bericht.ontvanger, &bericht.oin)?
-                        .is_none_or(|v| v.digitaal),
-                    _ => false,
-                };
+                let wants = wil_digitaal(&*self.store, account.as_ref(), &bericht.oin)?;
                 let facts = Facts {
                     now,
                     aanmaak_datum: bericht.aanmaak_datum,
@@ -211,7 +205,9 @@ impl Processor {
         let mut tally: HashMap<(String, VerwerkingsCode), u64> = HashMap::new();
         let delay = metrics::histogram!("berichtenbox_processing_delay_seconds");
         for completion in &completions {
-            let waited = now.duration_since(completion.record.ontvangen_op).as_secs_f64();
+            let waited = now
+                .duration_since(completion.record.ontvangen_op)
+                .as_secs_f64();
             delay.record_many(waited.max(0.0), completion.record.aantal_berichten as usize);
             for uitkomst in completion.record.receipt.iter().flat_map(|r| &r.berichten) {
                 *tally

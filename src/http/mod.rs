@@ -14,8 +14,11 @@ pub mod burger;
 pub mod ops;
 pub mod paging;
 pub mod problem;
+pub mod prognoses;
+pub mod rapportages;
 pub mod receipts;
 pub mod telemetry;
+pub mod validaties;
 
 use std::sync::Arc;
 
@@ -23,8 +26,9 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use berichtenbox_actors::catalog::Catalog;
 use berichtenbox_actors::core::clock::SharedClock;
+use berichtenbox_actors::core::onderhoud::Venster;
 use berichtenbox_actors::registry::Registry;
-use berichtenbox_actors::store::Store;
+use berichtenbox_actors::store::{RunRecord, Store};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
 
@@ -47,6 +51,14 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Checks citizens' tokens; `None` when no secret or key is configured.
     pub burger: Option<burger::BurgerVerifier>,
+    /// Europe/Amsterdam: the calendar of days, months and maintenance windows.
+    pub zone: jiff::tz::TimeZone,
+    /// The maintenance windows of `[onderhoud]`, checked.
+    pub vensters: Vec<Venster>,
+    /// This run of the engine, for availability.
+    pub run: RunRecord,
+    /// The Validatieservice's hourly limit, all afnemers together.
+    pub validaties: validaties::Uurlimiet,
 }
 
 /// Registers every route; also used by tests that build the app in-process.
@@ -112,6 +124,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/berichttypen/{code}")
                     .route(web::put().to(berichttypen::put))
                     .default_service(only("PUT")),
+            )
+            .service(
+                web::resource("/prognoses")
+                    .route(web::get().to(prognoses::list))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/prognoses/{maand}")
+                    .route(web::put().to(prognoses::put))
+                    .default_service(only("PUT")),
+            )
+            .service(
+                web::resource("/rapportages/dagelijks")
+                    .route(web::get().to(rapportages::dagelijks))
+                    .default_service(only("GET")),
+            )
+            .service(
+                web::resource("/validaties")
+                    .route(web::post().to(validaties::validate))
+                    .default_service(only("POST")),
+            )
+            .service(
+                web::resource("/beheer/rapportages/maandelijks")
+                    .route(web::get().to(rapportages::maandelijks))
+                    .default_service(only("GET")),
             )
             .service(
                 web::resource("/beheer/afnemers")

@@ -68,3 +68,196 @@ mod tests {
         assert_eq!(api_of("/v1/prognoses/2027-01"), "afnemer");
     }
 }
+
+/// Describes every metric the engine exports (Prometheus' `# HELP` and the unit), in one
+/// place: the list README's "Metrics" section documents.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+    // Ingest.
+    describe_counter!(
+        "berichtenbox_berichten_aangeboden_total",
+        Unit::Count,
+        "Berichten in valid batches offered to POST /v1/batches, per afnemer."
+    );
+    describe_counter!(
+        "berichtenbox_berichten_geparkeerd_total",
+        Unit::Count,
+        "Berichten parked durably (answered 202), per afnemer."
+    );
+    describe_counter!(
+        "berichtenbox_berichten_gedrosseld_total",
+        Unit::Count,
+        "Berichten refused with 429 by the afnemer's rate, per afnemer."
+    );
+    describe_histogram!(
+        "berichtenbox_batch_berichten",
+        Unit::Count,
+        "Berichten per parked batch."
+    );
+    describe_histogram!(
+        "berichtenbox_accept_duration_seconds",
+        Unit::Seconds,
+        "POST /v1/batches from the request's start to its 202 (after the sync)."
+    );
+    describe_histogram!(
+        "berichtenbox_park_sync_seconds",
+        Unit::Seconds,
+        "One group commit of a shard: its write batch and its sync."
+    );
+    describe_histogram!(
+        "berichtenbox_park_group_batches",
+        Unit::Count,
+        "Batches per group commit (per sync)."
+    );
+    describe_histogram!(
+        "berichtenbox_park_group_messages",
+        Unit::Count,
+        "Berichten per group commit (per sync)."
+    );
+    describe_gauge!(
+        "berichtenbox_park_queue_depth",
+        Unit::Count,
+        "Batches waiting for a shard's writer."
+    );
+    // Processing.
+    describe_counter!(
+        "berichtenbox_berichten_besloten_total",
+        Unit::Count,
+        "Berichten decided, per afnemer and verwerkingscode."
+    );
+    describe_histogram!(
+        "berichtenbox_processing_delay_seconds",
+        Unit::Seconds,
+        "From a bericht's arrival (ontvangenOp) to its decision."
+    );
+    describe_gauge!(
+        "berichtenbox_geparkeerd_berichten",
+        Unit::Count,
+        "Berichten parked and not yet decided, per shard: the processing backlog."
+    );
+    describe_counter!(
+        "berichtenbox_actor_restarts_total",
+        Unit::Count,
+        "Restarts of supervised actors, per kind of actor."
+    );
+    // Receipts and webhooks.
+    describe_gauge!(
+        "berichtenbox_webhook_wachtend",
+        Unit::Count,
+        "Receipts in the webhook outbox, not yet delivered, per shard."
+    );
+    describe_gauge!(
+        "berichtenbox_webhook_in_backoff",
+        Unit::Count,
+        "Afnemers whose webhook failed and waits for a retry."
+    );
+    describe_counter!(
+        "berichtenbox_webhook_afgeleverd_total",
+        Unit::Count,
+        "Receipts delivered to an afnemer's webhook (2xx), per afnemer."
+    );
+    describe_counter!(
+        "berichtenbox_webhook_mislukt_total",
+        Unit::Count,
+        "Failed webhook deliveries (to be retried), per afnemer."
+    );
+    describe_counter!(
+        "berichtenbox_webhook_opgegeven_total",
+        Unit::Count,
+        "Receipts whose webhook was given up after 6 days, per afnemer."
+    );
+    // Notifications.
+    describe_counter!(
+        "berichtenbox_notificaties_verzonden_total",
+        Unit::Count,
+        "Notification e-mails sent."
+    );
+    describe_counter!(
+        "berichtenbox_notificaties_afgewezen_total",
+        Unit::Count,
+        "Notification e-mails refused for good, per reason."
+    );
+    describe_gauge!(
+        "berichtenbox_notificaties_wachtend",
+        Unit::Count,
+        "Notifications queued and not yet sent, per shard: the notification backlog."
+    );
+    describe_gauge!(
+        "berichtenbox_notificaties_verzonden_uur",
+        Unit::Count,
+        "Notifications sent in the current clock hour (Europe/Amsterdam)."
+    );
+    describe_gauge!(
+        "berichtenbox_notificaties_verzonden_dag",
+        Unit::Count,
+        "Notifications sent in the current calendar day (Europe/Amsterdam)."
+    );
+    describe_gauge!(
+        "berichtenbox_notificaties_limiet",
+        Unit::Count,
+        "The configured notification caps, per period (uur, dag)."
+    );
+    // HTTP.
+    describe_counter!(
+        "berichtenbox_http_requests_total",
+        Unit::Count,
+        "HTTP requests answered, per route pattern, method and status."
+    );
+    describe_histogram!(
+        "berichtenbox_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request durations, per API (afnemer, burger, beheer, ops)."
+    );
+    // Forecast and capacity.
+    describe_gauge!(
+        "berichtenbox_prognose_berichten",
+        Unit::Count,
+        "The afnemer's forecast of berichten for the current month."
+    );
+    describe_gauge!(
+        "berichtenbox_berichten_maand",
+        Unit::Count,
+        "Berichten the afnemer had parked this calendar month so far."
+    );
+    describe_gauge!(
+        "berichtenbox_prognose_afwijking_ratio",
+        "The month's projected total against the afnemer's forecast: (projected - forecast) / forecast; NaN without a forecast."
+    );
+    describe_gauge!(
+        "berichtenbox_prognose_berichten_totaal",
+        Unit::Count,
+        "All afnemers' forecasts for the current month together."
+    );
+    describe_gauge!(
+        "berichtenbox_maand_voortgang_ratio",
+        "The share of the current calendar month (Europe/Amsterdam) that has passed."
+    );
+    describe_gauge!(
+        "berichtenbox_dagen_in_maand",
+        Unit::Count,
+        "Days in the current calendar month."
+    );
+    describe_gauge!(
+        "berichtenbox_capaciteit",
+        Unit::Count,
+        "The capacity norms the forecasts are held against, per norm."
+    );
+    // Maintenance and availability.
+    describe_gauge!(
+        "berichtenbox_onderhoudsvenster_actief",
+        "1 while the maintenance window is on, else 0, per window."
+    );
+    describe_gauge!(
+        "berichtenbox_onderhoud_actief",
+        "1 while any maintenance window is on, else 0."
+    );
+    describe_gauge!(
+        "berichtenbox_beschikbaarheid_maand_ratio",
+        "The engine's availability this month outside maintenance windows with downtime, from its recorded runs."
+    );
+    describe_gauge!(
+        "berichtenbox_build_info",
+        "Always 1; the engine's version as a label."
+    );
+}

@@ -8,6 +8,8 @@ pub mod bsn;
 pub mod caps;
 pub mod clock;
 pub mod model;
+pub mod onderhoud;
+pub mod prognose;
 pub mod routing;
 pub mod rules;
 pub mod throttle;

@@ -13,6 +13,7 @@ pub mod record;
 
 use std::fmt::Debug;
 
+pub use record::{AccountCount, DagTelling, PrognoseRecord, RunRecord, Teller};
 pub use record::{
     AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtUitkomst, BerichttypeRecord,
     BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord, ParkedMessage, Receipt,
@@ -257,6 +258,23 @@ pub trait Store: Send + Sync + Debug + 'static {
     /// The arrival time of the oldest parked bericht of a shard: processing's watermark.
     fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError>;
     fn notification_window(&self) -> Result<Option<CapWindowRecord>, StoreError>;
+
+    // Reports and the rolling forecast.
+
+    /// The day counters of every afnemer for the Amsterdam days `from..=until`, all shards
+    /// summed. Parks and completions write them in the same atomic write as what they count.
+    fn tellingen(
+        &self,
+        from: jiff::civil::Date,
+        until: jiff::civil::Date,
+    ) -> Result<std::collections::BTreeMap<(jiff::civil::Date, String), DagTelling>, StoreError>;
+    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<(), StoreError>;
+    fn prognoses(&self) -> Result<Vec<PrognoseRecord>, StoreError>;
+    /// Records (or moves on) this run's last sign of life; synced.
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// Counts citizens' accounts (a scan: for reports, not for a hot path).
+    fn count_accounts(&self) -> Result<AccountCount, StoreError>;
     fn put_notification_window(&self, window: &CapWindowRecord) -> Result<(), StoreError>;
 
     // Citizens.
@@ -286,4 +304,19 @@ pub trait Store: Send + Sync + Debug + 'static {
 
     /// Stops accepting parks, lets every queued park finish (answered), and syncs.
     fn close(&self) -> Result<(), StoreError>;
+}
+
+/// Whether a citizen takes this afnemer's digital mail: an active box, and no berichtenvoorkeur
+/// refusing the afnemer. Processing and the Validatieservice decide alike through this.
+pub fn wil_digitaal(
+    store: &dyn Store,
+    account: Option<&AccountRecord>,
+    oin: &str,
+) -> Result<bool, StoreError> {
+    match account {
+        Some(account) if account.actief => Ok(store
+            .voorkeur(&account.bsn, oin)?
+            .is_none_or(|voorkeur| voorkeur.digitaal)),
+        _ => Ok(false),
+    }
 }

@@ -367,3 +367,131 @@ pub(crate) fn pending_key(
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
+
+/// What a day's counters count, per afnemer: the daily report's three figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Teller {
+    /// Berichten parked (answered 202), on the Amsterdam day of their arrival.
+    Aangeboden,
+    /// Berichten decided `Verwerkt`, on the Amsterdam day of their decision.
+    Verwerkt,
+    /// Berichten decided with any other code, on the Amsterdam day of their decision.
+    Afgewezen,
+}
+
+impl Teller {
+    fn byte(self) -> u8 {
+        match self {
+            Self::Aangeboden => b'a',
+            Self::Verwerkt => b'v',
+            Self::Afgewezen => b'f',
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            b'a' => Some(Self::Aangeboden),
+            b'v' => Some(Self::Verwerkt),
+            b'f' => Some(Self::Afgewezen),
+            _ => None,
+        }
+    }
+}
+
+/// One afnemer's counts of one Amsterdam calendar day, all shards summed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DagTelling {
+    pub aangeboden: u64,
+    pub verwerkt: u64,
+    pub afgewezen: u64,
+}
+
+impl DagTelling {
+    pub(crate) fn add(&mut self, teller: Teller, count: u64) {
+        let slot = match teller {
+            Teller::Aangeboden => &mut self.aangeboden,
+            Teller::Verwerkt => &mut self.verwerkt,
+            Teller::Afgewezen => &mut self.afgewezen,
+        };
+        *slot += count;
+    }
+}
+
+/// The key of a day counter: `YYYYMMDD` ++ oin ++ what it counts. Day first, so a month's
+/// counters of every afnemer are one range.
+pub(crate) fn teller_key(datum: jiff::civil::Date, oin: &str, teller: Teller) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + oin.len() + 1);
+    key.extend_from_slice(day_prefix(datum).as_bytes());
+    key.extend_from_slice(oin.as_bytes());
+    key.push(teller.byte());
+    key
+}
+
+pub(crate) fn day_prefix(datum: jiff::civil::Date) -> String {
+    format!("{:04}{:02}{:02}", datum.year(), datum.month(), datum.day())
+}
+
+/// Reads a day counter's key back: its day, afnemer and what it counts.
+pub(crate) fn parse_teller_key(key: &[u8]) -> Option<(jiff::civil::Date, String, Teller)> {
+    if key.len() < 10 {
+        return None;
+    }
+    let digits = std::str::from_utf8(&key[..8]).ok()?;
+    let year: i16 = digits[..4].parse().ok()?;
+    let month: i8 = digits[4..6].parse().ok()?;
+    let day: i8 = digits[6..8].parse().ok()?;
+    let datum = jiff::civil::Date::new(year, month, day).ok()?;
+    let oin = std::str::from_utf8(&key[8..key.len() - 1]).ok()?.to_owned();
+    let teller = Teller::from_byte(key[key.len() - 1])?;
+    Some((datum, oin, teller))
+}
+
+/// An afnemer's forecast for one month (the rolling forecast of DOMAIN.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrognoseRecord {
+    pub oin: String,
+    /// `YYYY-MM`.
+    pub maand: String,
+    pub aantal_berichten: u64,
+    pub gemiddelde_grootte_kb: u64,
+    pub bijgewerkt_op: Timestamp,
+}
+
+/// One run of the engine: when it started and when it was last seen up. Availability is
+/// computed from these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub started: Timestamp,
+    pub seen: Timestamp,
+}
+
+/// Citizens' accounts, all shards summed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccountCount {
+    pub total: u64,
+    pub actief: u64,
+}
+
+#[cfg(test)]
+mod teller_tests {
+    use super::*;
+
+    #[test]
+    fn teller_keys_round_trip_and_sort_by_day() {
+        let day = jiff::civil::date(2026, 11, 28);
+        let key = teller_key(day, "00000001234567890000", Teller::Verwerkt);
+        assert_eq!(
+            parse_teller_key(&key),
+            Some((day, "00000001234567890000".to_owned(), Teller::Verwerkt))
+        );
+        let next = teller_key(jiff::civil::date(2026, 12, 1), "0", Teller::Aangeboden);
+        assert!(key < next);
+        assert!(key.starts_with(b"202611"));
+    }
+}
+
+/// A counter's value: 8 bytes big-endian; anything else reads as 0 (and is overwritten by the
+/// next count).
+pub(crate) fn decode_u64(bytes: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
+}

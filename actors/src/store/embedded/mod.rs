@@ -27,8 +27,10 @@ use tokio::sync::oneshot;
 
 mod citizen;
 mod process;
+mod reports;
 
-use super::record::{self, batch_key, bijlage_key, decode, encode, seq_key};
+use super::record::{self, Teller, batch_key, bijlage_key, decode, encode, seq_key};
+use super::{AccountCount, DagTelling, PrognoseRecord, RunRecord};
 use super::{
     AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtClaim, BerichttypeRecord,
     BijlageRef, BoxEntry, BoxId, CapWindowRecord, Completion, Delivery, NotificationRecord,
@@ -93,6 +95,10 @@ struct ShardHandles {
     /// removed with the completion; tells other shards' processors that an earlier-accepted
     /// copy of a berichtId is still to be decided.
     wachtend: Keyspace,
+    /// Day counters for the reports: `YYYYMMDD` ++ oin ++ kind → u64. `aangeboden` is written
+    /// by the shard's writer with the park, `verwerkt`/`afgewezen` by completions (under the
+    /// feed lock) with the completion; each key has one writer at a time.
+    tellers: Keyspace,
     /// Serialises claims on berichtIds held in this shard (read, then write).
     claim_lock: Arc<std::sync::Mutex<()>>,
     /// Serialises changes to this shard's boxes that read first (deliver, mark, delete).
@@ -117,6 +123,10 @@ struct Catalog {
     berichttypen: Keyspace,
     /// The shard count and the notification caps' window.
     meta: Keyspace,
+    /// The rolling forecast: oin ++ `YYYY-MM` → forecast.
+    prognoses: Keyspace,
+    /// The engine's runs (start ++ last seen) for availability: start nanos → run.
+    runs: Keyspace,
 }
 
 /// Free space of the data directory's file system, sampled by a background thread.
@@ -138,6 +148,8 @@ pub struct EmbeddedStore {
     /// Held while a completion stamps and commits its receipts, and while a feed reader reads
     /// the time up to which it may answer: the feed grows only at its end.
     feed_lock: std::sync::Mutex<()>,
+    /// Europe/Amsterdam: the calendar whose days the report counters count.
+    zone: jiff::tz::TimeZone,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -156,6 +168,8 @@ impl EmbeddedStore {
         std::fs::create_dir_all(&config.data_dir)?;
         let catalog = open_catalog(&config.data_dir.join("catalog"))?;
         check_shard_count(&catalog, config.shards)?;
+        let zone = crate::core::caps::amsterdam()
+            .map_err(|error| StoreError::Inconsistent(error.to_string()))?;
 
         let mut shards = Vec::with_capacity(config.shards);
         for index in 0..config.shards {
@@ -173,6 +187,8 @@ impl EmbeddedStore {
                 shard: shard.clone(),
                 max_group_messages: config.max_group_messages,
                 last_stamp: last_arrival(shard)?,
+                zone: zone.clone(),
+                tellers: HashMap::new(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("park-writer-{:03}", shard.index))
@@ -191,6 +207,7 @@ impl EmbeddedStore {
             available_bytes,
             closed: AtomicBool::new(false),
             feed_lock: std::sync::Mutex::new(()),
+            zone,
         })
     }
 
@@ -209,6 +226,8 @@ fn open_catalog(path: &Path) -> Result<Catalog, StoreError> {
         api_keys: db.keyspace("api_sleutels", KeyspaceCreateOptions::default)?,
         berichttypen: db.keyspace("berichttypen", KeyspaceCreateOptions::default)?,
         meta: db.keyspace("meta", KeyspaceCreateOptions::default)?,
+        prognoses: db.keyspace("prognoses", KeyspaceCreateOptions::default)?,
+        runs: db.keyspace("runs", KeyspaceCreateOptions::default)?,
         db,
     })
 }
@@ -259,6 +278,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
     let notificaties = keyspace("notificaties")?;
     let notificaties_later = keyspace("notificaties_later")?;
     let wachtend = keyspace("wachtend")?;
+    let tellers = keyspace("tellers")?;
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
     let next_seq = match meta.get(NEXT_SEQ_KEY)? {
@@ -298,6 +318,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         notificaties,
         notificaties_later,
         wachtend,
+        tellers,
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
         parked_messages: Arc::new(AtomicU64::new(parked)),
@@ -346,6 +367,9 @@ struct ShardWriter {
     /// order of sequence numbers is the order of arrival: processing's wait for an
     /// earlier-accepted copy in another shard (`wachtend`) relies on it to be free of cycles.
     last_stamp: jiff::Timestamp,
+    zone: jiff::tz::TimeZone,
+    /// The `aangeboden` counters this writer wrote last, so a group adds to them without a read.
+    tellers: HashMap<Vec<u8>, u64>,
 }
 
 /// The fate of one job inside a group.
@@ -386,6 +410,7 @@ impl ShardWriter {
         let mut written_here: HashMap<Vec<u8>, BatchRecord> = HashMap::new();
         let mut plans = Vec::with_capacity(group.len());
         let mut parked_now = 0u64;
+        let mut counted: HashMap<Vec<u8>, u64> = HashMap::new();
 
         for job in &group {
             let request = &job.request;
@@ -485,12 +510,36 @@ impl ShardWriter {
                 );
             }
             parked_now += u64::from(record.aantal_berichten);
+            *counted
+                .entry(record::teller_key(
+                    ontvangen_op.to_zoned(self.zone.clone()).date(),
+                    &record.oin,
+                    Teller::Aangeboden,
+                ))
+                .or_default() += u64::from(record.aantal_berichten);
             stamp = ontvangen_op;
             write.insert(&shard.batches, key.clone(), encode(&record));
             written_here.insert(key, record.clone());
             plans.push(Ok(Planned::Pending(ParkOutcome::Parked(record))));
         }
 
+        // The day counters go in the same write as what they count.
+        let mut totals = Vec::with_capacity(counted.len());
+        for (key, added) in counted {
+            let before = match self.tellers.get(&key) {
+                Some(total) => *total,
+                None => match shard.tellers.get(&key) {
+                    Ok(stored) => stored.as_deref().map_or(0, record::decode_u64),
+                    Err(error) => {
+                        // Not counted rather than counted from zero over a stored total.
+                        tracing::error!(shard = shard.index, %error, "cannot read a day counter");
+                        continue;
+                    }
+                },
+            };
+            write.insert(&shard.tellers, key.clone(), (before + added).to_be_bytes());
+            totals.push((key, before + added));
+        }
         let commit_result = if write.is_empty() {
             Ok(())
         } else {
@@ -519,6 +568,11 @@ impl ShardWriter {
         };
         if committed.is_ok() {
             self.last_stamp = stamp;
+            // Yesterday's counters are not written again; keep the cache small.
+            if self.tellers.len() > 4096 {
+                self.tellers.clear();
+            }
+            self.tellers.extend(totals);
         }
 
         for (job, plan) in group.into_iter().zip(plans) {
@@ -784,6 +838,35 @@ impl Store for EmbeddedStore {
         meta.get(NOTIFICATION_WINDOW_KEY)?
             .map(|bytes| decode(NOTIFICATION_WINDOW_KEY, &bytes))
             .transpose()
+    }
+
+    fn tellingen(
+        &self,
+        from: jiff::civil::Date,
+        until: jiff::civil::Date,
+    ) -> Result<std::collections::BTreeMap<(jiff::civil::Date, String), DagTelling>, StoreError>
+    {
+        self.tellingen_in(from, until)
+    }
+
+    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<(), StoreError> {
+        self.put_prognose_in(prognose)
+    }
+
+    fn prognoses(&self) -> Result<Vec<PrognoseRecord>, StoreError> {
+        self.prognoses_in()
+    }
+
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        self.record_run_in(run)
+    }
+
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        self.runs_in()
+    }
+
+    fn count_accounts(&self) -> Result<AccountCount, StoreError> {
+        self.count_accounts_in()
     }
 
     fn put_notification_window(&self, window: &CapWindowRecord) -> Result<(), StoreError> {

@@ -15,8 +15,10 @@ use fjall::PersistMode;
 use super::EmbeddedStore;
 use crate::core::clock::SharedClock;
 use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
+use crate::core::verwerking::VerwerkingsCode;
 use crate::store::record::{
-    BatchStatus, bijlage_key, decode, encode, pending_key, prefixed, seq_key,
+    BatchStatus, Teller, bijlage_key, decode, decode_u64, encode, pending_key, prefixed, seq_key,
+    teller_key,
 };
 use crate::store::{
     BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
@@ -205,6 +207,8 @@ impl EmbeddedStore {
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut removed = 0u64;
         let mut webhooks = 0u64;
+        let today = verwerkt_op.to_zoned(self.zone.clone()).date();
+        let mut counted: HashMap<Vec<u8>, u64> = HashMap::new();
         for completion in &mut completions {
             if let Some(receipt) = &mut completion.record.receipt {
                 receipt.verwerkt_op = verwerkt_op;
@@ -227,6 +231,16 @@ impl EmbeddedStore {
                 );
             }
             removed += u64::from(record.aantal_berichten);
+            for uitkomst in record.receipt.iter().flat_map(|r| &r.berichten) {
+                let teller = if uitkomst.code == VerwerkingsCode::Verwerkt {
+                    Teller::Verwerkt
+                } else {
+                    Teller::Afgewezen
+                };
+                *counted
+                    .entry(teller_key(today, &record.oin, teller))
+                    .or_default() += 1;
+            }
             for bijlage in &completion.drop_bijlagen {
                 write.remove(
                     &handles.bijlagen,
@@ -256,6 +270,12 @@ impl EmbeddedStore {
                 write.insert(&handles.webhooks, feed_key, encode(&job));
                 webhooks += 1;
             }
+        }
+        // The day counters go in the same write; the feed lock makes this read-and-add the
+        // only one on these keys.
+        for (key, added) in counted {
+            let before = handles.tellers.get(&key)?.as_deref().map_or(0, decode_u64);
+            write.insert(&handles.tellers, key, (before + added).to_be_bytes());
         }
         write.commit()?;
         handles

@@ -1,0 +1,156 @@
+//! The Validatieservice: `POST /v1/validaties`. For up to 250 BSNs, whether each citizen has
+//! an active Berichtenbox and takes digital mail from the calling afnemer, decided as
+//! processing decides it (`store::wil_digitaal`).
+//!
+//! At most `validaties.per_uur` requests per clock hour, all afnemers together; beyond, 429
+//! with `Retry-After` until the next hour. The count is kept in memory: a restart begins the
+//! hour anew.
+
+use std::sync::Mutex;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use berichtenbox_actors::core::caps::Caps;
+use berichtenbox_actors::core::rules;
+use berichtenbox_actors::store::wil_digitaal;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::beheer::SMALL_BODY_BYTES;
+use super::problem::{ApiError, InvalidParam};
+use super::{AppState, auth, body};
+
+/// The most BSNs one request may ask about.
+pub const MAX_BSNS: usize = 250;
+
+/// Requests counted in the current clock hour.
+#[derive(Debug)]
+pub struct Uurlimiet {
+    per_uur: u32,
+    window: Mutex<(Timestamp, u32)>,
+}
+
+impl Uurlimiet {
+    pub fn new(per_uur: u32) -> Self {
+        Self {
+            per_uur,
+            window: Mutex::new((Timestamp::MIN, 0)),
+        }
+    }
+
+    /// Takes one request from the hour at `now`, or says how many seconds until the next.
+    fn take(&self, now: Timestamp) -> Result<(), u64> {
+        let hour = Caps::hour_start(now);
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if window.0 != hour {
+            *window = (hour, 0);
+        }
+        if window.1 >= self.per_uur {
+            let next = hour + jiff::SignedDuration::from_hours(1);
+            let wait = next.duration_since(now).as_secs().max(1);
+            return Err(wait.unsigned_abs());
+        }
+        window.1 += 1;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ValidatieJson {
+    bericht_type: Option<String>,
+    bsns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resultaat {
+    bsn: String,
+    bericht_sturen: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct ValidatieView {
+    resultaten: Vec<Resultaat>,
+}
+
+pub async fn validate(
+    request: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let afnemer = auth::afnemer(&request, &state)?;
+    body::require_json(&request)?;
+    let body = body::read(&request, payload, &state, SMALL_BODY_BYTES).await?;
+    let json: ValidatieJson = body::parse_json(&body.bytes)?;
+
+    let mut invalid = Vec::new();
+    match json.bericht_type.as_deref() {
+        None => invalid.push(InvalidParam::new("berichtType", "is verplicht")),
+        Some(code) => {
+            if let Err(reason) = rules::bericht_type(code) {
+                invalid.push(InvalidParam::new("berichtType", reason));
+            } else if !state.catalog.berichttype_actief(&afnemer.oin, code) {
+                invalid.push(InvalidParam::new(
+                    "berichtType",
+                    "is geen geregistreerd en actief berichttype van deze afnemer",
+                ));
+            }
+        }
+    }
+    let bsns = json.bsns.unwrap_or_default();
+    if bsns.is_empty() || bsns.len() > MAX_BSNS {
+        invalid.push(InvalidParam::new(
+            "bsns",
+            format!("moet 1 tot en met {MAX_BSNS} BSN's bevatten"),
+        ));
+    }
+    for (index, bsn) in bsns.iter().enumerate().take(MAX_BSNS) {
+        if let Err(reason) = rules::bsn(bsn) {
+            invalid.push(InvalidParam::new(format!("bsns[{index}]"), reason));
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(ApiError::invalid(invalid));
+    }
+    if let Err(retry_after_seconds) = state.validaties.take(state.clock.now()) {
+        return Err(ApiError::TooManyRequests {
+            detail: "De Validatieservice heeft dit uur geen ruimte meer voor verzoeken.".into(),
+            retry_after_seconds,
+        });
+    }
+
+    let store = state.store.clone();
+    let oin = afnemer.oin;
+    let resultaten = web::block(move || -> Result<Vec<Resultaat>, ApiError> {
+        let mut out = Vec::with_capacity(bsns.len());
+        for bsn in bsns {
+            let account = store.account(&bsn)?;
+            let bericht_sturen = wil_digitaal(&*store, account.as_ref(), &oin)?;
+            out.push(Resultaat {
+                bsn,
+                bericht_sturen,
+            });
+        }
+        Ok(out)
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(ValidatieView { resultaten }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hourly_limit_holds_and_opens_at_the_next_hour() {
+        let limit = Uurlimiet::new(2);
+        let at = |t: &str| t.parse::<Timestamp>().expect("timestamp");
+        assert_eq!(limit.take(at("2026-11-28T10:15:00Z")), Ok(()));
+        assert_eq!(limit.take(at("2026-11-28T10:59:00Z")), Ok(()));
+        assert_eq!(limit.take(at("2026-11-28T10:59:30Z")), Err(30));
+        assert_eq!(limit.take(at("2026-11-28T11:00:00Z")), Ok(()));
+    }
+}
