@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{
-    BURGER_JWT_SECRET, Engine, Reply, bsn, burger_token, burger_token_with, guid, oin, send,
+    BURGER_JWT_SECRET, Engine, Reply, assert_problem, bsn, burger_token, burger_token_with, guid,
+    invalid_names, oin, ok_json, send,
 };
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
@@ -53,56 +54,6 @@ fn as_citizen(
     body: Option<&Value>,
 ) -> Reply {
     call(engine, method, path, Some(&burger_token(bsn)), body)
-}
-
-/// Asserts `status` and a JSON body, and answers the body.
-#[track_caller]
-fn ok_json(reply: &Reply, status: u16, context: &str) -> Value {
-    assert_eq!(
-        reply.status,
-        status,
-        "{context}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()
-}
-
-/// Asserts a problem+json reply with `status` and answers its body.
-#[track_caller]
-fn assert_problem(reply: &Reply, status: u16, context: &str) -> Value {
-    assert_eq!(
-        reply.status,
-        status,
-        "{context}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert_eq!(
-        reply
-            .header("Content-Type")
-            .and_then(|t| t.split(';').next())
-            .map(str::trim),
-        Some("application/problem+json"),
-        "{context}: content type"
-    );
-    let problem = reply.json();
-    assert_eq!(problem["status"], status, "{context}: {problem}");
-    for field in ["type", "title", "detail"] {
-        assert!(
-            problem[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{context}: problem has no {field}: {problem}"
-        );
-    }
-    problem
-}
-
-/// The `name`s of a problem's `invalidParams`.
-fn invalid_names(problem: &Value) -> Vec<String> {
-    problem["invalidParams"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no invalidParams: {problem}"))
-        .iter()
-        .map(|p| p["name"].as_str().unwrap_or("<no name>").to_owned())
-        .collect()
 }
 
 #[track_caller]

@@ -43,6 +43,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/verwerkingsberichten"),
     ("GET", "/v1/berichttypen"),
     ("PUT", "/v1/berichttypen/{code}"),
+    ("GET", "/v1/prognoses"),
+    ("PUT", "/v1/prognoses/{maand}"),
+    ("GET", "/v1/rapportages/dagelijks"),
+    ("POST", "/v1/validaties"),
+    ("GET", "/v1/beheer/rapportages/maandelijks"),
     ("GET", "/v1/beheer/afnemers"),
     ("PUT", "/v1/beheer/afnemers/{oin}"),
     ("POST", "/v1/beheer/afnemers/{oin}/api-sleutels"),
@@ -1218,6 +1223,138 @@ fn account_answers_as_documented() {
     );
     assert_eq!(reopened["actief"], true);
     assert_eq!(reopened["geopendOp"], opened["geopendOp"]);
+}
+
+#[test]
+fn forecast_reports_and_validaties_answer_as_documented() {
+    let doc = document();
+    let running = start();
+    let api = Api {
+        doc: &doc,
+        engine: &running.engine,
+    };
+    let key = api
+        .engine
+        .afnemer(&common::oin(31), json!({ "naam": "Afnemer prognose" }));
+    expect(
+        api.call(
+            "PUT",
+            "/v1/berichttypen/{code}",
+            "/v1/berichttypen/AANSLAG",
+            Some(&key),
+            Some(&json!({ "omschrijving": "Aanslag" })),
+        ),
+        201,
+        "berichttype",
+    );
+    let maand = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::get("Europe/Amsterdam").expect("zone"))
+        .strftime("%Y-%m")
+        .to_string();
+    let template = "/v1/prognoses/{maand}";
+    let path = format!("/v1/prognoses/{maand}");
+    let forecast = json!({ "aantalBerichten": 1200, "gemiddeldeGrootteKb": 80 });
+    expect(
+        api.call("PUT", template, &path, Some(&key), Some(&forecast)),
+        201,
+        "create forecast",
+    );
+    expect(
+        api.call("PUT", template, &path, Some(&key), Some(&forecast)),
+        200,
+        "replace forecast",
+    );
+    expect_invalid(
+        api.call(
+            "PUT",
+            template,
+            "/v1/prognoses/1999-01",
+            Some(&key),
+            Some(&forecast),
+        ),
+        "maand",
+        "month out of range",
+    );
+    expect_invalid(
+        api.call(
+            "PUT",
+            template,
+            &path,
+            Some(&key),
+            Some(&json!({ "aantalBerichten": -1, "gemiddeldeGrootteKb": 80 })),
+        ),
+        "aantalBerichten",
+        "negative",
+    );
+    expect(
+        api.call("PUT", template, &path, None, Some(&forecast)),
+        401,
+        "no key",
+    );
+    expect(api.call_text("PUT", template, &path, &key), 415, "not JSON");
+    let listed = expect(
+        api.call("GET", "/v1/prognoses", "/v1/prognoses", Some(&key), None),
+        200,
+        "list",
+    );
+    assert_eq!(listed["prognoses"][0]["werkelijkAantalBerichten"], 0);
+
+    let day = "/v1/rapportages/dagelijks";
+    expect(api.call("GET", day, day, Some(&key), None), 200, "today");
+    expect_invalid(
+        api.call("GET", day, &format!("{day}?datum=morgen"), Some(&key), None),
+        "datum",
+        "bad date",
+    );
+    expect(api.call("GET", day, day, None, None), 401, "no key");
+
+    let month = "/v1/beheer/rapportages/maandelijks";
+    expect(
+        api.call("GET", month, month, Some(BEHEER_TOKEN), None),
+        200,
+        "month",
+    );
+    expect_invalid(
+        api.call(
+            "GET",
+            month,
+            &format!("{month}?maand=2026-1"),
+            Some(BEHEER_TOKEN),
+            None,
+        ),
+        "maand",
+        "bad month",
+    );
+    expect(
+        api.call("GET", month, month, Some(&key), None),
+        401,
+        "not the operator",
+    );
+
+    let validaties = "/v1/validaties";
+    let answer = expect(
+        api.call(
+            "POST",
+            validaties,
+            validaties,
+            Some(&key),
+            Some(&json!({ "berichtType": "AANSLAG", "bsns": [common::bsn(3101)] })),
+        ),
+        200,
+        "validate",
+    );
+    assert_eq!(answer["resultaten"][0]["berichtSturen"], false);
+    expect_invalid(
+        api.call(
+            "POST",
+            validaties,
+            validaties,
+            Some(&key),
+            Some(&json!({ "berichtType": "AANSLAG", "bsns": ["123"] })),
+        ),
+        "bsns[0]",
+        "bad BSN",
+    );
 }
 
 #[test]

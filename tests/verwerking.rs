@@ -18,7 +18,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use berichtenbox_actors::core::routing::home_shard_of_batch;
-use common::{Engine, Options, Reply, bsn, burger_token, guid, oin, send};
+use common::{
+    Engine, Options, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json,
+    send,
+};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -35,53 +38,6 @@ const SHARDS: usize = 4;
 /// A GET with a bearer token (an afnemer's API key or a citizen's JWT).
 fn get(engine: &Engine, token: &str, path: &str) -> Reply {
     send(engine.client.get(engine.url(path)).bearer_auth(token))
-}
-
-/// Asserts `status` and a JSON body, and answers the body.
-#[track_caller]
-fn ok_json(reply: &Reply, status: u16, context: &str) -> Value {
-    assert_eq!(
-        reply.status,
-        status,
-        "{context}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    reply.json()
-}
-
-/// Asserts a problem+json reply with `status` and answers its body.
-#[track_caller]
-fn assert_problem(reply: &Reply, status: u16, context: &str) -> Value {
-    assert_eq!(
-        reply.status,
-        status,
-        "{context}: {}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert_eq!(
-        reply.content_type().split(';').next().map(str::trim),
-        Some("application/problem+json"),
-        "{context}: content type"
-    );
-    let problem = reply.json();
-    assert_eq!(problem["status"], status, "{context}: {problem}");
-    for field in ["type", "title", "detail"] {
-        assert!(
-            problem[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{context}: problem has no {field}: {problem}"
-        );
-    }
-    problem
-}
-
-/// The `name`s of a problem's `invalidParams`.
-fn invalid_names(problem: &Value) -> Vec<String> {
-    problem["invalidParams"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no invalidParams: {problem}"))
-        .iter()
-        .map(|p| p["name"].as_str().unwrap_or("<no name>").to_owned())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -228,7 +228,9 @@ pub fn guid(a: u32, b: u32) -> String {
 
 /// BSNs that pass the elfproef: 9-digit numbers from `n` upward with a valid check digit.
 pub fn bsn(n: u32) -> String {
-    let mut candidate = 100_000_000 + u64::from(n) * 10;
+    // Twenty apart: the search below moves at most 11 (12 with the sum-0 rule), so distinct
+    // `n` give distinct BSNs.
+    let mut candidate = 100_000_000 + u64::from(n) * 20;
     loop {
         let digits = format!("{candidate:09}");
         let sum: i64 = digits
@@ -236,7 +238,8 @@ pub fn bsn(n: u32) -> String {
             .enumerate()
             .map(|(i, b)| i64::from(b - b'0') * if i == 8 { -1 } else { 9 - i as i64 })
             .sum();
-        if sum.rem_euclid(11) == 0 {
+        // The engine's elfproef also refuses a sum of 0 (as in 000000000).
+        if sum != 0 && sum.rem_euclid(11) == 0 {
             return digits;
         }
         candidate += 1;
@@ -250,7 +253,7 @@ pub fn batch(batch_no: u32, n: u32) -> Value {
             let mut bericht = json!({
                 "berichtId": guid(batch_no, i),
                 "berichtType": "AANSLAG",
-                "ontvanger": bsn(batch_no.wrapping_mul(1000).wrapping_add(i) % 50_000_000),
+                "ontvanger": bsn(batch_no.wrapping_mul(1000).wrapping_add(i) % 40_000_000),
                 "onderwerp": format!("Bericht {i} van batch {batch_no}"),
                 "tekst": format!("Tekst van bericht {i}."),
             });
@@ -264,7 +267,11 @@ pub fn batch(batch_no: u32, n: u32) -> Value {
         .collect();
     json!({
         "batchId": guid(batch_no, 0xffff_ffff),
-        "aanmaakDatum": "2026-11-28T10:00:00Z",
+        // A minute ago: recent enough for every date rule, whenever the tests run.
+        "aanmaakDatum": (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1))
+            .round(jiff::Unit::Second)
+            .expect("round")
+            .to_string(),
         "berichten": berichten,
     })
 }
@@ -312,4 +319,42 @@ pub fn send(request: reqwest::blocking::RequestBuilder) -> Reply {
         headers,
         body,
     }
+}
+
+/// Asserts `status` and a JSON body, and answers the body.
+#[track_caller]
+pub fn ok_json(reply: &Reply, status: u16, context: &str) -> Value {
+    assert_eq!(reply.status, status, "{context}: {}", reply.text());
+    reply.json()
+}
+
+/// Asserts a problem+json reply (RFC 9457) with `status` and answers its body.
+#[track_caller]
+pub fn assert_problem(reply: &Reply, status: u16, context: &str) -> Value {
+    assert_eq!(reply.status, status, "{context}: {}", reply.text());
+    assert_eq!(
+        reply.content_type().split(';').next().map(str::trim),
+        Some("application/problem+json"),
+        "{context}: content type"
+    );
+    let problem = reply.json();
+    assert_eq!(problem["status"], status, "{context}: {problem}");
+    for field in ["type", "title", "detail"] {
+        assert!(
+            problem[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{context}: problem has no {field}: {problem}"
+        );
+    }
+    problem
+}
+
+/// The `name`s of a problem's `invalidParams`.
+#[track_caller]
+pub fn invalid_names(problem: &Value) -> Vec<String> {
+    problem["invalidParams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no invalidParams: {problem}"))
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or("<no name>").to_owned())
+        .collect()
 }
