@@ -26,6 +26,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, Pers
 use tokio::sync::oneshot;
 
 mod citizen;
+mod pending;
 mod process;
 mod reports;
 
@@ -95,6 +96,9 @@ struct ShardHandles {
     /// removed with the completion; tells other shards' processors that an earlier-accepted
     /// copy of a berichtId is still to be decided.
     wachtend: Keyspace,
+    /// Counts what `wachtend` holds (a superset): its "no" spares other shards' processors
+    /// the prefix scan.
+    pending: Arc<pending::PendingFilter>,
     /// Day counters for the reports: `YYYYMMDD` ++ oin ++ kind → u64. `aangeboden` is written
     /// by the shard's writer with the park, `verwerkt`/`afgewezen` by completions (under the
     /// feed lock) with the completion; each key has one writer at a time.
@@ -293,6 +297,14 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
     let parked = geparkeerd.len()? as u64;
     let notifications = (notificaties.len()? + notificaties_later.len()?) as u64;
     let webhooks_waiting = webhooks.len()? as u64;
+    let pending = pending::PendingFilter::new();
+    for guard in wachtend.iter() {
+        let key = guard.key()?;
+        // oin ++ berichtId ++ arrival (8) ++ seq (8); the filter hashes oin ++ berichtId.
+        if let Some(prefix) = key.len().checked_sub(16).map(|end| &key[..end]) {
+            pending.add(prefix, &[]);
+        }
+    }
     tracing::info!(
         shard = index,
         parked_messages = parked,
@@ -318,6 +330,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         notificaties,
         notificaties_later,
         wachtend,
+        pending: Arc::new(pending),
         tellers,
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
@@ -498,6 +511,9 @@ impl ShardWriter {
                     bijlagen: refs,
                 };
                 write.insert(&shard.geparkeerd, seq_key(seq), encode(&message));
+                shard
+                    .pending
+                    .add(message.oin.as_bytes(), message.bericht_id.as_bytes());
                 write.insert(
                     &shard.wachtend,
                     record::pending_key(
@@ -563,6 +579,17 @@ impl ShardWriter {
             }
             Err(error) => {
                 tracing::error!(shard = shard.index, %error, "group commit failed, nothing of the group is acknowledged");
+                // Uncount what this group counted: none of it is parked.
+                for (job, plan) in group.iter().zip(&plans) {
+                    if let Ok(Planned::Pending(ParkOutcome::Parked(_))) = plan {
+                        for bericht in &job.request.batch.berichten {
+                            shard.pending.remove(
+                                job.request.batch.oin.as_bytes(),
+                                bericht.bericht_id.as_bytes(),
+                            );
+                        }
+                    }
+                }
                 Err(error.to_string())
             }
         };

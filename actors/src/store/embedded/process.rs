@@ -278,6 +278,12 @@ impl EmbeddedStore {
             write.insert(&handles.tellers, key, (before + added).to_be_bytes());
         }
         write.commit()?;
+        for completion in &completions {
+            let oin = completion.record.oin.as_bytes();
+            for uitkomst in completion.record.receipt.iter().flat_map(|r| &r.berichten) {
+                handles.pending.remove(oin, uitkomst.bericht_id.as_bytes());
+            }
+        }
         handles
             .parked_messages
             .fetch_sub(removed, Ordering::Relaxed);
@@ -465,7 +471,11 @@ impl EmbeddedStore {
         let mine = pending_key(oin, bericht_id, ontvangen_op, seq);
         let prefix = prefixed(oin, bericht_id.as_bytes());
         for (index, handles) in self.shards.iter().enumerate() {
-            if index == shard {
+            if index == shard
+                || !handles
+                    .pending
+                    .may_contain(oin.as_bytes(), bericht_id.as_bytes())
+            {
                 continue;
             }
             // The smallest key of the prefix is that shard's earliest copy; on equal arrival
