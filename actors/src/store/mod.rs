@@ -206,6 +206,9 @@ pub trait Store: Send + Sync + Debug + 'static {
     ///
     /// The receipts' `verwerkt_op` is stamped from `clock` inside the store, in the order the
     /// completions commit across all shards, so the receipt feed only ever grows at its end.
+    ///
+    /// `completions` must be a prefix of the shard's parked batches in sequence order (the
+    /// lowest ones): the store then scans `geparkeerd` from the end of it onwards.
     fn complete(
         &self,
         shard: usize,

@@ -295,6 +295,16 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         None => 0,
     };
     let parked = geparkeerd.len()? as u64;
+    // The lowest sequence still parked (or the next, with none): scans start there.
+    let first_parked = match geparkeerd.first_key_value() {
+        Some(guard) => {
+            let key = guard.key()?;
+            <[u8; 8]>::try_from(key.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Inconsistent("a parked key is not 8 bytes".into()))?
+        }
+        None => next_seq,
+    };
     let notifications = (notificaties.len()? + notificaties_later.len()?) as u64;
     let webhooks_waiting = webhooks.len()? as u64;
     let pending = pending::PendingFilter::new();
@@ -337,7 +347,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         parked_messages: Arc::new(AtomicU64::new(parked)),
         notifications_waiting: Arc::new(AtomicU64::new(notifications)),
         webhooks_waiting: Arc::new(AtomicU64::new(webhooks_waiting)),
-        processed_upto: Arc::new(AtomicU64::new(0)),
+        processed_upto: Arc::new(AtomicU64::new(first_parked)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
 }

@@ -278,6 +278,15 @@ impl EmbeddedStore {
             write.insert(&handles.tellers, key, (before + added).to_be_bytes());
         }
         write.commit()?;
+        // Completions take a prefix of what is parked (ARCHITECTURE.md), so nothing below the
+        // end of the last one is parked any more: later scans start there.
+        if let Some(end) = completions
+            .iter()
+            .map(|c| c.record.first_seq + u64::from(c.record.aantal_berichten))
+            .max()
+        {
+            handles.processed_upto.fetch_max(end, Ordering::Release);
+        }
         for completion in &completions {
             let oin = completion.record.oin.as_bytes();
             for uitkomst in completion.record.receipt.iter().flat_map(|r| &r.berichten) {
