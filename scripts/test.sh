@@ -5,11 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What the tests need beyond the Rust toolchain: `kill` (procps), a C compiler for build
-# scripts, and a real SMTP server (Debian's python3-aiosmtpd, run by /usr/bin/python3).
+# scripts, a real SMTP server (Debian's python3-aiosmtpd, run by /usr/bin/python3), and
+# Prometheus with promtool (Debian's prometheus).
 need_packages=()
 command -v kill >/dev/null 2>&1 || need_packages+=(procps)
 command -v cc >/dev/null 2>&1 || need_packages+=(gcc)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_packages+=(python3-aiosmtpd)
+# A real Prometheus and promtool for the monitoring tests (tests/monitoring.rs).
+command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
 if [ "${#need_packages[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"

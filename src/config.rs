@@ -40,6 +40,10 @@ max_group_messages = 16384
 min_free_disk_bytes = 268435456
 # Block cache of each shard, in bytes.
 cache_bytes_per_shard = 33554432
+# The largest memtable (write buffer) of one keyspace of a shard, in bytes, before it is
+# flushed to disk. With about eight busy keyspaces per shard, this bounds the store's memory
+# under load to roughly shards x 8 x this. Fixed when a keyspace is first created.
+memtable_bytes = 16777216
 
 [afnemers]
 # Rate of an afnemer registered without one: berichten per second, sustained.
@@ -389,6 +393,7 @@ pub struct StoreConfig {
     pub max_group_messages: usize,
     pub min_free_disk_bytes: u64,
     pub cache_bytes_per_shard: u64,
+    pub memtable_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -475,6 +480,7 @@ impl Default for StoreConfig {
             max_group_messages: 16384,
             min_free_disk_bytes: 256 << 20,
             cache_bytes_per_shard: 32 << 20,
+            memtable_bytes: 16 << 20,
         }
     }
 }

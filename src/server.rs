@@ -131,6 +131,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         max_group_messages: config.store.max_group_messages,
         min_free_disk_bytes: config.store.min_free_disk_bytes,
         cache_bytes_per_shard: config.store.cache_bytes_per_shard,
+        memtable_bytes: config.store.memtable_bytes,
     })
     .with_context(|| {
         format!(
@@ -147,7 +148,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(
             Matcher::Suffix("_seconds".into()),
             &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5,
             ],
         )?
         // Processing is allowed 24 hours; its delay is seen from milliseconds to a day.

@@ -505,6 +505,7 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
         max_group_messages: 1000,
         min_free_disk_bytes: 0,
         cache_bytes_per_shard: 8 << 20,
+        memtable_bytes: 16 << 20,
     })
     .expect("open the engine's store");
 

@@ -411,6 +411,7 @@ fn open_store(data_dir: &Path) -> EmbeddedStore {
         max_group_messages: 1000,
         min_free_disk_bytes: 0,
         cache_bytes_per_shard: 8 << 20,
+        memtable_bytes: 16 << 20,
     })
     .expect("open the engine's store")
 }

@@ -95,8 +95,7 @@ impl AfnemerActor {
         match self.throttle.admit(cells) {
             Admission::Admitted => {}
             Admission::NotBefore(retry_after) => {
-                metrics::counter!("berichtenbox_berichten_throttled_total", "afnemer" => self.oin.clone())
-                    .increment(u64::from(messages));
+                // Counted as berichtenbox_berichten_gedrosseld_total by the HTTP edge.
                 return Err(AdmitError::Throttled { retry_after });
             }
             Admission::LargerThanBurst(refill) => {

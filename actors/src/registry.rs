@@ -135,6 +135,7 @@ mod tests {
                 max_group_messages: 10_000,
                 min_free_disk_bytes: 0,
                 cache_bytes_per_shard: 4 << 20,
+                memtable_bytes: 16 << 20,
             })
             .expect("open store"),
         );

@@ -153,6 +153,7 @@ fn open_store(dir: &Path, shards: usize) -> Arc<EmbeddedStore> {
             max_group_messages: 1000,
             min_free_disk_bytes: 0,
             cache_bytes_per_shard: 1 << 20,
+            memtable_bytes: 16 << 20,
         })
         .expect("open the store"),
     )

@@ -339,6 +339,7 @@ fn open(dir: &Path, shards: usize, max_group_messages: usize) -> EmbeddedStore {
         max_group_messages,
         min_free_disk_bytes: 0,
         cache_bytes_per_shard: 1 << 20,
+        memtable_bytes: 16 << 20,
     })
     .expect("open the store")
 }

@@ -57,11 +57,19 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "up" })))
 }
 
-/// The gauges read from the store and the calendar at each scrape: every afnemer's forecast
+/// The gauges read from the store and the calendar at each scrape: the age of each shard's
+/// oldest parked bericht, every afnemer's forecast
 /// for this month against what it delivered so far, the capacity norms, the month's progress,
 /// the maintenance windows and the month's availability. Runs on the blocking pool.
 fn capacity_gauges(state: &AppState) -> Result<(), ApiError> {
     let now = state.clock.now();
+    for shard in 0..state.store.shard_count() {
+        let age = state.store.oldest_parked(shard)?.map_or(0.0, |oldest| {
+            now.duration_since(oldest).as_secs_f64().max(0.0)
+        });
+        metrics::gauge!("berichtenbox_oudste_geparkeerd_seconds", "shard" => shard.to_string())
+            .set(age);
+    }
     let maand = Maand::of(now, &state.zone);
     let voortgang = prognose::voortgang(now, &state.zone);
     metrics::gauge!("berichtenbox_maand_voortgang_ratio").set(voortgang);

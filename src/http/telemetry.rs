@@ -54,21 +54,6 @@ pub async fn observe(
     Ok(response)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::api_of;
-
-    #[test]
-    fn paths_fall_into_their_api() {
-        assert_eq!(api_of("/v1/account/berichten/3"), "burger");
-        assert_eq!(api_of("/v1/beheer/afnemers"), "beheer");
-        assert_eq!(api_of("/metrics"), "ops");
-        assert_eq!(api_of("/health/ready"), "ops");
-        assert_eq!(api_of("/v1/batches"), "afnemer");
-        assert_eq!(api_of("/v1/prognoses/2027-01"), "afnemer");
-    }
-}
-
 /// Describes every metric the engine exports (Prometheus' `# HELP` and the unit), in one
 /// place: the list README's "Metrics" section documents.
 pub fn describe() {
@@ -135,6 +120,11 @@ pub fn describe() {
         "berichtenbox_geparkeerd_berichten",
         Unit::Count,
         "Berichten parked and not yet decided, per shard: the processing backlog."
+    );
+    describe_gauge!(
+        "berichtenbox_oudste_geparkeerd_seconds",
+        Unit::Seconds,
+        "Age of the oldest bericht still parked, per shard (0 with none): against the 24-hour norm."
     );
     describe_counter!(
         "berichtenbox_actor_restarts_total",
@@ -260,4 +250,19 @@ pub fn describe() {
         "berichtenbox_build_info",
         "Always 1; the engine's version as a label."
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::api_of;
+
+    #[test]
+    fn paths_fall_into_their_api() {
+        assert_eq!(api_of("/v1/account/berichten/3"), "burger");
+        assert_eq!(api_of("/v1/beheer/afnemers"), "beheer");
+        assert_eq!(api_of("/metrics"), "ops");
+        assert_eq!(api_of("/health/ready"), "ops");
+        assert_eq!(api_of("/v1/batches"), "afnemer");
+        assert_eq!(api_of("/v1/prognoses/2027-01"), "afnemer");
+    }
 }

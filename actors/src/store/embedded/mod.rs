@@ -58,6 +58,8 @@ pub struct EmbeddedConfig {
     pub min_free_disk_bytes: u64,
     /// Block cache of each shard database.
     pub cache_bytes_per_shard: u64,
+    /// The largest memtable of one keyspace before fjall flushes it.
+    pub memtable_bytes: u64,
 }
 
 struct ParkJob {
@@ -265,13 +267,15 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         .worker_threads(1)
         .cache_size(config.cache_bytes_per_shard)
         .open()?;
-    let geparkeerd = db.keyspace("geparkeerd", KeyspaceCreateOptions::default)?;
+    let memtable = config.memtable_bytes;
+    let options = move || KeyspaceCreateOptions::default().max_memtable_size(memtable);
+    let keyspace = |name: &str| db.keyspace(name, options);
+    let geparkeerd = keyspace("geparkeerd")?;
     let bijlagen = db.keyspace("bijlagen", || {
-        KeyspaceCreateOptions::default().with_kv_separation(Some(KvSeparationOptions::default()))
+        options().with_kv_separation(Some(KvSeparationOptions::default()))
     })?;
-    let batches = db.keyspace("batches", KeyspaceCreateOptions::default)?;
-    let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
-    let keyspace = |name: &str| db.keyspace(name, KeyspaceCreateOptions::default);
+    let batches = keyspace("batches")?;
+    let meta = keyspace("meta")?;
     let ontvangstbewijzen = keyspace("ontvangstbewijzen")?;
     let webhooks = keyspace("webhooks")?;
     let bericht_ids = keyspace("bericht_ids")?;
