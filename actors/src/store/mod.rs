@@ -257,6 +257,11 @@ pub trait Store: Send + Sync + Debug + 'static {
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
     /// Removes notifications that were sent (or refused for good).
+    ///
+    /// Per shard, those from the arrival queue must be its first ones (a prefix of what
+    /// [`Store::pending_notifications`] answers), and no notification that arrived earlier may
+    /// be queued afterwards (the notifier sends only behind processing's watermark): the store
+    /// then starts later scans of the queue at the last arrival removed.
     fn remove_notifications(&self, done: &[NotificationRecord]) -> Result<(), StoreError>;
     /// The arrival time of the oldest parked bericht of a shard: processing's watermark.
     fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError>;

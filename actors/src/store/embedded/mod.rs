@@ -119,6 +119,10 @@ struct ShardHandles {
     /// is parked, so scans of `geparkeerd` start here instead of wading through the tombstones
     /// of everything processed before.
     processed_upto: Arc<AtomicU64>,
+    /// No notification in `notificaties` arrived before this (nanos): the notifier removes a
+    /// prefix of the queue, and nothing arrives below what it has sent (it sends only behind
+    /// processing's watermark). Scans of the queue start here, past the tombstones.
+    notified_from: Arc<AtomicU64>,
     next_seq: Arc<AtomicU64>,
 }
 
@@ -352,6 +356,7 @@ fn open_shard(config: &EmbeddedConfig, index: usize) -> Result<ShardHandles, Sto
         notifications_waiting: Arc::new(AtomicU64::new(notifications)),
         webhooks_waiting: Arc::new(AtomicU64::new(webhooks_waiting)),
         processed_upto: Arc::new(AtomicU64::new(first_parked)),
+        notified_from: Arc::new(AtomicU64::new(0)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
 }

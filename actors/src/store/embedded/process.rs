@@ -359,7 +359,9 @@ impl EmbeddedStore {
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(4096));
-        for guard in self.shard(shard).notificaties.iter().take(limit) {
+        let handles = self.shard(shard);
+        let from = handles.notified_from.load(Ordering::Acquire).to_be_bytes();
+        for guard in handles.notificaties.range(from.as_slice()..).take(limit) {
             let (key, value) = guard.into_inner()?;
             out.push(decode(&key, &value)?);
         }
@@ -375,8 +377,12 @@ impl EmbeddedStore {
             let handles = self.shard(shard);
             let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
             let positions_len = positions.len() as u64;
+            let mut sent_up_to: Option<u64> = None;
             for position in positions {
                 let record = &done[position];
+                if !record.published_later() {
+                    sent_up_to = sent_up_to.max(Some(record.id.ontvangen_nanos));
+                }
                 let queue = if record.published_later() {
                     &handles.notificaties_later
                 } else {
@@ -386,6 +392,12 @@ impl EmbeddedStore {
             }
             write.commit()?;
             saturating_sub(&handles.notifications_waiting, positions_len);
+            // Inclusive: a notification of the same arrival nanosecond may still come.
+            if let Some(sent_up_to) = sent_up_to {
+                handles
+                    .notified_from
+                    .fetch_max(sent_up_to, Ordering::Release);
+            }
         }
         Ok(())
     }
