@@ -472,6 +472,13 @@ pub struct AccountCount {
     pub actief: u64,
 }
 
+
+/// A counter's value: 8 bytes big-endian; anything else reads as 0 (and is overwritten by the
+/// next count).
+pub(crate) fn decode_u64(bytes: &[u8]) -> u64 {
+    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
+}
+
 #[cfg(test)]
 mod teller_tests {
     use super::*;
@@ -488,10 +495,4 @@ mod teller_tests {
         assert!(key < next);
         assert!(key.starts_with(b"202611"));
     }
-}
-
-/// A counter's value: 8 bytes big-endian; anything else reads as 0 (and is overwritten by the
-/// next count).
-pub(crate) fn decode_u64(bytes: &[u8]) -> u64 {
-    <[u8; 8]>::try_from(bytes).map_or(0, u64::from_be_bytes)
 }
