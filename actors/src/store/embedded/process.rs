@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fjall::PersistMode;
+use fjall::{PersistMode, Readable as _};
 
 use super::EmbeddedStore;
 use crate::core::clock::SharedClock;
@@ -44,10 +44,13 @@ impl EmbeddedStore {
         let mut batches: Vec<ParkedBatch> = Vec::new();
         let mut taken = 0usize;
         let mut current: Option<ParkedBatch> = None;
-        // An iterator reads a snapshot, and a batch is parked by one write: a batch is seen
-        // whole or not at all.
+        // A batch is parked by one write batch, and a snapshot sees a write batch whole or not
+        // at all: so a batch is read whole, with its record. (A keyspace's own `range` and
+        // `get` read the newest items, also those of a write batch still being applied: a
+        // scan could see half a batch, or a bericht before its batch record.)
+        let snapshot = handles.db.snapshot();
         let from = handles.processed_upto.load(Ordering::Acquire);
-        for guard in handles.geparkeerd.range(seq_key(from)..) {
+        for guard in snapshot.range(&handles.geparkeerd, seq_key(from)..) {
             let (key, value) = guard.into_inner()?;
             let message: ParkedMessage = decode(&key, &value)?;
             if let Some(batch) = &mut current
@@ -65,7 +68,7 @@ impl EmbeddedStore {
                 }
             }
             let key = crate::store::record::batch_key(&message.oin, &message.batch_id);
-            let record: BatchRecord = match handles.batches.get(&key)? {
+            let record: BatchRecord = match snapshot.get(&handles.batches, &key)? {
                 Some(bytes) => decode(&key, &bytes)?,
                 None => {
                     return Err(StoreError::Inconsistent(format!(
