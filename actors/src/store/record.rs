@@ -472,7 +472,6 @@ pub struct AccountCount {
     pub actief: u64,
 }
 
-
 /// A counter's value: 8 bytes big-endian; anything else reads as 0 (and is overwritten by the
 /// next count).
 pub(crate) fn decode_u64(bytes: &[u8]) -> u64 {
