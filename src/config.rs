@@ -44,6 +44,10 @@ cache_bytes_per_shard = 33554432
 # flushed to disk. With about eight busy keyspaces per shard, this bounds the store's memory
 # under load to roughly shards x 8 x this. Fixed when a keyspace is first created.
 memtable_bytes = 16777216
+# Berichten that may wait for processing, all shards together; beyond, parking is refused
+# (503 with Retry-After) until processing has caught up. Bounds how long a parked bericht
+# waits: at 20,000 decided a second, 5,000,000 is about four minutes of work.
+max_parked_berichten = 5000000
 
 [afnemers]
 # Rate of an afnemer registered without one: berichten per second, sustained.
@@ -394,6 +398,7 @@ pub struct StoreConfig {
     pub min_free_disk_bytes: u64,
     pub cache_bytes_per_shard: u64,
     pub memtable_bytes: u64,
+    pub max_parked_berichten: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -481,6 +486,7 @@ impl Default for StoreConfig {
             min_free_disk_bytes: 256 << 20,
             cache_bytes_per_shard: 32 << 20,
             memtable_bytes: 16 << 20,
+            max_parked_berichten: 5_000_000,
         }
     }
 }
@@ -577,6 +583,9 @@ impl Config {
         if self.webhooks.connect_timeout_seconds == 0 || self.webhooks.request_timeout_seconds == 0
         {
             return fail("webhooks timeouts must be at least 1 second");
+        }
+        if self.store.max_parked_berichten < 1000 {
+            return fail("store.max_parked_berichten must be at least 1000 (a full batch)");
         }
         if self.store.max_group_messages == 0 {
             return fail("store.max_group_messages must be at least 1");

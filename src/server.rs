@@ -132,6 +132,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         min_free_disk_bytes: config.store.min_free_disk_bytes,
         cache_bytes_per_shard: config.store.cache_bytes_per_shard,
         memtable_bytes: config.store.memtable_bytes,
+        max_parked_berichten: config.store.max_parked_berichten,
     })
     .with_context(|| {
         format!(

@@ -1094,6 +1094,51 @@ fn a_store_that_cannot_park_answers_503_and_is_not_ready() {
     );
 }
 
+/// The processing backlog is bounded: with `store.max_parked_berichten` reached (processing
+/// held back by a beat of an hour), a further batch is 503 with Retry-After and nothing of it
+/// is stored; what was parked before stays parked.
+#[test]
+fn a_full_processing_backlog_answers_503_and_keeps_what_it_has() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start_with(
+        &dir.path().join("data"),
+        &Options {
+            sections: "[store]\nmax_parked_berichten = 1000\n[processing]\nbeat_ms = 3600000\n"
+                .into(),
+            ..Options::default()
+        },
+    );
+    let key = engine.afnemer(
+        &oin(1),
+        json!({ "naam": "Gemeente Veel", "berichtenPerSeconde": 100000, "burst": 100000 }),
+    );
+    let parked: Vec<Value> = (0..10).map(|n| batch(300 + n, 100)).collect();
+    for batch in &parked {
+        let reply = deliver(&engine, &key, batch);
+        assert_eq!(reply.status, 202, "{}", reply.text());
+    }
+    let over = batch(399, 1);
+    let reply = deliver(&engine, &key, &over);
+    let problem = assert_problem(&reply, 503, "over the backlog bound");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("verwerking")),
+        "{problem}"
+    );
+    retry_after(&reply, 1..=60);
+    assert_problem(
+        &batch_status(&engine, &key, &batch_id(&over)),
+        404,
+        "the refused batch",
+    );
+    for batch in &parked {
+        let status = batch_status(&engine, &key, &batch_id(batch));
+        assert_eq!(status.status, 200, "{}", status.text());
+        assert_eq!(status.json()["status"], "geparkeerd");
+    }
+}
+
 /// A batch the store refused was not admitted: it takes nothing from the afnemer's rate, so
 /// the retry is answered for the store again (503), not for a rate it never used (429).
 #[test]

@@ -506,6 +506,7 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
         min_free_disk_bytes: 0,
         cache_bytes_per_shard: 8 << 20,
         memtable_bytes: 16 << 20,
+        max_parked_berichten: u64::MAX,
     })
     .expect("open the engine's store");
 

@@ -412,6 +412,7 @@ fn open_store(data_dir: &Path) -> EmbeddedStore {
         min_free_disk_bytes: 0,
         cache_bytes_per_shard: 8 << 20,
         memtable_bytes: 16 << 20,
+        max_parked_berichten: u64::MAX,
     })
     .expect("open the engine's store")
 }

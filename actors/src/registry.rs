@@ -136,6 +136,7 @@ mod tests {
                 min_free_disk_bytes: 0,
                 cache_bytes_per_shard: 4 << 20,
                 memtable_bytes: 16 << 20,
+                max_parked_berichten: u64::MAX,
             })
             .expect("open store"),
         );

@@ -154,6 +154,7 @@ fn open_store(dir: &Path, shards: usize) -> Arc<EmbeddedStore> {
             min_free_disk_bytes: 0,
             cache_bytes_per_shard: 1 << 20,
             memtable_bytes: 16 << 20,
+            max_parked_berichten: u64::MAX,
         })
         .expect("open the store"),
     )

@@ -340,6 +340,7 @@ fn open(dir: &Path, shards: usize, max_group_messages: usize) -> EmbeddedStore {
         min_free_disk_bytes: 0,
         cache_bytes_per_shard: 1 << 20,
         memtable_bytes: 16 << 20,
+        max_parked_berichten: u64::MAX,
     })
     .expect("open the store")
 }

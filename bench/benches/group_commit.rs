@@ -117,6 +117,7 @@ fn open(dir: &std::path::Path, shards: usize) -> EmbeddedStore {
         min_free_disk_bytes: 0,
         cache_bytes_per_shard: 8 << 20,
         memtable_bytes: 16 << 20,
+        max_parked_berichten: u64::MAX,
     })
     .expect("open the store in a temporary directory")
 }

@@ -182,6 +182,12 @@ impl From<StoreError> for ApiError {
                 detail: "De opslag heeft onvoldoende vrije ruimte om duurzaam te parkeren.".into(),
                 retry_after_seconds: 30,
             },
+            StoreError::Backlog { .. } => Self::Unavailable {
+                detail: "De verwerking loopt achter: er wachten te veel geparkeerde berichten. \
+                         Probeer het zo opnieuw."
+                    .into(),
+                retry_after_seconds: 5,
+            },
             StoreError::Closed => Self::Unavailable {
                 detail: "De engine wordt afgesloten.".into(),
                 retry_after_seconds: 5,

@@ -31,6 +31,9 @@ pub enum StoreError {
     QueueFull { shard: usize },
     #[error("free disk space {available_bytes} bytes is under the configured minimum")]
     DiskFull { available_bytes: u64 },
+    /// Processing is behind: the berichten parked and not yet decided reached the bound.
+    #[error("{parked} berichten wait for processing, the bound is {bound}")]
+    Backlog { parked: u64, bound: u64 },
     #[error("store is shut down")]
     Closed,
     #[error("storage engine: {0}")]
@@ -55,7 +58,11 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::QueueFull { .. } | Self::DiskFull { .. } | Self::Engine(_) | Self::Io(_)
+            Self::QueueFull { .. }
+                | Self::DiskFull { .. }
+                | Self::Backlog { .. }
+                | Self::Engine(_)
+                | Self::Io(_)
         )
     }
 }

@@ -60,6 +60,8 @@ pub struct EmbeddedConfig {
     pub cache_bytes_per_shard: u64,
     /// The largest memtable of one keyspace before fjall flushes it.
     pub memtable_bytes: u64,
+    /// Parks are refused while this many berichten (all shards) wait for processing.
+    pub max_parked_berichten: u64,
 }
 
 struct ParkJob {
@@ -666,6 +668,19 @@ impl Store for EmbeddedStore {
 
     fn can_park(&self, request: &ParkRequest) -> Result<(), StoreError> {
         self.health()?;
+        // The backlog is bounded, so that what is parked is processed well within its 24 hours
+        // whatever the rate of parking: beyond the bound, afnemers are asked to come back.
+        let parked: u64 = self
+            .shards
+            .iter()
+            .map(|shard| shard.parked_messages.load(Ordering::Relaxed))
+            .sum();
+        if parked + request.batch.len() as u64 > self.config.max_parked_berichten {
+            return Err(StoreError::Backlog {
+                parked,
+                bound: self.config.max_parked_berichten,
+            });
+        }
         let shard = home_shard_of_batch(
             &request.batch.oin,
             &request.batch.batch_id,
