@@ -48,6 +48,11 @@ pub enum StoreError {
     /// A group commit failed; nothing of the group was acknowledged.
     #[error("commit failed: {0}")]
     CommitFailed(String),
+    /// A read saw less than the store holds (a parked bericht without its batch record, a
+    /// batch without all its berichten): seen under load while fjall flushes; nothing is
+    /// decided on such a read, and reading again sees it whole.
+    #[error("read anomaly: {0}")]
+    ReadAnomaly(String),
     /// The data contradicts itself or the configuration: retrying will not help.
     #[error("store is inconsistent: {0}")]
     Inconsistent(String),
@@ -61,6 +66,7 @@ impl StoreError {
             Self::QueueFull { .. }
                 | Self::DiskFull { .. }
                 | Self::Backlog { .. }
+                | Self::ReadAnomaly(_)
                 | Self::Engine(_)
                 | Self::Io(_)
         )

@@ -71,7 +71,7 @@ impl EmbeddedStore {
             let record: BatchRecord = match snapshot.get(&handles.batches, &key)? {
                 Some(bytes) => decode(&key, &bytes)?,
                 None => {
-                    return Err(StoreError::Inconsistent(format!(
+                    return Err(StoreError::ReadAnomaly(format!(
                         "parked bericht {} of shard {shard} has no batch record",
                         message.seq
                     )));
@@ -83,6 +83,25 @@ impl EmbeddedStore {
             });
         }
         batches.extend(current);
+        // Parked whole, so read whole: each batch's berichten are exactly its sequence numbers.
+        // Processing a part would let its completion remove berichten it never decided.
+        for batch in &batches {
+            let record = &batch.record;
+            let whole = batch.berichten.len() == record.aantal_berichten as usize
+                && batch
+                    .berichten
+                    .iter()
+                    .zip(record.first_seq..)
+                    .all(|(bericht, seq)| bericht.seq == seq);
+            if !whole {
+                return Err(StoreError::ReadAnomaly(format!(
+                    "batch {} of shard {shard} was read with {} of its {} berichten",
+                    record.batch_id,
+                    batch.berichten.len(),
+                    record.aantal_berichten
+                )));
+            }
+        }
         Ok(batches)
     }
 
