@@ -72,17 +72,6 @@ fn afnemer(engine: &Engine, n: u32) -> String {
     key
 }
 
-fn open_box(engine: &Engine, bsn: &str) {
-    let reply = send(
-        engine
-            .client
-            .post(engine.url("/v1/account"))
-            .bearer_auth(burger_token(bsn))
-            .json(&json!({ "email": format!("{bsn}@example.nl") })),
-    );
-    ok_json(&reply, 201, "open box");
-}
-
 #[test]
 fn forecasts_are_checked_stored_and_listed() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -210,7 +199,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
     let other = afnemer(&engine, 2);
     // Citizens 0..5 have a box; 5..8 have none.
     for n in 0..5 {
-        open_box(&engine, &bsn(n));
+        engine.open_box(&bsn(n));
     }
     let deliver = |engine: &Engine, key: &str, batch_no: u32, citizens: &[u32]| {
         let berichten: Vec<Value> = citizens
@@ -395,7 +384,7 @@ fn validaties_answer_per_bsn_within_the_hourly_limit() {
     let key = afnemer(&engine, 1);
     // 0: a box; 1: a box refusing afnemer 1; 2: a closed box; 3: none.
     for n in 0..3 {
-        open_box(&engine, &bsn(n));
+        engine.open_box(&bsn(n));
     }
     let refuse = send(
         engine

@@ -94,17 +94,6 @@ fn put_berichttype(engine: &Engine, key: &str, code: &str, actief: bool) {
     );
 }
 
-fn open_box(engine: &Engine, bsn: &str) {
-    let reply = send(
-        engine
-            .client
-            .post(engine.url("/v1/account"))
-            .bearer_auth(burger_token(bsn))
-            .json(&json!({ "email": format!("{bsn}@voorbeeld.nl") })),
-    );
-    ok_json(&reply, 201, "open box");
-}
-
 /// One bericht's expected line in a receipt.
 struct Expect {
     id: String,
@@ -276,8 +265,8 @@ fn scenario(engine: &Engine) -> Scenario {
     let distinct: BTreeSet<&String> = [&x, &y, &z, &w, &v].into_iter().collect();
     assert_eq!(distinct.len(), 5, "test setup: distinct citizens");
 
-    open_box(engine, &x);
-    open_box(engine, &z);
+    engine.open_box(&x);
+    engine.open_box(&z);
     let reply = send(
         engine
             .client
@@ -285,7 +274,7 @@ fn scenario(engine: &Engine) -> Scenario {
             .bearer_auth(burger_token(&z)),
     );
     assert_eq!(reply.status, 204, "close Z's box");
-    open_box(engine, &w);
+    engine.open_box(&w);
     let reply = send(
         engine
             .client
@@ -294,7 +283,7 @@ fn scenario(engine: &Engine) -> Scenario {
             .json(&json!({ "digitaal": false })),
     );
     ok_json(&reply, 200, "W refuses A");
-    open_box(engine, &v);
+    engine.open_box(&v);
 
     let now = Timestamp::now();
     let id = |n: u32| guid(1, n);
@@ -717,7 +706,7 @@ fn race(engine: &Engine) -> (Vec<Value>, Vec<(Race, [Line; 2])>) {
     let key = engine.afnemer(&oin_a, json!({ "naam": "Belastingdienst" }));
     put_berichttype(engine, &key, "AANSLAG", true);
     let x = bsn(720_000);
-    open_box(engine, &x);
+    engine.open_box(&x);
 
     let mut races = Vec::new();
     let mut n = 0u32;
@@ -837,7 +826,7 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
     let key = engine.afnemer(&oin(1), json!({ "naam": "Belastingdienst" }));
     put_berichttype(&engine, &key, "AANSLAG", true);
     let x = bsn(730_000);
-    open_box(&engine, &x);
+    engine.open_box(&x);
 
     let all_processed = Arc::new(AtomicBool::new(false));
     let follower = {
@@ -923,7 +912,7 @@ fn batches_sharing_bericht_ids_across_shards_are_all_processed() {
     put_berichttype(&engine, &key, "AANSLAG", true);
     let ontvangers: Vec<String> = (0..5).map(|i| bsn(6101 + 97 * i)).collect();
     for ontvanger in &ontvangers {
-        open_box(&engine, ontvanger);
+        engine.open_box(ontvanger);
     }
 
     let pool: Vec<String> = (0..24).map(|i| guid(0x6100, i)).collect();

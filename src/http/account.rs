@@ -10,7 +10,6 @@ use berichtenbox_actors::core::rules;
 use berichtenbox_actors::store::{AccountRecord, BoxEntry, BoxId, VoorkeurRecord};
 use serde::{Deserialize, Serialize};
 
-use super::beheer::SMALL_BODY_BYTES;
 use super::paging::{self, Page};
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, body, burger};
@@ -72,16 +71,6 @@ fn check_email(email: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
-    request: &HttpRequest,
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<T, ApiError> {
-    body::require_json(request)?;
-    let body = body::read(request, payload, state, SMALL_BODY_BYTES).await?;
-    body::parse_json(&body.bytes)
-}
-
 /// `POST /v1/account`: opens a box (or opens a closed one again).
 pub async fn open(
     request: HttpRequest,
@@ -89,7 +78,7 @@ pub async fn open(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
-    let json: OpenJson = read_json(&request, payload, &state).await?;
+    let json: OpenJson = body::small_json(&request, payload, &state).await?;
     check_email(json.email.as_deref())?;
     let (store, now) = (state.store.clone(), state.clock.now());
     let opened = web::block(
@@ -140,7 +129,7 @@ pub async fn patch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
-    let json: AccountPatchJson = read_json(&request, payload, &state).await?;
+    let json: AccountPatchJson = body::small_json(&request, payload, &state).await?;
     check_email(json.email.as_deref())?;
     let (store, now) = (state.store.clone(), state.clock.now());
     let account = web::block(move || -> Result<Option<AccountRecord>, ApiError> {
@@ -246,7 +235,7 @@ pub async fn put_voorkeur(
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
     let oin = path.into_inner();
-    let json: VoorkeurInJson = read_json(&request, payload, &state).await?;
+    let json: VoorkeurInJson = body::small_json(&request, payload, &state).await?;
     let Some(digitaal) = json.digitaal else {
         return Err(ApiError::invalid(vec![InvalidParam::new(
             "digitaal",
@@ -466,7 +455,7 @@ pub async fn patch_bericht(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
-    let json: BerichtPatchJson = read_json(&request, payload, &state).await?;
+    let json: BerichtPatchJson = body::small_json(&request, payload, &state).await?;
     let mut entry = published(&state, bsn.clone(), &path.into_inner()).await?;
     if let Some(gelezen) = json.gelezen {
         let (store, id) = (state.store.clone(), entry.id);

@@ -73,9 +73,7 @@ pub async fn put_afnemer(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::beheer(&request, &state)?;
-    body::require_json(&request)?;
-    let body = body::read(&request, payload, &state, SMALL_BODY_BYTES).await?;
-    let json: AfnemerJson = body::parse_json(&body.bytes)?;
+    let json: AfnemerJson = body::small_json(&request, payload, &state).await?;
     let oin = path.into_inner();
     let defaults = &state.config.afnemers;
 

@@ -5,7 +5,6 @@ use berichtenbox_actors::core::rules;
 use berichtenbox_actors::store::BerichttypeRecord;
 use serde::{Deserialize, Serialize};
 
-use super::beheer::SMALL_BODY_BYTES;
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, auth, body};
 
@@ -41,9 +40,7 @@ pub async fn put(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    body::require_json(&request)?;
-    let body = body::read(&request, payload, &state, SMALL_BODY_BYTES).await?;
-    let json: BerichttypeJson = body::parse_json(&body.bytes)?;
+    let json: BerichttypeJson = body::small_json(&request, payload, &state).await?;
     let code = path.into_inner();
 
     let mut invalid = Vec::new();

@@ -189,3 +189,15 @@ fn field_of(path: &str, message: &str) -> Option<(String, String)> {
         format!("heeft een verkeerd type: {message}"),
     ))
 }
+
+/// The JSON body of a small request (`beheer::SMALL_BODY_BYTES` at most): media type, bounded
+/// read and parse, each refused as problem+json.
+pub async fn small_json<T: serde::de::DeserializeOwned>(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<T, ApiError> {
+    require_json(request)?;
+    let body = read(request, payload, state, super::beheer::SMALL_BODY_BYTES).await?;
+    parse_json(&body.bytes)
+}

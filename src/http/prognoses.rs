@@ -9,7 +9,6 @@ use berichtenbox_actors::core::prognose::{self, Maand};
 use berichtenbox_actors::store::PrognoseRecord;
 use serde::{Deserialize, Serialize};
 
-use super::beheer::SMALL_BODY_BYTES;
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, auth, body};
 
@@ -48,9 +47,7 @@ pub async fn put(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    body::require_json(&request)?;
-    let body = body::read(&request, payload, &state, SMALL_BODY_BYTES).await?;
-    let json: PrognoseJson = body::parse_json(&body.bytes)?;
+    let json: PrognoseJson = body::small_json(&request, payload, &state).await?;
     let now = state.clock.now();
 
     let mut invalid = Vec::new();

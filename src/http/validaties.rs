@@ -15,7 +15,6 @@ use berichtenbox_actors::store::wil_digitaal;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::beheer::SMALL_BODY_BYTES;
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, auth, body};
 
@@ -82,9 +81,7 @@ pub async fn validate(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    body::require_json(&request)?;
-    let body = body::read(&request, payload, &state, SMALL_BODY_BYTES).await?;
-    let json: ValidatieJson = body::parse_json(&body.bytes)?;
+    let json: ValidatieJson = body::small_json(&request, payload, &state).await?;
 
     let mut invalid = Vec::new();
     match json.bericht_type.as_deref() {

@@ -154,6 +154,17 @@ impl Engine {
             .to_owned()
     }
 
+    /// Opens a Berichtenbox for the citizen, with `{bsn}@voorbeeld.nl` as e-mail address.
+    pub fn open_box(&self, bsn: &str) {
+        let reply = send(
+            self.client
+                .post(self.url("/v1/account"))
+                .bearer_auth(burger_token(bsn))
+                .json(&json!({ "email": format!("{bsn}@voorbeeld.nl") })),
+        );
+        ok_json(&reply, 201, "open box");
+    }
+
     /// POSTs a batch as JSON with the afnemer's key.
     pub fn deliver(&self, key: &str, batch: &Value) -> reqwest::blocking::Response {
         self.client
