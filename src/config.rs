@@ -79,7 +79,7 @@ burger_jwt_leeway_seconds = 30
 
 [processing]
 # The most berichten one processing round of a shard takes (beyond its first batch).
-round_berichten = 4096
+round_berichten = 1024
 # How often processing and notifications look for work, in milliseconds (webhooks: at
 # most once a second).
 beat_ms = 100
@@ -288,7 +288,7 @@ pub struct ProcessingConfig {
 impl Default for ProcessingConfig {
     fn default() -> Self {
         Self {
-            round_berichten: 4096,
+            round_berichten: 1024,
             beat_ms: 100,
         }
     }
