@@ -78,7 +78,7 @@ fn capacity_gauges(state: &AppState) -> Result<(), ApiError> {
     let label = maand.to_string();
     let mut forecast: HashMap<String, u64> = state
         .store
-        .prognoses()?
+        .prognoses(None)?
         .into_iter()
         .filter(|p| p.maand == label)
         .map(|p| (p.oin, p.aantal_berichten))

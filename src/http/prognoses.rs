@@ -101,15 +101,7 @@ pub async fn put(
     };
     let store = state.store.clone();
     let stored = record.clone();
-    let created = web::block(move || -> Result<bool, ApiError> {
-        let existed = store
-            .prognoses()?
-            .iter()
-            .any(|p| p.oin == stored.oin && p.maand == stored.maand);
-        store.put_prognose(&stored)?;
-        Ok(!existed)
-    })
-    .await??;
+    let created = web::block(move || store.put_prognose(&stored)).await??;
     let view = PrognoseView {
         maand: record.maand,
         aantal_berichten: record.aantal_berichten,
@@ -134,12 +126,7 @@ pub async fn list(
     let huidige = Maand::of(now, &state.zone);
     let store = state.store.clone();
     let prognoses = web::block(move || -> Result<Vec<PrognoseView>, ApiError> {
-        let mut mine: Vec<PrognoseRecord> = store
-            .prognoses()?
-            .into_iter()
-            .filter(|p| p.oin == afnemer.oin)
-            .collect();
-        mine.sort_by(|a, b| a.maand.cmp(&b.maand));
+        let mine = store.prognoses(Some(&afnemer.oin))?;
         // What was delivered in each listed month up to this one: one range of counters.
         let earliest = mine.iter().filter_map(|p| Maand::parse(&p.maand)).min();
         let mut actual = std::collections::HashMap::new();

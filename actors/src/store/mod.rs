@@ -289,8 +289,10 @@ pub trait Store: Send + Sync + Debug + 'static {
         from: jiff::civil::Date,
         until: jiff::civil::Date,
     ) -> Result<std::collections::BTreeMap<(jiff::civil::Date, String), DagTelling>, StoreError>;
-    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<(), StoreError>;
-    fn prognoses(&self) -> Result<Vec<PrognoseRecord>, StoreError>;
+    /// Stores an afnemer's forecast for a month; answers whether that month had none before.
+    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<bool, StoreError>;
+    /// The forecasts of one afnemer (by month), or of all afnemers.
+    fn prognoses(&self, oin: Option<&str>) -> Result<Vec<PrognoseRecord>, StoreError>;
     /// Records (or moves on) this run's last sign of life; synced.
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;

@@ -910,12 +910,12 @@ impl Store for EmbeddedStore {
         self.tellingen_in(from, until)
     }
 
-    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<(), StoreError> {
+    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<bool, StoreError> {
         self.put_prognose_in(prognose)
     }
 
-    fn prognoses(&self) -> Result<Vec<PrognoseRecord>, StoreError> {
-        self.prognoses_in()
+    fn prognoses(&self, oin: Option<&str>) -> Result<Vec<PrognoseRecord>, StoreError> {
+        self.prognoses_in(oin)
     }
 
     fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {

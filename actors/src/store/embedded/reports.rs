@@ -42,16 +42,20 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(super) fn put_prognose_in(&self, prognose: &PrognoseRecord) -> Result<(), StoreError> {
+    pub(super) fn put_prognose_in(&self, prognose: &PrognoseRecord) -> Result<bool, StoreError> {
         let key = prognose_key(&prognose.oin, &prognose.maand);
+        let created = !self.catalog.prognoses.contains_key(&key)?;
         self.catalog.prognoses.insert(key, encode(prognose))?;
         self.catalog.db.persist(PersistMode::SyncData)?;
-        Ok(())
+        Ok(created)
     }
 
-    pub(super) fn prognoses_in(&self) -> Result<Vec<PrognoseRecord>, StoreError> {
+    pub(super) fn prognoses_in(
+        &self,
+        oin: Option<&str>,
+    ) -> Result<Vec<PrognoseRecord>, StoreError> {
         let mut out = Vec::new();
-        for guard in self.catalog.prognoses.iter() {
+        for guard in self.catalog.prognoses.prefix(oin.unwrap_or_default()) {
             let (key, value) = guard.into_inner()?;
             out.push(decode(&key, &value)?);
         }
