@@ -159,6 +159,27 @@ fn line_chart(
     Ok(())
 }
 
+/// A latency's p50, p99 and p99.9 at one second.
+type Percentiles = (Option<f64>, Option<f64>, Option<f64>);
+
+/// The p50, p99 and p99.9 lines of one latency, in the colours every plot uses for them.
+fn percentile_series(
+    timeline: &[TimelinePoint],
+    percentiles: impl Fn(&TimelinePoint) -> Percentiles,
+) -> [Series; 3] {
+    let line = |name, color, pick: fn(Percentiles) -> Option<f64>| Series {
+        name,
+        color,
+        width: 2,
+        points: points(timeline, |p| pick(percentiles(p))),
+    };
+    [
+        line("p50", RGBColor(44, 160, 44), |(p50, _, _)| p50),
+        line("p99", RGBColor(255, 127, 14), |(_, p99, _)| p99),
+        line("p99.9", RGBColor(214, 39, 40), |(_, _, p999)| p999),
+    ]
+}
+
 fn points(
     timeline: &[TimelinePoint],
     f: impl Fn(&TimelinePoint) -> Option<f64>,
@@ -202,26 +223,9 @@ pub fn write(dir: &Path, timeline: &[TimelinePoint]) -> anyhow::Result<Vec<Strin
     )?;
     written.push("throughput.png".to_owned());
 
-    let latency = [
-        Series {
-            name: "p50",
-            color: RGBColor(44, 160, 44),
-            width: 2,
-            points: points(timeline, |p| p.accept_p50_ms),
-        },
-        Series {
-            name: "p99",
-            color: RGBColor(255, 127, 14),
-            width: 2,
-            points: points(timeline, |p| p.accept_p99_ms),
-        },
-        Series {
-            name: "p99.9",
-            color: RGBColor(214, 39, 40),
-            width: 2,
-            points: points(timeline, |p| p.accept_p999_ms),
-        },
-    ];
+    let latency = percentile_series(timeline, |p| {
+        (p.accept_p50_ms, p.accept_p99_ms, p.accept_p999_ms)
+    });
     line_chart(
         &dir.join("latency.png"),
         "Accept latency (202) per second, from the scheduled send",
@@ -232,26 +236,9 @@ pub fn write(dir: &Path, timeline: &[TimelinePoint]) -> anyhow::Result<Vec<Strin
     written.push("latency.png".to_owned());
 
     if timeline.iter().any(|p| p.portal_p50_ms.is_some()) {
-        let portal = [
-            Series {
-                name: "p50",
-                color: RGBColor(44, 160, 44),
-                width: 2,
-                points: points(timeline, |p| p.portal_p50_ms),
-            },
-            Series {
-                name: "p99",
-                color: RGBColor(255, 127, 14),
-                width: 2,
-                points: points(timeline, |p| p.portal_p99_ms),
-            },
-            Series {
-                name: "p99.9",
-                color: RGBColor(214, 39, 40),
-                width: 2,
-                points: points(timeline, |p| p.portal_p999_ms),
-            },
-        ];
+        let portal = percentile_series(timeline, |p| {
+            (p.portal_p50_ms, p.portal_p99_ms, p.portal_p999_ms)
+        });
         line_chart(
             &dir.join("portal_latency.png"),
             "Portal reads (GET /v1/account/berichten) latency per second",
