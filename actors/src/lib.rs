@@ -7,7 +7,9 @@
 //!   group-committing writer per shard.
 //! - [`afnemer`]: the supervised actor per afnemer that throttles and parks its batches.
 //! - [`catalog`]: afnemers and API-key hashes in memory, written through to the store.
-//! - [`processor`]: one processing actor per shard (decide, deliver, receipt), and its pacemaker.
+//! - [`pacemaker`]: the beat that sends `Drain` to the processors and the notifier.
+//! - [`processor`]: one processing actor per shard: gathers a round's facts, lets
+//!   [`core::round`] decide it, and applies the decision (claims, deliveries, receipts).
 //! - [`pusher`]: the webhook dispatcher: each receipt to its afnemer's webhook until a 2xx.
 //! - [`registry`]: finds or starts an afnemer's actor, concurrently.
 //! - [`notifier`]: the dispatcher that sends notifications in arrival order within the caps.
@@ -23,6 +25,7 @@ pub mod catalog;
 pub mod core;
 pub mod notifier;
 pub mod notify;
+pub mod pacemaker;
 pub mod processor;
 pub mod pusher;
 pub mod registry;

@@ -24,7 +24,7 @@ use crate::core::caps::{Allowance, CapWindow, Caps};
 use crate::core::clock::SharedClock;
 use crate::notify::Notification;
 use crate::notify::mail::Mailer;
-use crate::processor::{Drain, Pacemaker};
+use crate::pacemaker::{Drain, Pacemaker};
 use crate::store::{CapWindowRecord, Store, StoreError};
 
 /// How the dispatcher is bounded.
@@ -48,7 +48,7 @@ pub struct Notifier {
     /// After a transient failure: no sending before this instant.
     paused_until: Option<Timestamp>,
     failures_in_a_row: u32,
-    drain_pending: Arc<AtomicBool>,
+    drain_queued: Arc<AtomicBool>,
 }
 
 impl Actor for Notifier {
@@ -59,7 +59,7 @@ impl Handler<Drain> for Notifier {
     type Result = ();
 
     fn handle(&mut self, _: Drain, _ctx: &mut SyncContext<Self>) {
-        self.drain_pending.store(false, Ordering::SeqCst);
+        self.drain_queued.store(false, Ordering::SeqCst);
         loop {
             match self.round() {
                 Ok(0) => break,
@@ -197,8 +197,8 @@ pub fn start(
     mailer: Mailer,
     config: NotifierConfig,
 ) {
-    let pending = Arc::new(AtomicBool::new(false));
-    let drain_pending = pending.clone();
+    let drain_queued = Arc::new(AtomicBool::new(false));
+    let flag = drain_queued.clone();
     let mailer = Arc::new(mailer);
     let addr = SyncArbiter::start(1, move || {
         let window = match store.notification_window() {
@@ -219,8 +219,8 @@ pub fn start(
             window,
             paused_until: None,
             failures_in_a_row: 0,
-            drain_pending: drain_pending.clone(),
+            drain_queued: flag.clone(),
         }
     });
-    pacemaker.drive(addr.recipient(), pending);
+    pacemaker.drive(addr.recipient(), drain_queued);
 }

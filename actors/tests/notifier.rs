@@ -31,7 +31,7 @@ use berichtenbox_actors::core::clock::{ManualClock, SharedClock};
 use berichtenbox_actors::core::routing::shard_of_citizen;
 use berichtenbox_actors::notifier::{self, NotifierConfig};
 use berichtenbox_actors::notify::{MailTransportConfig, Mailer, SmtpRelay, SmtpTls};
-use berichtenbox_actors::processor::Pacemaker;
+use berichtenbox_actors::pacemaker::Pacemaker;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use berichtenbox_actors::store::{AfnemerRecord, BoxEntry, BoxId, Delivery, Store};
 use jiff::{SignedDuration, Timestamp};
