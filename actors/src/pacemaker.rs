@@ -57,3 +57,78 @@ impl Actor for Pacemaker {
         ctx.run_interval(self.interval, |this, _| this.beat());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use actix::{Handler, System};
+
+    use super::*;
+
+    /// Counts the `Drain`s it takes and, unlike a real driven actor, never clears its flag.
+    struct Counter(Arc<AtomicUsize>);
+
+    impl Actor for Counter {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<Drain> for Counter {
+        type Result = ();
+
+        fn handle(&mut self, _: Drain, _: &mut Context<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Answers once every message sent before it has been handled.
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Flush;
+
+    impl Handler<Flush> for Counter {
+        type Result = ();
+
+        fn handle(&mut self, _: Flush, _: &mut Context<Self>) {}
+    }
+
+    #[test]
+    fn a_drain_is_sent_only_while_none_is_queued() {
+        System::new().block_on(async {
+            let drains = Arc::new(AtomicUsize::new(0));
+            let addr = Counter(drains.clone()).start();
+            let drain_queued = Arc::new(AtomicBool::new(false));
+            let mut pacemaker = Pacemaker::new(Duration::from_secs(3600));
+            pacemaker.drive(addr.clone().recipient(), drain_queued.clone());
+
+            for _ in 0..3 {
+                pacemaker.beat();
+            }
+            addr.send(Flush).await.expect("counter runs");
+            assert_eq!(
+                drains.load(Ordering::SeqCst),
+                1,
+                "one Drain however many beats"
+            );
+            assert!(drain_queued.load(Ordering::SeqCst));
+
+            // The actor takes its Drain: the next beat sends one again.
+            drain_queued.store(false, Ordering::SeqCst);
+            pacemaker.beat();
+            pacemaker.beat();
+            addr.send(Flush).await.expect("counter runs");
+            assert_eq!(drains.load(Ordering::SeqCst), 2);
+        });
+    }
+
+    #[test]
+    fn a_closed_mailbox_leaves_the_flag_clear_for_the_next_beat() {
+        // The actor's system is gone once `block_on` returns: its mailbox is closed.
+        let addr = System::new().block_on(async { Counter(Arc::default()).start() });
+        let drain_queued = Arc::new(AtomicBool::new(false));
+        let mut pacemaker = Pacemaker::new(Duration::from_secs(3600));
+        pacemaker.drive(addr.recipient(), drain_queued.clone());
+        pacemaker.beat();
+        assert!(!drain_queued.load(Ordering::SeqCst));
+    }
+}

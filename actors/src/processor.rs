@@ -101,7 +101,7 @@ impl Gathered {
 
 impl Processor {
     /// Processes one round; answers how many berichten it decided.
-    fn round(&mut self) -> Result<usize, StoreError> {
+    fn round(&self) -> Result<usize, StoreError> {
         let Some(gathered) = self.gather()? else {
             return Ok(0);
         };
