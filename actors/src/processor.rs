@@ -359,3 +359,209 @@ pub fn start(
         pacemaker.drive(addr.recipient(), drain_queued);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! A processor's rounds against the embedded store, called directly: no actix system, no
+    //! beat, no waiting. They prove what the gather and apply steps add to `core::round`:
+    //! the claims and releases reach the store, and a wait on another shard holds a batch.
+
+    use super::*;
+    use crate::core::clock::{Clock, ManualClock};
+    use crate::core::model::{Batch, fixtures};
+    use crate::core::routing::home_shard_of_batch;
+    use crate::store::embedded::{EmbeddedConfig, EmbeddedStore};
+    use crate::store::{AfnemerRecord, BerichttypeRecord, ParkOutcome, ParkRequest};
+
+    const OIN: &str = "00000001234567890000";
+    const BSN: &str = "999993653";
+    const SHARDS: usize = 2;
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        clock: Arc<ManualClock>,
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(
+            EmbeddedStore::open(EmbeddedConfig {
+                data_dir: dir.path().to_owned(),
+                shards: SHARDS,
+                queue_capacity: 16,
+                max_group_messages: 1000,
+                min_free_disk_bytes: 0,
+                cache_bytes_per_shard: 1 << 20,
+                memtable_bytes: 16 << 20,
+                max_parked_berichten: u64::MAX,
+            })
+            .expect("open store"),
+        );
+        let catalog = Catalog::load(store.clone()).expect("load the catalog");
+        catalog
+            .put_afnemer(AfnemerRecord {
+                oin: OIN.to_owned(),
+                naam: "Belastingdienst".to_owned(),
+                berichten_per_seconde: 45,
+                burst: 1000,
+                webhook_url: None,
+                actief: true,
+            })
+            .expect("put afnemer");
+        catalog
+            .put_berichttype(BerichttypeRecord {
+                oin: OIN.to_owned(),
+                code: "AANSLAG".to_owned(),
+                omschrijving: "Aanslag".to_owned(),
+                actief: true,
+            })
+            .expect("put berichttype");
+        // The fixtures' berichten are made at the epoch: the clock stays within 13 days of it.
+        let clock = Arc::new(ManualClock::new(
+            jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::from_hours(1),
+        ));
+        let setup = Setup {
+            _dir: dir,
+            clock,
+            store,
+            catalog: Arc::new(catalog),
+        };
+        setup.open_box(true);
+        setup
+    }
+
+    impl Setup {
+        fn open_box(&self, actief: bool) {
+            let now = self.clock.now();
+            self.store
+                .put_account(&AccountRecord {
+                    bsn: BSN.to_owned(),
+                    email: Some("burger@example.nl".to_owned()),
+                    notificaties: true,
+                    actief,
+                    geopend_op: now,
+                    gewijzigd_op: now,
+                })
+                .expect("put account");
+        }
+
+        fn park(&self, batch: Batch) {
+            let digest = batch.content_digest();
+            let receipt = self
+                .store
+                .submit_park(ParkRequest {
+                    batch,
+                    digest,
+                    ontvangen_op: self.clock.now(),
+                })
+                .expect("submit park");
+            let outcome = receipt.blocking_recv().expect("writer answers");
+            assert!(matches!(outcome, Ok(ParkOutcome::Parked(_))), "{outcome:?}");
+            self.clock.advance(std::time::Duration::from_secs(1));
+        }
+
+        /// Runs rounds in `shard` until one decides nothing; answers how many it decided.
+        fn drain(&self, shard: usize) -> usize {
+            let processor = Processor {
+                shard,
+                store: self.store.clone(),
+                catalog: self.catalog.clone(),
+                clock: SharedClock::new(self.clock.clone()),
+                max_round_messages: 1024,
+                drain_queued: Arc::default(),
+            };
+            let mut decided = 0;
+            loop {
+                match processor.round().expect("round") {
+                    0 => return decided,
+                    n => decided += n,
+                }
+            }
+        }
+
+        /// The codes of a processed batch's receipt; `None` while it is not processed.
+        fn codes(&self, batch: &Batch) -> Option<Vec<VerwerkingsCode>> {
+            let record = self
+                .store
+                .find_batch(OIN, &batch.batch_id)
+                .expect("find batch")
+                .expect("batch parked");
+            let receipt = record.receipt?;
+            assert_eq!(record.status, BatchStatus::Verwerkt);
+            Some(receipt.berichten.iter().map(|b| b.code).collect())
+        }
+    }
+
+    fn home(batch: &Batch) -> usize {
+        home_shard_of_batch(OIN, &batch.batch_id, SHARDS)
+    }
+
+    /// A one-bericht batch, `seed` varying its ids, carrying `bericht_id`.
+    fn batch_with(seed: u32, bericht_id: &str) -> Batch {
+        let mut batch = fixtures::batch(OIN, seed, 1);
+        batch.berichten[0].bericht_id = bericht_id.to_owned();
+        batch
+    }
+
+    #[test]
+    fn a_claim_left_by_a_first_try_is_released_once_its_bericht_no_longer_passes() {
+        let setup = setup();
+        let first = batch_with(1, "00000000-0000-4000-9000-00000000aaaa");
+        setup.park(first.clone());
+        // A first try claimed the id, then crashed before completing; since then the citizen
+        // closed his box.
+        let holders = setup
+            .store
+            .claim_bericht_ids(&[BerichtClaim {
+                oin: OIN.to_owned(),
+                bericht_id: first.berichten[0].bericht_id.clone(),
+                batch_id: first.batch_id.clone(),
+            }])
+            .expect("claim");
+        assert_eq!(holders, [first.batch_id.clone()]);
+        setup.open_box(false);
+        assert_eq!(setup.drain(home(&first)), 1);
+        assert_eq!(
+            setup.codes(&first),
+            Some(vec![VerwerkingsCode::NietActiefOfGeabonneerd])
+        );
+
+        // The id is free again: the same bericht offered in a new batch is delivered.
+        setup.open_box(true);
+        let again = batch_with(2, &first.berichten[0].bericht_id);
+        setup.park(again.clone());
+        setup.drain(home(&again));
+        assert_eq!(setup.codes(&again), Some(vec![VerwerkingsCode::Verwerkt]));
+    }
+
+    #[test]
+    fn a_batch_waits_while_an_earlier_copy_is_parked_in_another_shard() {
+        let setup = setup();
+        let id = "00000000-0000-4000-9000-00000000bbbb";
+        let earlier = batch_with(1, id);
+        let later = (2..100)
+            .map(|seed| batch_with(seed, id))
+            .find(|batch| home(batch) != home(&earlier))
+            .expect("a batch homed in the other shard");
+        setup.park(earlier.clone());
+        setup.park(later.clone());
+
+        assert_eq!(setup.drain(home(&later)), 0, "the later copy waits");
+        assert_eq!(setup.codes(&later), None);
+
+        assert_eq!(setup.drain(home(&earlier)), 1);
+        assert_eq!(setup.codes(&earlier), Some(vec![VerwerkingsCode::Verwerkt]));
+        assert_eq!(setup.drain(home(&later)), 1);
+        assert_eq!(
+            setup.codes(&later),
+            Some(vec![VerwerkingsCode::BerichtBestaatAl])
+        );
+        let boxed = setup
+            .store
+            .box_entries(BSN, None, 100)
+            .expect("box entries");
+        assert_eq!(boxed.len(), 1, "one copy in the box: {boxed:?}");
+    }
+}
