@@ -520,7 +520,7 @@ mod tests {
                 batch_id: first.batch_id.clone(),
             }])
             .expect("claim");
-        assert_eq!(holders, [first.batch_id.clone()]);
+        assert_eq!(holders, vec![first.batch_id.clone()]);
         setup.open_box(false);
         assert_eq!(setup.drain(home(&first)), 1);
         assert_eq!(
