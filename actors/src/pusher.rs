@@ -19,6 +19,7 @@ use crate::catalog::Catalog;
 use crate::core::backoff::{Backoff, Retry, RetryState};
 use crate::core::clock::SharedClock;
 use crate::store::{BatchRecord, ReceiptCursor, Store, WebhookJob};
+use crate::telemetry;
 use crate::webhook::{Outcome, WebhookClient};
 
 /// Turns a processed batch into the receipt's JSON body.
@@ -121,7 +122,7 @@ impl WebhookDispatcher {
                     .map(move |outcome, this, _| this.settle(oin, cursor, job, outcome)),
             );
         }
-        metrics::gauge!("berichtenbox_webhook_in_backoff").set(self.failing.len() as f64);
+        metrics::gauge!(telemetry::WEBHOOK_IN_BACKOFF).set(self.failing.len() as f64);
     }
 
     fn forget(&self, oin: &str, cursor: ReceiptCursor) {
@@ -141,7 +142,8 @@ impl WebhookDispatcher {
         match outcome {
             Outcome::Delivered => {
                 self.failing.remove(&oin);
-                metrics::counter!("berichtenbox_webhook_afgeleverd_total", "afnemer" => oin.clone()).increment(1);
+                metrics::counter!(telemetry::WEBHOOK_AFGELEVERD, "afnemer" => oin.clone())
+                    .increment(1);
                 self.forget(&oin, cursor);
             }
             Outcome::Retry {
@@ -159,7 +161,7 @@ impl WebhookDispatcher {
                         .backoff
                         .respecting_retry_after(retry, &state, now, wait);
                 }
-                metrics::counter!("berichtenbox_webhook_mislukt_total", "afnemer" => oin.clone())
+                metrics::counter!(telemetry::WEBHOOK_MISLUKT, "afnemer" => oin.clone())
                     .increment(1);
                 self.failing.insert(oin.clone());
                 match retry {
@@ -173,7 +175,8 @@ impl WebhookDispatcher {
                     }
                     Retry::GiveUp => {
                         tracing::warn!(afnemer = %oin, batch = %job.batch_id, %reason, "webhook given up after 6 days; the receipt stays in /v1/verwerkingsberichten");
-                        metrics::counter!("berichtenbox_webhook_opgegeven_total", "afnemer" => oin.clone()).increment(1);
+                        metrics::counter!(telemetry::WEBHOOK_OPGEGEVEN, "afnemer" => oin.clone())
+                            .increment(1);
                         self.forget(&oin, cursor);
                     }
                 }
