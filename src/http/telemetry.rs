@@ -45,3 +45,41 @@ pub async fn observe(
         .record(started.elapsed().as_secs_f64());
     Ok(response)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{METRICS, Metric};
+
+    /// The README's table of metrics, as the list gives it.
+    fn readme_table() -> String {
+        let mut table =
+            String::from("| metric | kind | labels | what it says |\n| --- | --- | --- | --- |\n");
+        for Metric {
+            name,
+            kind,
+            labels,
+            help,
+            ..
+        } in METRICS
+        {
+            let labels: Vec<String> = labels.iter().map(|l| format!(" `{l}`")).collect();
+            table.push_str(&format!(
+                "| `{name}` | {} |{} | {help} |\n",
+                kind.as_str(),
+                labels.join(",")
+            ));
+        }
+        table
+    }
+
+    #[test]
+    fn readme_lists_every_metric() {
+        let readme = include_str!("../../README.md");
+        let table = readme_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's table of metrics differs from berichtenbox_actors::telemetry::METRICS; \
+             it should read:\n{table}"
+        );
+    }
+}
