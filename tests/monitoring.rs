@@ -1021,14 +1021,31 @@ fn exported_label_names(text: &str) -> BTreeMap<String, BTreeSet<BTreeSet<String
     exported
 }
 
-/// Every metric a dashboard panel or a rule reads is one the engine lists (a histogram read
-/// through its `_bucket`, `_sum` or `_count`).
+/// Every metric a dashboard panel or a rule reads, or a rule's unit test feeds it, is one the
+/// engine lists (a histogram read through its `_bucket`, `_sum` or `_count`).
 #[test]
 fn every_metric_the_kit_reads_is_listed() {
+    let mut test_series = Vec::new();
+    for path in yaml_files("prometheus/tests") {
+        for test in array_of(&read_yaml(&path), "tests", &path.display().to_string()) {
+            for input in test["input_series"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+            {
+                test_series.extend(input["series"].as_str().map(str::to_owned));
+            }
+        }
+    }
+    assert!(
+        !test_series.is_empty(),
+        "the rules' unit tests feed no series"
+    );
     let exprs = panel_targets()
         .into_iter()
         .map(|t| t.expr)
-        .chain(rules().into_iter().map(|r| r.expr));
+        .chain(rules().into_iter().map(|r| r.expr))
+        .chain(test_series);
     let mut unlisted = BTreeSet::new();
     let mut read = 0;
     for expr in exprs {
