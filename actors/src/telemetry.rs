@@ -379,14 +379,15 @@ static REGISTERED: Mutex<BTreeMap<&'static str, BTreeSet<String>>> = Mutex::new(
 /// exists. Cheap when called again with the same values: it only registers again when a label
 /// gained values (an afnemer registered since).
 pub fn register_at_zero(values: &dyn Fn(&str) -> Option<Vec<String>>) {
-    let mut known: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
-    for metric in METRICS.iter().filter(|m| m.zero_at_start) {
-        for label in metric.labels {
-            if let Some(found) = values(label) {
-                known.insert(label, found.into_iter().collect());
-            }
-        }
-    }
+    let labels: BTreeSet<&'static str> = METRICS
+        .iter()
+        .filter(|m| m.zero_at_start)
+        .flat_map(|m| m.labels.iter().copied())
+        .collect();
+    let known: BTreeMap<&'static str, BTreeSet<String>> = labels
+        .into_iter()
+        .filter_map(|label| Some((label, values(label)?.into_iter().collect())))
+        .collect();
     let mut registered = REGISTERED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
