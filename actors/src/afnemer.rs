@@ -18,7 +18,6 @@ use tokio::sync::oneshot;
 use crate::core::clock::SharedClock;
 use crate::core::throttle::{Admission, Rate, Throttle};
 use crate::store::{ParkReceipt, ParkRequest, Store, StoreError};
-use crate::telemetry;
 
 /// Why a batch was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +122,7 @@ impl Supervised for AfnemerActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.restarts += 1;
         tracing::warn!(afnemer = %self.oin, restarts = self.restarts, "afnemer actor restarting");
-        metrics::counter!(telemetry::ACTOR_RESTARTS, "actor" => telemetry::ACTOR_AFNEMER)
+        metrics::counter!(crate::telemetry::ACTOR_RESTARTS, "actor" => crate::telemetry::ACTOR_AFNEMER)
             .increment(1);
     }
 }

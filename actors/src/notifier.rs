@@ -26,7 +26,6 @@ use crate::notify::Notification;
 use crate::notify::mail::Mailer;
 use crate::processor::{Drain, Pacemaker};
 use crate::store::{CapWindowRecord, Store, StoreError};
-use crate::telemetry;
 
 /// How the dispatcher is bounded.
 #[derive(Debug, Clone)]
@@ -72,11 +71,12 @@ impl Handler<Drain> for Notifier {
             }
         }
         let window = self.config.caps.rolled(&self.window, self.clock.now());
-        metrics::gauge!(telemetry::NOTIFICATIES_VERZONDEN_UUR).set(window.sent_this_hour as f64);
-        metrics::gauge!(telemetry::NOTIFICATIES_VERZONDEN_DAG).set(window.sent_today as f64);
-        metrics::gauge!(telemetry::NOTIFICATIES_LIMIET, "periode" => "uur")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_VERZONDEN_UUR)
+            .set(window.sent_this_hour as f64);
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_VERZONDEN_DAG).set(window.sent_today as f64);
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_LIMIET, "periode" => "uur")
             .set(self.config.caps.per_hour() as f64);
-        metrics::gauge!(telemetry::NOTIFICATIES_LIMIET, "periode" => "dag")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_LIMIET, "periode" => "dag")
             .set(self.config.caps.per_day() as f64);
     }
 }
@@ -151,12 +151,12 @@ impl Notifier {
             match self.mailer.send(&notification) {
                 Ok(()) => {
                     sent += 1;
-                    metrics::counter!(telemetry::NOTIFICATIES_VERZONDEN).increment(1);
+                    metrics::counter!(crate::telemetry::NOTIFICATIES_VERZONDEN).increment(1);
                     settled.push(record);
                 }
                 Err(error) if error.is_permanent() => {
                     tracing::warn!(%error, "notification refused for good, dropped");
-                    metrics::counter!(telemetry::NOTIFICATIES_AFGEWEZEN, "reden" => error.kind())
+                    metrics::counter!(crate::telemetry::NOTIFICATIES_AFGEWEZEN, "reden" => error.kind())
                         .increment(1);
                     settled.push(record);
                 }

@@ -25,7 +25,6 @@ use crate::store::{
     AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Completion,
     Delivery, ParkedBatch, Receipt, Store, StoreError, wil_digitaal,
 };
-use crate::telemetry;
 
 /// Asks a processor to take what is parked in its shard.
 #[derive(Debug, Message)]
@@ -66,7 +65,7 @@ impl Handler<Drain> for Processor {
                         shard = self.shard,
                         "processing round panicked, restarting the processor"
                     );
-                    metrics::counter!(telemetry::ACTOR_RESTARTS, "actor" => telemetry::ACTOR_PROCESSOR)
+                    metrics::counter!(crate::telemetry::ACTOR_RESTARTS, "actor" => crate::telemetry::ACTOR_PROCESSOR)
                         .increment(1);
                     ctx.stop();
                     return;
@@ -204,7 +203,7 @@ impl Processor {
             .collect();
         // Counted per afnemer and code before the completions move into the store.
         let mut tally: HashMap<(String, VerwerkingsCode), u64> = HashMap::new();
-        let delay = metrics::histogram!(telemetry::PROCESSING_DELAY);
+        let delay = metrics::histogram!(crate::telemetry::PROCESSING_DELAY);
         for completion in &completions {
             let waited = now
                 .duration_since(completion.record.ontvangen_op)
@@ -218,7 +217,7 @@ impl Processor {
         }
         self.store.complete(self.shard, completions, &self.clock)?;
         for ((oin, code), count) in tally {
-            metrics::counter!(telemetry::BERICHTEN_BESLOTEN, "afnemer" => oin, "verwerkingscode" => code.as_str())
+            metrics::counter!(crate::telemetry::BERICHTEN_BESLOTEN, "afnemer" => oin, "verwerkingscode" => code.as_str())
                 .increment(count);
         }
         Ok(decided)

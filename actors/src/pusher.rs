@@ -19,7 +19,6 @@ use crate::catalog::Catalog;
 use crate::core::backoff::{Backoff, Retry, RetryState};
 use crate::core::clock::SharedClock;
 use crate::store::{BatchRecord, ReceiptCursor, Store, WebhookJob};
-use crate::telemetry;
 use crate::webhook::{Outcome, WebhookClient};
 
 /// Turns a processed batch into the receipt's JSON body.
@@ -122,7 +121,7 @@ impl WebhookDispatcher {
                     .map(move |outcome, this, _| this.settle(oin, cursor, job, outcome)),
             );
         }
-        metrics::gauge!(telemetry::WEBHOOK_IN_BACKOFF).set(self.failing.len() as f64);
+        metrics::gauge!(crate::telemetry::WEBHOOK_IN_BACKOFF).set(self.failing.len() as f64);
     }
 
     fn forget(&self, oin: &str, cursor: ReceiptCursor) {
@@ -142,7 +141,7 @@ impl WebhookDispatcher {
         match outcome {
             Outcome::Delivered => {
                 self.failing.remove(&oin);
-                metrics::counter!(telemetry::WEBHOOK_AFGELEVERD, "afnemer" => oin.clone())
+                metrics::counter!(crate::telemetry::WEBHOOK_AFGELEVERD, "afnemer" => oin.clone())
                     .increment(1);
                 self.forget(&oin, cursor);
             }
@@ -161,7 +160,7 @@ impl WebhookDispatcher {
                         .backoff
                         .respecting_retry_after(retry, &state, now, wait);
                 }
-                metrics::counter!(telemetry::WEBHOOK_MISLUKT, "afnemer" => oin.clone())
+                metrics::counter!(crate::telemetry::WEBHOOK_MISLUKT, "afnemer" => oin.clone())
                     .increment(1);
                 self.failing.insert(oin.clone());
                 match retry {
@@ -175,7 +174,7 @@ impl WebhookDispatcher {
                     }
                     Retry::GiveUp => {
                         tracing::warn!(afnemer = %oin, batch = %job.batch_id, %reason, "webhook given up after 6 days; the receipt stays in /v1/verwerkingsberichten");
-                        metrics::counter!(telemetry::WEBHOOK_OPGEGEVEN, "afnemer" => oin.clone())
+                        metrics::counter!(crate::telemetry::WEBHOOK_OPGEGEVEN, "afnemer" => oin.clone())
                             .increment(1);
                         self.forget(&oin, cursor);
                     }

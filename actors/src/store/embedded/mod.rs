@@ -41,7 +41,6 @@ use super::{
 };
 use crate::core::clock::SharedClock;
 use crate::core::routing::home_shard_of_batch;
-use crate::telemetry;
 pub use config::{EmbeddedConfig, InvalidEmbeddedConfig};
 
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
@@ -413,7 +412,7 @@ impl ShardWriter {
                     Err(_) => break,
                 }
             }
-            metrics::gauge!(telemetry::PARK_QUEUE_DEPTH, "shard" => shard_label.clone())
+            metrics::gauge!(crate::telemetry::PARK_QUEUE_DEPTH, "shard" => shard_label.clone())
                 .set(jobs.len() as f64);
             self.commit_group(group, messages);
         }
@@ -567,9 +566,10 @@ impl ShardWriter {
             write.insert(&shard.meta, NEXT_SEQ_KEY, next_seq.to_be_bytes());
             let started = Instant::now();
             let result = write.commit();
-            metrics::histogram!(telemetry::PARK_SYNC).record(started.elapsed().as_secs_f64());
-            metrics::histogram!(telemetry::PARK_GROUP_BATCHES).record(group.len() as f64);
-            metrics::histogram!(telemetry::PARK_GROUP_MESSAGES).record(messages as f64);
+            metrics::histogram!(crate::telemetry::PARK_SYNC)
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!(crate::telemetry::PARK_GROUP_BATCHES).record(group.len() as f64);
+            metrics::histogram!(crate::telemetry::PARK_GROUP_MESSAGES).record(messages as f64);
             result
         };
 
