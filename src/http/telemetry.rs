@@ -72,6 +72,48 @@ mod tests {
         table
     }
 
+    /// Every call site names a metric by its constant: no string literal that starts with a
+    /// metric's prefix in the sources of the engine's crates, but in the list itself.
+    #[test]
+    fn metric_names_are_written_only_in_the_list() {
+        fn walk(dir: &std::path::Path, needle: &str, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir)
+                .expect("read a source folder")
+                .flatten()
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, needle, found);
+                } else if path.extension().is_some_and(|ext| ext == "rs")
+                    && !path.ends_with("actors/src/telemetry.rs")
+                {
+                    let text = std::fs::read_to_string(&path).expect("read a source file");
+                    for (number, line) in text.lines().enumerate() {
+                        if line.contains(needle) {
+                            found.push(format!(
+                                "{}:{}: {}",
+                                path.display(),
+                                number + 1,
+                                line.trim()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let needle = ["\"berichtenbox", "_"].concat();
+        let mut found = Vec::new();
+        for dir in ["src", "actors/src", "bench", "loadtest/src"] {
+            walk(&root.join(dir), &needle, &mut found);
+        }
+        assert!(
+            found.is_empty(),
+            "metric names written out (use the constants of berichtenbox_actors::telemetry):\n  {}",
+            found.join("\n  ")
+        );
+    }
+
     #[test]
     fn readme_lists_every_metric() {
         let readme = include_str!("../../README.md");
