@@ -122,7 +122,8 @@ impl Supervised for AfnemerActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.restarts += 1;
         tracing::warn!(afnemer = %self.oin, restarts = self.restarts, "afnemer actor restarting");
-        metrics::counter!("berichtenbox_actor_restarts_total", "actor" => "afnemer").increment(1);
+        metrics::counter!(crate::telemetry::ACTOR_RESTARTS, "actor" => crate::telemetry::ACTOR_AFNEMER)
+            .increment(1);
     }
 }
 

@@ -15,6 +15,7 @@
 //! - [`notifier`]: the dispatcher that sends notifications in arrival order within the caps.
 //! - [`notify`]: composes the notification e-mail and sends it, blocking, to the outbox
 //!   folder or an SMTP relay; says whether a failure is worth a retry.
+//! - [`telemetry`]: the one list of every metric: names, kinds, units, labels, help texts.
 //! - [`webhook`]: the one outbound HTTP call: POST a receipt, already serialised by the caller,
 //!   to an afnemer's webhook, and say whether to retry it.
 //!
@@ -30,4 +31,5 @@ pub mod processor;
 pub mod pusher;
 pub mod registry;
 pub mod store;
+pub mod telemetry;
 pub mod webhook;

@@ -71,12 +71,12 @@ impl Handler<Drain> for Notifier {
             }
         }
         let window = self.config.caps.rolled(&self.window, self.clock.now());
-        metrics::gauge!("berichtenbox_notificaties_verzonden_uur")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_VERZONDEN_UUR)
             .set(window.sent_this_hour as f64);
-        metrics::gauge!("berichtenbox_notificaties_verzonden_dag").set(window.sent_today as f64);
-        metrics::gauge!("berichtenbox_notificaties_limiet", "periode" => "uur")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_VERZONDEN_DAG).set(window.sent_today as f64);
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_LIMIET, "periode" => "uur")
             .set(self.config.caps.per_hour() as f64);
-        metrics::gauge!("berichtenbox_notificaties_limiet", "periode" => "dag")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_LIMIET, "periode" => "dag")
             .set(self.config.caps.per_day() as f64);
     }
 }
@@ -151,12 +151,13 @@ impl Notifier {
             match self.mailer.send(&notification) {
                 Ok(()) => {
                     sent += 1;
-                    metrics::counter!("berichtenbox_notificaties_verzonden_total").increment(1);
+                    metrics::counter!(crate::telemetry::NOTIFICATIES_VERZONDEN).increment(1);
                     settled.push(record);
                 }
                 Err(error) if error.is_permanent() => {
                     tracing::warn!(%error, "notification refused for good, dropped");
-                    metrics::counter!("berichtenbox_notificaties_afgewezen_total", "reden" => error.kind()).increment(1);
+                    metrics::counter!(crate::telemetry::NOTIFICATIES_AFGEWEZEN, "reden" => error.kind())
+                        .increment(1);
                     settled.push(record);
                 }
                 Err(error) => {

@@ -72,7 +72,7 @@ impl Handler<Drain> for Processor {
                         shard = self.shard,
                         "processing round panicked, restarting the processor"
                     );
-                    metrics::counter!("berichtenbox_actor_restarts_total", "actor" => "processor")
+                    metrics::counter!(crate::telemetry::ACTOR_RESTARTS, "actor" => crate::telemetry::ACTOR_PROCESSOR)
                         .increment(1);
                     ctx.stop();
                     return;
@@ -250,7 +250,7 @@ impl Processor {
             .collect();
         // Counted per afnemer and code before the completions move into the store.
         let mut tally: HashMap<(String, VerwerkingsCode), u64> = HashMap::new();
-        let delay = metrics::histogram!("berichtenbox_processing_delay_seconds");
+        let delay = metrics::histogram!(crate::telemetry::PROCESSING_DELAY);
         for completion in &completions {
             let waited = now
                 .duration_since(completion.record.ontvangen_op)
@@ -264,7 +264,7 @@ impl Processor {
         }
         self.store.complete(self.shard, completions, &self.clock)?;
         for ((oin, code), count) in tally {
-            metrics::counter!("berichtenbox_berichten_besloten_total", "afnemer" => oin, "verwerkingscode" => code.as_str())
+            metrics::counter!(crate::telemetry::BERICHTEN_BESLOTEN, "afnemer" => oin, "verwerkingscode" => code.as_str())
                 .increment(count);
         }
         Ok(decision.decided())

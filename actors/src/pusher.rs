@@ -151,7 +151,7 @@ impl WebhookDispatcher {
     }
 
     fn set_backoff_gauge(&self) {
-        metrics::gauge!("berichtenbox_webhook_in_backoff").set(self.failing.len() as f64);
+        metrics::gauge!(crate::telemetry::WEBHOOK_IN_BACKOFF).set(self.failing.len() as f64);
     }
 
     /// Books a push's outcome: the receipt leaves the outbox (delivered or given up) or gets
@@ -168,7 +168,7 @@ impl WebhookDispatcher {
         let update = match outcome {
             Outcome::Delivered => {
                 self.failing.remove(&oin);
-                metrics::counter!("berichtenbox_webhook_afgeleverd_total", "afnemer" => oin.clone()).increment(1);
+                metrics::counter!(crate::telemetry::WEBHOOK_AFGELEVERD, "afnemer" => oin.clone()).increment(1);
                 None
             }
             Outcome::Retry {
@@ -186,7 +186,7 @@ impl WebhookDispatcher {
                         .backoff
                         .respecting_retry_after(retry, &state, now, wait);
                 }
-                metrics::counter!("berichtenbox_webhook_mislukt_total", "afnemer" => oin.clone())
+                metrics::counter!(crate::telemetry::WEBHOOK_MISLUKT, "afnemer" => oin.clone())
                     .increment(1);
                 self.failing.insert(oin.clone());
                 match retry {
@@ -198,7 +198,7 @@ impl WebhookDispatcher {
                     }
                     Retry::GiveUp => {
                         tracing::warn!(afnemer = %oin, batch = %job.batch_id, %reason, "webhook given up after 6 days; the receipt stays in /v1/verwerkingsberichten");
-                        metrics::counter!("berichtenbox_webhook_opgegeven_total", "afnemer" => oin.clone()).increment(1);
+                        metrics::counter!(crate::telemetry::WEBHOOK_OPGEGEVEN, "afnemer" => oin.clone()).increment(1);
                         None
                     }
                 }

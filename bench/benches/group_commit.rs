@@ -84,8 +84,10 @@ impl Recorder for GroupRecorder {
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         match key.name() {
-            "berichtenbox_park_group_batches" => Histogram::from_arc(GROUP_BATCHES.clone()),
-            "berichtenbox_park_sync_seconds" => Histogram::from_arc(SYNC_NANOS.clone()),
+            berichtenbox_actors::telemetry::PARK_GROUP_BATCHES => {
+                Histogram::from_arc(GROUP_BATCHES.clone())
+            }
+            berichtenbox_actors::telemetry::PARK_SYNC => Histogram::from_arc(SYNC_NANOS.clone()),
             _ => Histogram::noop(),
         }
     }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::body::Object;
 use super::problem::{ApiError, InvalidParam};
+use super::telemetry;
 use super::{AppState, auth, body};
 
 #[derive(Debug, Deserialize)]
@@ -407,13 +408,14 @@ pub async fn deliver(
             let rate = afnemer
                 .rate()
                 .ok_or_else(|| ApiError::Internal("afnemer has no rate".into()))?;
-            metrics::counter!("berichtenbox_berichten_aangeboden_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+            metrics::counter!(telemetry::BERICHTEN_AANGEBODEN, "afnemer" => afnemer.oin.clone())
+                .increment(messages);
             let receipt = match state.registry.admit(&afnemer.oin, rate, park).await {
                 Ok(receipt) => receipt,
                 Err(error) => {
                     if let AdmitError::Throttled { .. } | AdmitError::LargerThanBurst { .. } = error
                     {
-                        metrics::counter!("berichtenbox_berichten_gedrosseld_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+                        metrics::counter!(telemetry::BERICHTEN_GEDROSSELD, "afnemer" => afnemer.oin.clone()).increment(messages);
                     }
                     return Err(error.into());
                 }
@@ -422,9 +424,9 @@ pub async fn deliver(
                 .await
                 .map_err(|_| ApiError::from(berichtenbox_actors::store::StoreError::Closed))??;
             if let ParkOutcome::Parked(_) = outcome {
-                metrics::counter!("berichtenbox_berichten_geparkeerd_total", "afnemer" => afnemer.oin.clone()).increment(messages);
-                metrics::histogram!("berichtenbox_batch_berichten").record(messages as f64);
-                metrics::histogram!("berichtenbox_accept_duration_seconds")
+                metrics::counter!(telemetry::BERICHTEN_GEPARKEERD, "afnemer" => afnemer.oin.clone()).increment(messages);
+                metrics::histogram!(telemetry::BATCH_BERICHTEN).record(messages as f64);
+                metrics::histogram!(telemetry::ACCEPT_DURATION)
                     .record(started.elapsed().as_secs_f64());
             }
             outcome

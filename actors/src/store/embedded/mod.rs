@@ -26,6 +26,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, Pers
 use tokio::sync::oneshot;
 
 mod citizen;
+mod config;
 mod pending;
 mod process;
 mod reports;
@@ -40,29 +41,11 @@ use super::{
 };
 use crate::core::clock::SharedClock;
 use crate::core::routing::home_shard_of_batch;
+pub use config::{EmbeddedConfig, InvalidEmbeddedConfig};
 
 const NEXT_SEQ_KEY: &[u8] = b"next_seq";
 const SHARD_COUNT_KEY: &[u8] = b"shard_count";
 const NOTIFICATION_WINDOW_KEY: &[u8] = b"notification_window";
-
-/// How the embedded store is laid out and bounded.
-#[derive(Debug, Clone)]
-pub struct EmbeddedConfig {
-    pub data_dir: PathBuf,
-    pub shards: usize,
-    /// Batches that may wait for each shard's writer; beyond, parks are refused (503).
-    pub queue_capacity: usize,
-    /// The most berichten one group commit takes before it syncs.
-    pub max_group_messages: usize,
-    /// Parks are refused while the data directory's file system has less free space.
-    pub min_free_disk_bytes: u64,
-    /// Block cache of each shard database.
-    pub cache_bytes_per_shard: u64,
-    /// The largest memtable of one keyspace before fjall flushes it.
-    pub memtable_bytes: u64,
-    /// Parks are refused while this many berichten (all shards) wait for processing.
-    pub max_parked_berichten: u64,
-}
 
 struct ParkJob {
     request: ParkRequest,
@@ -429,7 +412,7 @@ impl ShardWriter {
                     Err(_) => break,
                 }
             }
-            metrics::gauge!("berichtenbox_park_queue_depth", "shard" => shard_label.clone())
+            metrics::gauge!(crate::telemetry::PARK_QUEUE_DEPTH, "shard" => shard_label.clone())
                 .set(jobs.len() as f64);
             self.commit_group(group, messages);
         }
@@ -583,10 +566,10 @@ impl ShardWriter {
             write.insert(&shard.meta, NEXT_SEQ_KEY, next_seq.to_be_bytes());
             let started = Instant::now();
             let result = write.commit();
-            metrics::histogram!("berichtenbox_park_sync_seconds")
+            metrics::histogram!(crate::telemetry::PARK_SYNC)
                 .record(started.elapsed().as_secs_f64());
-            metrics::histogram!("berichtenbox_park_group_batches").record(group.len() as f64);
-            metrics::histogram!("berichtenbox_park_group_messages").record(messages as f64);
+            metrics::histogram!(crate::telemetry::PARK_GROUP_BATCHES).record(group.len() as f64);
+            metrics::histogram!(crate::telemetry::PARK_GROUP_MESSAGES).record(messages as f64);
             result
         };
 
