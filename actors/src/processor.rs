@@ -22,8 +22,8 @@ use crate::catalog::Catalog;
 use crate::core::clock::SharedClock;
 use crate::core::verwerking::{self, Facts, STORE_STADIUM, Stadium, VerwerkingsCode};
 use crate::store::{
-    AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Completion,
-    Delivery, ParkedBatch, Receipt, Store, StoreError, wil_digitaal,
+    AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Citizens,
+    Completion, Delivery, ParkedBatch, Processing, Receipt, StoreError, wil_digitaal,
 };
 
 /// Asks a processor to take what is parked in its shard.
@@ -34,7 +34,9 @@ pub struct Drain;
 #[derive(Debug)]
 pub struct Processor {
     shard: usize,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Processing>,
+    /// Accounts and voorkeuren: the facts about each recipient.
+    citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     max_round_messages: usize,
@@ -105,12 +107,12 @@ impl Processor {
                 let account = match accounts.get(&bericht.ontvanger) {
                     Some(account) => account.clone(),
                     None => {
-                        let account = self.store.account(&bericht.ontvanger)?;
+                        let account = self.citizens.account(&bericht.ontvanger)?;
                         accounts.insert(bericht.ontvanger.clone(), account.clone());
                         account
                     }
                 };
-                let wants = wil_digitaal(&*self.store, account.as_ref(), &bericht.oin)?;
+                let wants = wil_digitaal(&*self.citizens, account.as_ref(), &bericht.oin)?;
                 let facts = Facts {
                     now,
                     aanmaak_datum: bericht.aanmaak_datum,
@@ -134,7 +136,7 @@ impl Processor {
                     None => {
                         // An earlier-accepted copy of this berichtId, parked in another shard,
                         // is decided first: this batch and those after it wait a beat.
-                        if self.store.earlier_pending(
+                        if self.store.earlier_parked_copy(
                             &bericht.oin,
                             &bericht.bericht_id,
                             bericht.ontvangen_op,
@@ -316,15 +318,17 @@ impl Actor for Pacemaker {
 /// Starts one processor per shard, each on its own thread, and has the pacemaker drive them.
 pub fn start(
     pacemaker: &mut Pacemaker,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Processing>,
+    citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     max_round_messages: usize,
 ) {
     for shard in 0..store.shard_count() {
         let pending = Arc::new(AtomicBool::new(false));
-        let (store, catalog, clock, drain_pending) = (
+        let (store, citizens, catalog, clock, drain_pending) = (
             store.clone(),
+            citizens.clone(),
             catalog.clone(),
             clock.clone(),
             pending.clone(),
@@ -332,6 +336,7 @@ pub fn start(
         let addr = SyncArbiter::start(1, move || Processor {
             shard,
             store: store.clone(),
+            citizens: citizens.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
             max_round_messages,

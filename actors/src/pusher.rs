@@ -18,14 +18,14 @@ use bytes::Bytes;
 use crate::catalog::Catalog;
 use crate::core::backoff::{Backoff, Retry, RetryState};
 use crate::core::clock::SharedClock;
-use crate::store::{BatchRecord, ReceiptCursor, Store, WebhookJob};
+use crate::store::{BatchRecord, ReceiptCursor, Receipts, WebhookJob};
 use crate::webhook::{Outcome, WebhookClient};
 
 /// Turns a processed batch into the receipt's JSON body.
 pub type ReceiptSerializer = Arc<dyn Fn(&BatchRecord) -> Option<Vec<u8>> + Send + Sync>;
 
 pub struct WebhookDispatcher {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Receipts>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     client: WebhookClient,
@@ -48,7 +48,7 @@ impl std::fmt::Debug for WebhookDispatcher {
 
 impl WebhookDispatcher {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Receipts>,
         catalog: Arc<Catalog>,
         clock: SharedClock,
         client: WebhookClient,
@@ -79,7 +79,7 @@ impl WebhookDispatcher {
                 continue;
             }
             let oin = afnemer.oin;
-            let (cursor, job) = match self.store.webhook_head(&oin) {
+            let (cursor, job) = match self.store.webhook_outbox_head(&oin) {
                 Ok(Some(head)) => head,
                 Ok(None) => {
                     self.failing.remove(&oin);

@@ -9,7 +9,7 @@
 //! - a new batch answers `Parked`, a redelivery of the same content `Duplicate` and the same id
 //!   with other content `Conflict`, both with the record of the first delivery;
 //! - after every operation, and so after every restart, every parked bericht is read back by
-//!   `parked_messages` (in pages) exactly once, with its content and its attachments' bytes
+//!   `parked_berichten` (in pages) exactly once, with its content and its attachments' bytes
 //!   (through `bijlage`), and nothing else is there;
 //! - within each shard the sequence numbers strictly increase in arrival order, across
 //!   restarts too, and a batch's berichten have consecutive numbers from its `first_seq`;
@@ -23,7 +23,8 @@ use berichtenbox_actors::core::model::{Batch, Bericht, Bijlage};
 use berichtenbox_actors::core::routing::home_shard_of_batch;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use berichtenbox_actors::store::{
-    BatchRecord, BatchStatus, ParkOutcome, ParkReceipt, ParkRequest, ParkedMessage, Store,
+    Admin, BatchRecord, BatchStatus, ParkOutcome, ParkReceipt, ParkRequest, ParkedMessage, Parking,
+    Receipts, Sharded,
 };
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
@@ -455,7 +456,7 @@ fn verify(store: &EmbeddedStore, model: &Model, page: usize) -> Result<(), TestC
         let mut after = None;
         loop {
             let got = store
-                .parked_messages(shard, after, page)
+                .parked_berichten(shard, after, page)
                 .map_err(|e| TestCaseError::fail(format!("parked_messages: {e}")))?;
             prop_assert!(got.len() <= page);
             let Some(last) = got.last() else { break };

@@ -1,0 +1,1 @@
+//! What any store backend must do, written once over the roles.

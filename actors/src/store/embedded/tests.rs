@@ -1,0 +1,1 @@
+//! The embedded store under the conformance suite.
