@@ -201,7 +201,8 @@ pub trait Parking: Sharded {
 /// short by a crash is simply done again.
 pub trait Processing: Sharded {
     /// Whole parked batches of a shard in arrival order: at least one batch when any is
-    /// parked, and no more berichten than `max_berichten` beyond the first batch.
+    /// parked; it stops taking batches once it holds `max_berichten` berichten, so only the
+    /// last batch it takes may carry it over that bound.
     fn parked_batches(
         &self,
         shard: usize,
