@@ -11,6 +11,7 @@
 //! - `catalog.rs`: the catalog database and the shard-count guard.
 //! - `disk.rs`: the free-space watch behind `DiskFull`.
 //! - `pending.rs`: the counting Bloom filter in front of the parked-id index (`wachtend`).
+//! - `temp_backend.rs`: the store in temporary directories, for the conformance suite.
 //!
 //! The roles, one file each, each implementing its trait directly:
 //! `parking.rs`, `processing.rs`, `receipts.rs`, `notifications.rs`, `citizens.rs`,
@@ -198,5 +199,7 @@ fn saturating_sub(counter: &AtomicU64, n: u64) {
     });
 }
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod temp_backend;
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,7 @@
 //! - Isolation: one afnemer's batches, receipts, outbox and berichtIds are not another's; one
 //!   citizen's box, account and voorkeuren are not another's.
 //! - Reports and the catalog: tellingen count once, records round-trip.
+//! - [`park_model`]: a property test of parking against a model, with bursts and restarts.
 //!
 //! Compiled for this crate's tests and with the `conformance` feature; it does no I/O of its
 //! own beyond the store's, and never reads the system clock (a `ManualClock` drives it).
@@ -42,6 +43,10 @@ use super::{
 use crate::core::clock::{ManualClock, SharedClock};
 use crate::core::model::{Batch, Bericht, Bijlage};
 use crate::core::verwerking::{Stadium, VerwerkingsCode};
+
+pub mod park_model;
+
+pub use park_model::parking_model;
 
 /// A backend under test.
 pub trait Backend {
@@ -74,7 +79,8 @@ macro_rules! store_conformance_tests {
             notifications_are_queued_in_arrival_order,
             citizens_are_private,
             tellingen_count_parks_and_completions_once,
-            catalog_and_reports_round_trip
+            catalog_and_reports_round_trip,
+            parking_model
         );
     };
     (@each $backend:expr; $($check:ident),+ $(,)?) => {
