@@ -20,6 +20,7 @@ pub(super) struct DiskWatch {
     pub(super) thread: JoinHandle<()>,
 }
 
+/// Starts the watch; it stores the free bytes in `available` until its `stop` is dropped.
 pub(super) fn spawn_disk_watch(
     dir: PathBuf,
     available: Arc<AtomicU64>,

@@ -47,7 +47,7 @@ mod writer;
 use self::catalog::Catalog;
 use self::disk::DiskWatch;
 use self::shard::ShardHandles;
-use self::writer::{ParkJob, ShardWriter};
+use self::writer::ParkJob;
 use super::record::decode;
 use super::{Sharded, StoreError};
 use crate::core::routing::shard_of_citizen;
@@ -117,17 +117,7 @@ impl EmbeddedStore {
         let mut senders = Vec::with_capacity(shards.len());
         let mut writers = Vec::with_capacity(shards.len());
         for shard in &shards {
-            let (sender, receiver) = crossbeam_channel::bounded(config.queue_capacity);
-            let writer = ShardWriter {
-                shard: shard.clone(),
-                max_group_messages: config.max_group_messages,
-                last_stamp: shard::last_arrival(shard)?,
-                zone: zone.clone(),
-                tellers: HashMap::new(),
-            };
-            let thread = std::thread::Builder::new()
-                .name(format!("park-writer-{:03}", shard.index))
-                .spawn(move || writer.run(receiver))?;
+            let (sender, thread) = writer::spawn(shard, &config, &zone)?;
             senders.push(sender);
             writers.push(thread);
         }

@@ -28,7 +28,7 @@ impl Processing for EmbeddedStore {
     fn parked_batches(
         &self,
         shard: usize,
-        max_messages: usize,
+        max_berichten: usize,
     ) -> Result<Vec<ParkedBatch>, StoreError> {
         let handles = self.shard(shard);
         let mut batches: Vec<ParkedBatch> = Vec::new();
@@ -53,7 +53,7 @@ impl Processing for EmbeddedStore {
             if let Some(done) = current.take() {
                 taken += done.berichten.len();
                 batches.push(done);
-                if taken >= max_messages {
+                if taken >= max_berichten {
                     break;
                 }
             }

@@ -12,8 +12,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions};
 
 use super::EmbeddedConfig;
 use super::pending;
-use crate::store::record::decode;
-use crate::store::{ParkedMessage, StoreError};
+use crate::store::StoreError;
 
 /// The key in `meta` of the shard's next sequence number.
 pub(super) const NEXT_SEQ_KEY: &[u8] = b"next_seq";
@@ -77,6 +76,7 @@ pub(super) struct ShardHandles {
     pub(super) next_seq: Arc<AtomicU64>,
 }
 
+/// Opens (recovering) shard `index` of the data directory, creating what is not there.
 pub(super) fn open_shard(
     config: &EmbeddedConfig,
     index: usize,
@@ -174,13 +174,4 @@ pub(super) fn open_shard(
         notified_from: Arc::new(AtomicU64::new(0)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
-}
-
-/// The arrival time of the last bericht parked in the shard, if any is still parked.
-pub(super) fn last_arrival(shard: &ShardHandles) -> Result<jiff::Timestamp, StoreError> {
-    let Some(guard) = shard.geparkeerd.last_key_value() else {
-        return Ok(jiff::Timestamp::UNIX_EPOCH);
-    };
-    let (key, value) = guard.into_inner()?;
-    Ok(decode::<ParkedMessage>(&key, &value)?.ontvangen_op)
 }

@@ -12,10 +12,13 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
 use fjall::PersistMode;
 use tokio::sync::oneshot;
 
+use super::EmbeddedConfig;
 use super::shard::{NEXT_SEQ_KEY, ShardHandles};
 use crate::store::record::{self, Teller, batch_key, bijlage_key, decode, encode, seq_key};
 use crate::store::{
@@ -28,16 +31,48 @@ pub(super) struct ParkJob {
     pub(super) reply: oneshot::Sender<Result<ParkOutcome, StoreError>>,
 }
 
-pub(super) struct ShardWriter {
-    pub(super) shard: ShardHandles,
-    pub(super) max_group_messages: usize,
+/// The writer thread's state: its shard, its group budget, and what it stamped and counted
+/// last.
+struct ShardWriter {
+    shard: ShardHandles,
+    max_group_messages: usize,
     /// The last arrival time this shard stamped. Stamps only grow, so within a shard the
     /// order of sequence numbers is the order of arrival: processing's wait for an
     /// earlier-accepted copy in another shard (`wachtend`) relies on it to be free of cycles.
-    pub(super) last_stamp: jiff::Timestamp,
-    pub(super) zone: jiff::tz::TimeZone,
+    last_stamp: jiff::Timestamp,
+    zone: jiff::tz::TimeZone,
     /// The `aangeboden` counters this writer wrote last, so a group adds to them without a read.
-    pub(super) tellers: HashMap<Vec<u8>, u64>,
+    tellers: HashMap<Vec<u8>, u64>,
+}
+
+/// Starts the writer thread of `shard`; answers the sender of its bounded queue (dropping
+/// every sender ends the thread once it has answered what is queued) and its handle.
+pub(super) fn spawn(
+    shard: &ShardHandles,
+    config: &EmbeddedConfig,
+    zone: &jiff::tz::TimeZone,
+) -> Result<(Sender<ParkJob>, JoinHandle<()>), StoreError> {
+    let (sender, receiver) = crossbeam_channel::bounded(config.queue_capacity);
+    let writer = ShardWriter {
+        shard: shard.clone(),
+        max_group_messages: config.max_group_messages,
+        last_stamp: last_arrival(shard)?,
+        zone: zone.clone(),
+        tellers: HashMap::new(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("park-writer-{:03}", shard.index))
+        .spawn(move || writer.run(receiver))?;
+    Ok((sender, thread))
+}
+
+/// The arrival time of the last bericht parked in the shard, if any is still parked.
+fn last_arrival(shard: &ShardHandles) -> Result<jiff::Timestamp, StoreError> {
+    let Some(guard) = shard.geparkeerd.last_key_value() else {
+        return Ok(jiff::Timestamp::UNIX_EPOCH);
+    };
+    let (key, value) = guard.into_inner()?;
+    Ok(decode::<ParkedMessage>(&key, &value)?.ontvangen_op)
 }
 
 /// The fate of one job inside a group.
@@ -49,7 +84,7 @@ enum Planned {
 }
 
 impl ShardWriter {
-    pub(super) fn run(mut self, jobs: Receiver<ParkJob>) {
+    fn run(mut self, jobs: Receiver<ParkJob>) {
         let shard_label = self.shard.index.to_string();
         while let Ok(first) = jobs.recv() {
             let mut messages = first.request.batch.len();
