@@ -91,12 +91,14 @@ impl Background {
         processor::start(
             &mut pacemaker,
             store.clone(),
+            store.clone(),
             catalog.clone(),
             clock.clone(),
             self.round_berichten,
         );
         notifier::start(
             &mut pacemaker,
+            store.clone(),
             store.clone(),
             catalog.clone(),
             clock.clone(),

@@ -37,8 +37,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use berichtenbox_actors::store::Store;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
+use berichtenbox_actors::store::{Parking, Receipts, Sharded};
 use common::{Engine, Options};
 use rand::Rng as _;
 use serde_json::{Value, json};
@@ -531,7 +531,7 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
         let mut after: Option<u64> = None;
         loop {
             let page = store
-                .parked_messages(shard, after, 500)
+                .parked_berichten(shard, after, 500)
                 .expect("parked_messages");
             for message in &page {
                 assert!(

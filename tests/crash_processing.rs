@@ -50,8 +50,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use berichtenbox_actors::store::Store;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
+use berichtenbox_actors::store::{Citizens, Notifications, Processing, Sharded};
 use common::{Engine, Options};
 use rand::Rng as _;
 use rand::seq::{IndexedRandom as _, SliceRandom as _};
@@ -1032,8 +1032,8 @@ fn sigkill_during_processing_decides_every_bericht_once() {
                 left.len()
             );
             for pending in store
-                .pending_notifications(shard, usize::MAX)
-                .expect("pending_notifications")
+                .queued_notifications(shard, usize::MAX)
+                .expect("queued_notifications")
             {
                 assert!(
                     due.contains_key(&pending.id.to_hex()),

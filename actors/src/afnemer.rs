@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::core::clock::SharedClock;
 use crate::core::throttle::{Admission, Rate, Throttle};
-use crate::store::{ParkReceipt, ParkRequest, Store, StoreError};
+use crate::store::{ParkReceipt, ParkRequest, Parking, StoreError};
 
 /// Why a batch was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ pub struct AfnemerActor {
     oin: String,
     throttle: Throttle,
     clock: SharedClock,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Parking>,
     mailbox_capacity: usize,
     restarts: u32,
 }
@@ -66,7 +66,7 @@ impl AfnemerActor {
         oin: String,
         rate: Rate,
         clock: SharedClock,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Parking>,
         mailbox_capacity: usize,
     ) -> Self {
         let throttle = Throttle::new(rate, clock.clone());

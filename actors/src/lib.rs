@@ -3,8 +3,9 @@
 //! # Layout
 //!
 //! - [`core`]: sans-I/O rules and decisions (BSN, field rules, routing, throttle, clock).
-//! - [`store`]: the [`store::Store`] trait and its embedded fjall implementation with one
-//!   group-committing writer per shard.
+//! - [`store`]: the store's roles (parking, processing, receipts, notifications, citizens,
+//!   afnemers, reports, admin; [`store::Store`] is all of them), their conformance suite, and
+//!   the embedded fjall implementation with one group-committing writer per shard.
 //! - [`afnemer`]: the supervised actor per afnemer that throttles and parks its batches.
 //! - [`catalog`]: afnemers and API-key hashes in memory, written through to the store.
 //! - [`pacemaker`]: the beat that sends `Drain` to the processors and the notifier.

@@ -25,7 +25,7 @@ use crate::core::clock::SharedClock;
 use crate::notify::Notification;
 use crate::notify::mail::Mailer;
 use crate::pacemaker::{Drain, Pacemaker};
-use crate::store::{CapWindowRecord, Store, StoreError};
+use crate::store::{CapWindowRecord, Notifications, Processing, StoreError};
 
 /// How the dispatcher is bounded.
 #[derive(Debug, Clone)]
@@ -39,7 +39,9 @@ pub struct NotifierConfig {
 
 #[derive(Debug)]
 pub struct Notifier {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Notifications>,
+    /// Processing's watermark: the oldest parked bericht of each shard.
+    processing: Arc<dyn Processing>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     mailer: Arc<Mailer>,
@@ -115,7 +117,7 @@ impl Notifier {
         let grace = SignedDuration::try_from(self.config.grace).unwrap_or(SignedDuration::ZERO);
         let mut watermark = now - grace;
         for shard in 0..self.store.shard_count() {
-            if let Some(oldest) = self.store.oldest_parked(shard)? {
+            if let Some(oldest) = self.processing.oldest_parked(shard)? {
                 watermark = watermark.min(oldest);
             }
         }
@@ -124,7 +126,7 @@ impl Notifier {
         // order of arrival: a publication date holds a notification back, it does not reorder.
         let mut heads = Vec::new();
         for shard in 0..self.store.shard_count() {
-            heads.extend(self.store.pending_notifications(shard, count)?);
+            heads.extend(self.store.queued_notifications(shard, count)?);
             heads.extend(self.store.due_later_notifications(shard, now, count)?);
         }
         heads.retain(|n| n.arrival() <= watermark);
@@ -192,7 +194,8 @@ impl Notifier {
 /// window is read from the store when it starts (and when it is started again).
 pub fn start(
     pacemaker: &mut Pacemaker,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Notifications>,
+    processing: Arc<dyn Processing>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     mailer: Mailer,
@@ -213,6 +216,7 @@ pub fn start(
         };
         Notifier {
             store: store.clone(),
+            processing: processing.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
             mailer: mailer.clone(),

@@ -30,8 +30,9 @@ use crate::core::round::{
 use crate::core::verwerking::{Facts, VerwerkingsCode};
 use crate::pacemaker::Drain;
 use crate::store::{
-    AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Completion,
-    Delivery, ParkedBatch, ParkedMessage, Receipt, Store, StoreError, wil_digitaal,
+    AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Citizens,
+    Completion, Delivery, ParkedBatch, ParkedMessage, Processing, Receipt, StoreError,
+    wil_digitaal,
 };
 
 /// Kept here for callers that still name the pacemaker through this module; it lives in
@@ -41,7 +42,9 @@ pub use crate::pacemaker::Pacemaker;
 #[derive(Debug)]
 pub struct Processor {
     shard: usize,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Processing>,
+    /// Accounts and voorkeuren: the facts about each recipient.
+    citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     max_round_messages: usize,
@@ -135,7 +138,7 @@ impl Processor {
             let mut berichten = Vec::with_capacity(batch.berichten.len());
             for bericht in &batch.berichten {
                 if !accounts.contains_key(&bericht.ontvanger) {
-                    let account = self.store.account(&bericht.ontvanger)?;
+                    let account = self.citizens.account(&bericht.ontvanger)?;
                     accounts.insert(bericht.ontvanger.clone(), account);
                 }
                 let recipient = (bericht.ontvanger.clone(), bericht.oin.clone());
@@ -143,7 +146,7 @@ impl Processor {
                     Some(wants) => *wants,
                     None => {
                         let account = accounts.get(&bericht.ontvanger).and_then(Option::as_ref);
-                        let wants = wil_digitaal(&*self.store, account, &bericht.oin)?;
+                        let wants = wil_digitaal(&*self.citizens, account, &bericht.oin)?;
                         wants_digital.insert(recipient, wants);
                         wants
                     }
@@ -185,7 +188,7 @@ impl Processor {
     ) -> Result<Option<Position>, StoreError> {
         for position in screening.to_store() {
             let bericht = gathered.bericht(position);
-            if self.store.earlier_pending(
+            if self.store.earlier_parked_copy(
                 &bericht.oin,
                 &bericht.bericht_id,
                 bericht.ontvangen_op,
@@ -335,15 +338,17 @@ fn box_entry(shard: usize, bericht: &ParkedMessage) -> BoxEntry {
 /// Starts one processor per shard, each on its own thread, and has the pacemaker drive them.
 pub fn start(
     pacemaker: &mut Pacemaker,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Processing>,
+    citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     max_round_messages: usize,
 ) {
     for shard in 0..store.shard_count() {
         let drain_queued = Arc::new(AtomicBool::new(false));
-        let (store, catalog, clock, flag) = (
+        let (store, citizens, catalog, clock, flag) = (
             store.clone(),
+            citizens.clone(),
             catalog.clone(),
             clock.clone(),
             drain_queued.clone(),
@@ -351,6 +356,7 @@ pub fn start(
         let addr = SyncArbiter::start(1, move || Processor {
             shard,
             store: store.clone(),
+            citizens: citizens.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
             max_round_messages,
@@ -371,6 +377,7 @@ mod tests {
     use crate::core::model::{Batch, fixtures};
     use crate::core::routing::home_shard_of_batch;
     use crate::store::embedded::{EmbeddedConfig, EmbeddedStore};
+    use crate::store::Store;
     use crate::store::{AfnemerRecord, BerichttypeRecord, ParkOutcome, ParkRequest};
 
     const OIN: &str = "00000001234567890000";
@@ -467,6 +474,7 @@ mod tests {
             let processor = Processor {
                 shard,
                 store: self.store.clone(),
+                citizens: self.store.clone(),
                 catalog: self.catalog.clone(),
                 clock: SharedClock::new(self.clock.clone()),
                 max_round_messages: 1024,

@@ -22,14 +22,14 @@ use jiff::Timestamp;
 use crate::catalog::Catalog;
 use crate::core::backoff::{Backoff, Retry, RetryState};
 use crate::core::clock::SharedClock;
-use crate::store::{BatchRecord, ReceiptCursor, Store, WebhookJob};
+use crate::store::{BatchRecord, ReceiptCursor, Receipts, WebhookJob};
 use crate::webhook::{Outcome, WebhookClient};
 
 /// Turns a processed batch into the receipt's JSON body.
 pub type ReceiptSerializer = Arc<dyn Fn(&BatchRecord) -> Option<Vec<u8>> + Send + Sync>;
 
 pub struct WebhookDispatcher {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Receipts>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     client: WebhookClient,
@@ -54,7 +54,7 @@ impl std::fmt::Debug for WebhookDispatcher {
 
 impl WebhookDispatcher {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Receipts>,
         catalog: Arc<Catalog>,
         clock: SharedClock,
         client: WebhookClient,
@@ -242,13 +242,13 @@ struct Push {
 /// Reads one afnemer's outbox head and, when it is due, the receipt's body. Blocking: runs
 /// off the event loop. A receipt whose batch is not processed is dropped from the outbox.
 fn read_head(
-    store: &dyn Store,
+    store: &dyn Receipts,
     serialize: &ReceiptSerializer,
     oin: &str,
     url: String,
     now: Timestamp,
 ) -> Head {
-    let (cursor, job) = match store.webhook_head(oin) {
+    let (cursor, job) = match store.webhook_outbox_head(oin) {
         Ok(Some(head)) => head,
         Ok(None) => return Head::Empty,
         Err(error) => {
@@ -294,7 +294,7 @@ fn read_head(
 }
 
 /// Updates a receipt's retry state, or (with `None`) removes it from the outbox. Blocking.
-fn put_job(store: &dyn Store, oin: &str, cursor: ReceiptCursor, job: Option<&WebhookJob>) {
+fn put_job(store: &dyn Receipts, oin: &str, cursor: ReceiptCursor, job: Option<&WebhookJob>) {
     if let Err(error) = store.put_webhook_job(oin, cursor, job) {
         match job {
             Some(_) => tracing::warn!(afnemer = oin, %error, "cannot store a webhook retry"),

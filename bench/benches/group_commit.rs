@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
-use berichtenbox_actors::store::{ParkOutcome, ParkRequest, Store};
+use berichtenbox_actors::store::{Admin, ParkOutcome, ParkRequest, Parking};
 use berichtenbox_bench::{single_bericht_park, valid_bsns};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};

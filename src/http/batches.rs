@@ -5,12 +5,14 @@
 //! the afnemer's rate (429) and parking (202 after the covering sync, or 503). Parsing,
 //! validation and the idempotency lookup are CPU and disk work and run on the blocking pool.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::afnemer::AdmitError;
 use berichtenbox_actors::core::model::{Batch, Bericht, Bijlage};
 use berichtenbox_actors::core::rules::{self, MAX_BERICHTEN_PER_BATCH};
-use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest};
+use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest, Receipts};
 use serde::{Deserialize, Serialize};
 
 use super::body::Object;
@@ -443,7 +445,7 @@ pub async fn status(
     let afnemer = auth::afnemer(&request, &state)?;
     let not_found = || ApiError::NotFound("Deze afnemer heeft geen batch met dit batchId.".into());
     let batch_id = rules::guid(&path.into_inner()).map_err(|_| not_found())?;
-    let store = state.store.clone();
+    let store: Arc<dyn Receipts> = state.store.clone();
     let record = web::block(move || store.find_batch(&afnemer.oin, &batch_id))
         .await??
         .ok_or_else(not_found)?;
