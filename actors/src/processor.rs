@@ -376,8 +376,8 @@ mod tests {
     use crate::core::clock::{Clock, ManualClock};
     use crate::core::model::{Batch, fixtures};
     use crate::core::routing::home_shard_of_batch;
-    use crate::store::embedded::{EmbeddedConfig, EmbeddedStore};
     use crate::store::Store;
+    use crate::store::embedded::{EmbeddedConfig, EmbeddedStore};
     use crate::store::{AfnemerRecord, BerichttypeRecord, ParkOutcome, ParkRequest};
 
     const OIN: &str = "00000001234567890000";

@@ -168,7 +168,8 @@ impl WebhookDispatcher {
         let update = match outcome {
             Outcome::Delivered => {
                 self.failing.remove(&oin);
-                metrics::counter!(crate::telemetry::WEBHOOK_AFGELEVERD, "afnemer" => oin.clone()).increment(1);
+                metrics::counter!(crate::telemetry::WEBHOOK_AFGELEVERD, "afnemer" => oin.clone())
+                    .increment(1);
                 None
             }
             Outcome::Retry {
