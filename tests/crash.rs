@@ -532,7 +532,7 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
         loop {
             let page = store
                 .parked_berichten(shard, after, 500)
-                .expect("parked_messages");
+                .expect("parked_berichten");
             for message in &page {
                 assert!(
                     after.is_none_or(|previous| previous < message.seq),

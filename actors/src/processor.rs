@@ -31,7 +31,7 @@ use crate::core::verwerking::{Facts, VerwerkingsCode};
 use crate::pacemaker::Drain;
 use crate::store::{
     AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Citizens,
-    Completion, Delivery, ParkedBatch, ParkedMessage, Processing, Receipt, StoreError,
+    Completion, Delivery, ParkedBatch, ParkedBericht, Processing, Receipt, StoreError,
     wil_digitaal,
 };
 
@@ -47,7 +47,7 @@ pub struct Processor {
     citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
-    max_round_messages: usize,
+    max_round_berichten: usize,
     /// Set by the pacemaker when it sends a `Drain`, cleared when one is handled: at most one
     /// waits in the mailbox.
     drain_queued: Arc<AtomicBool>,
@@ -97,7 +97,7 @@ struct Gathered {
 }
 
 impl Gathered {
-    fn bericht(&self, position: Position) -> &ParkedMessage {
+    fn bericht(&self, position: Position) -> &ParkedBericht {
         &self.batches[position.batch].berichten[position.bericht]
     }
 }
@@ -126,7 +126,7 @@ impl Processor {
     fn gather(&self) -> Result<Option<Gathered>, StoreError> {
         let batches = self
             .store
-            .parked_batches(self.shard, self.max_round_messages)?;
+            .parked_batches(self.shard, self.max_round_berichten)?;
         if batches.is_empty() {
             return Ok(None);
         }
@@ -309,7 +309,7 @@ impl Processor {
     }
 }
 
-fn claim_of(bericht: &ParkedMessage) -> BerichtClaim {
+fn claim_of(bericht: &ParkedBericht) -> BerichtClaim {
     BerichtClaim {
         oin: bericht.oin.clone(),
         bericht_id: bericht.bericht_id.clone(),
@@ -317,7 +317,7 @@ fn claim_of(bericht: &ParkedMessage) -> BerichtClaim {
     }
 }
 
-fn box_entry(shard: usize, bericht: &ParkedMessage) -> BoxEntry {
+fn box_entry(shard: usize, bericht: &ParkedBericht) -> BoxEntry {
     BoxEntry {
         id: BoxId::new(bericht.ontvangen_op, shard as u16, bericht.seq),
         bsn: bericht.ontvanger.clone(),
@@ -342,7 +342,7 @@ pub fn start(
     citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
-    max_round_messages: usize,
+    max_round_berichten: usize,
 ) {
     for shard in 0..store.shard_count() {
         let drain_queued = Arc::new(AtomicBool::new(false));
@@ -359,7 +359,7 @@ pub fn start(
             citizens: citizens.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
-            max_round_messages,
+            max_round_berichten,
             drain_queued: flag.clone(),
         });
         pacemaker.drive(addr.recipient(), drain_queued);
@@ -477,7 +477,7 @@ mod tests {
                 citizens: self.store.clone(),
                 catalog: self.catalog.clone(),
                 clock: SharedClock::new(self.clock.clone()),
-                max_round_messages: 1024,
+                max_round_berichten: 1024,
                 drain_queued: Arc::default(),
             };
             let mut decided = 0;

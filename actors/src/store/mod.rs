@@ -35,7 +35,7 @@ use std::fmt::Debug;
 pub use record::{AccountCount, DagTelling, PrognoseRecord, RunRecord, Teller};
 pub use record::{
     AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtUitkomst, BerichttypeRecord,
-    BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord, ParkedMessage, Receipt,
+    BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord, ParkedBericht, Receipt,
     ReceiptCursor, VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
@@ -118,19 +118,19 @@ pub type ParkReceipt = oneshot::Receiver<Result<ParkOutcome, StoreError>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardStats {
     pub shard: usize,
-    pub parked_messages: u64,
+    pub parked_berichten: u64,
     pub next_seq: u64,
     /// Notifications queued in this shard (both queues), not yet sent.
-    pub notifications_waiting: u64,
+    pub notification_queue_depth: u64,
     /// Receipts in this shard's webhook outbox, not yet delivered or given up.
-    pub webhooks_waiting: u64,
+    pub webhook_outbox_depth: u64,
 }
 
 /// A parked batch with its berichten, as processing takes it.
 #[derive(Debug, Clone)]
 pub struct ParkedBatch {
     pub record: BatchRecord,
-    pub berichten: Vec<ParkedMessage>,
+    pub berichten: Vec<ParkedBericht>,
 }
 
 /// An afnemer's claim on a berichtId for the batch that delivers it.
@@ -188,7 +188,7 @@ pub trait Parking: Sharded {
         shard: usize,
         after_seq: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<ParkedMessage>, StoreError>;
+    ) -> Result<Vec<ParkedBericht>, StoreError>;
 
     /// The bytes of one bijlage (they stay where they were parked until the box entry or the
     /// batch that references them goes).

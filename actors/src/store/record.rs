@@ -260,7 +260,7 @@ pub struct BijlageRef {
 
 /// A parked bericht, keyed in its shard by its arrival sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParkedMessage {
+pub struct ParkedBericht {
     pub seq: u64,
     pub oin: String,
     pub batch_id: String,
@@ -349,10 +349,10 @@ pub(crate) fn prefixed(prefix: &str, suffix: &[u8]) -> Vec<u8> {
     key
 }
 
-/// A parked bericht in its shard's pending index: `oin ++ berichtId ++ arrival nanos ++ seq`.
+/// A parked bericht in its shard's parked ids (`parked_ids`): `oin ++ berichtId ++ arrival nanos ++ seq`.
 /// The prefix `oin ++ berichtId` finds every parked bericht of that id; the rest orders them by
 /// acceptance.
-pub(crate) fn pending_key(
+pub(crate) fn parked_id_key(
     oin: &str,
     bericht_id: &str,
     ontvangen_op: Timestamp,

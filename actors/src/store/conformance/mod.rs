@@ -308,7 +308,7 @@ pub fn parks_a_batch_whole_and_reads_it_back(backend: &mut dyn Backend) {
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].record, record);
         assert_eq!(batches[0].berichten, berichten);
-        assert_eq!(store.shard_stats()[shard].parked_messages, 5);
+        assert_eq!(store.shard_stats()[shard].parked_berichten, 5);
         assert_eq!(
             store.oldest_parked(shard).expect("oldest parked"),
             Some(record.ontvangen_op)
@@ -586,7 +586,7 @@ pub fn complete_processes_a_batch_once_and_feeds_its_receipt_once(backend: &mut 
     assert_eq!(completed.len(), sent.len());
     for shard in 0..store.shard_count() {
         assert_eq!(store.oldest_parked(shard).expect("oldest"), None);
-        assert_eq!(store.shard_stats()[shard].parked_messages, 0);
+        assert_eq!(store.shard_stats()[shard].parked_berichten, 0);
     }
     manual.advance(Duration::from_secs(1));
     let store = backend.reopen(store);
@@ -714,7 +714,11 @@ pub fn the_webhook_outbox_holds_a_receipt_until_removed(backend: &mut dyn Backen
         Some((cursor_b, job_b)),
         "removing A's receipts leaves B's"
     );
-    let waiting: u64 = store.shard_stats().iter().map(|s| s.webhooks_waiting).sum();
+    let waiting: u64 = store
+        .shard_stats()
+        .iter()
+        .map(|s| s.webhook_outbox_depth)
+        .sum();
     assert_eq!(waiting, 1);
 }
 

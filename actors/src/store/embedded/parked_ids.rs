@@ -18,19 +18,19 @@ use std::sync::atomic::{AtomicU8, Ordering};
 const BITS: u32 = 22;
 const PROBES: u64 = 3;
 
-pub(super) struct PendingFilter {
+pub(super) struct ParkedIdFilter {
     counters: Box<[AtomicU8]>,
 }
 
-impl std::fmt::Debug for PendingFilter {
+impl std::fmt::Debug for ParkedIdFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingFilter")
+        f.debug_struct("ParkedIdFilter")
             .field("counters", &self.counters.len())
             .finish()
     }
 }
 
-impl PendingFilter {
+impl ParkedIdFilter {
     pub(super) fn new() -> Self {
         Self {
             counters: (0..1usize << BITS).map(|_| AtomicU8::new(0)).collect(),
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn counts_copies_and_forgets_them_again() {
-        let filter = PendingFilter::new();
+        let filter = ParkedIdFilter::new();
         let (oin, a, b) = (b"00000000000000000001", b"id-a", b"id-b");
         assert!(!filter.may_contain(oin, a));
         filter.add(oin, a);
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_saturated_counter_stays_and_says_maybe() {
-        let filter = PendingFilter::new();
+        let filter = ParkedIdFilter::new();
         let (oin, id) = (b"00000000000000000001", b"id");
         for _ in 0..300 {
             filter.add(oin, id);
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn few_false_maybes() {
-        let filter = PendingFilter::new();
+        let filter = ParkedIdFilter::new();
         let oin = b"00000000000000000001";
         for i in 0..100_000u32 {
             filter.add(oin, format!("parked-{i}").as_bytes());
