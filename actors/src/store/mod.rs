@@ -72,6 +72,15 @@ pub enum StoreError {
     /// decided on such a read, and reading again sees it whole.
     #[error("read anomaly: {0}")]
     ReadAnomaly(String),
+    /// The data directory is in another layout format than this build reads (`None`: one
+    /// written before the format was recorded, format 1). Nothing was opened or changed.
+    #[error(
+        "the data directory has layout format {}, this build reads format {expected}: start it \
+         with an empty data directory, or with the build that wrote it (upgrades come with \
+         issue 11)",
+        .found.map_or_else(|| "1 (unrecorded: written before formats were recorded)".to_owned(), |f| f.to_string())
+    )]
+    FormatMismatch { found: Option<u32>, expected: u32 },
     /// The data contradicts itself or the configuration: retrying will not help.
     #[error("store is inconsistent: {0}")]
     Inconsistent(String),

@@ -45,6 +45,7 @@ mod reports;
 mod shard;
 mod writer;
 
+pub use self::catalog::FORMAT;
 pub use self::config::{EmbeddedConfig, InvalidEmbeddedConfig};
 
 use self::catalog::Catalog;
@@ -85,7 +86,7 @@ impl EmbeddedStore {
     pub fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
         assert!(config.shards > 0 && config.shards <= usize::from(u16::MAX));
         std::fs::create_dir_all(&config.data_dir)?;
-        let catalog = catalog::open_catalog(&config.data_dir.join("catalog"))?;
+        let catalog = catalog::open_catalog(&config.data_dir)?;
         catalog::check_shard_count(&catalog, config.shards)?;
         let zone = crate::core::caps::amsterdam()
             .map_err(|error| StoreError::Inconsistent(error.to_string()))?;

@@ -92,22 +92,22 @@ pub(super) fn open_shard(
     let memtable = config.memtable_bytes;
     let options = move || KeyspaceCreateOptions::default().max_memtable_size(memtable);
     let keyspace = |name: &str| db.keyspace(name, options);
-    let parked = keyspace("geparkeerd")?;
+    let parked = keyspace("parked")?;
     let bijlagen = db.keyspace("bijlagen", || {
         options().with_kv_separation(Some(KvSeparationOptions::default()))
     })?;
     let batches = keyspace("batches")?;
     let meta = keyspace("meta")?;
-    let receipt_feed = keyspace("ontvangstbewijzen")?;
-    let webhook_outbox = keyspace("webhooks")?;
+    let receipt_feed = keyspace("receipt_feed")?;
+    let webhook_outbox = keyspace("webhook_outbox")?;
     let bericht_ids = keyspace("bericht_ids")?;
     let accounts = keyspace("accounts")?;
     let voorkeuren = keyspace("voorkeuren")?;
     let mutaties = keyspace("mutaties")?;
     let boxes = keyspace("boxes")?;
-    let notifications = keyspace("notificaties")?;
-    let notifications_later = keyspace("notificaties_later")?;
-    let parked_ids = keyspace("wachtend")?;
+    let notifications = keyspace("notifications")?;
+    let notifications_later = keyspace("notifications_later")?;
+    let parked_ids = keyspace("parked_ids")?;
     let tellers = keyspace("tellers")?;
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
