@@ -153,14 +153,14 @@ impl Processor {
                 };
                 berichten.push(RoundBericht {
                     oin: bericht.oin.clone(),
-                    bericht_id: bericht.bericht_id.clone(),
+                    bericht_id: bericht.inhoud.bericht_id.clone(),
                     facts: Facts {
                         now,
                         aanmaak_datum: bericht.aanmaak_datum,
-                        publicatie_datum: bericht.publicatie_datum,
+                        publicatie_datum: bericht.inhoud.publicatie_datum,
                         bericht_type_actief: self
                             .catalog
-                            .berichttype_actief(&bericht.oin, &bericht.bericht_type),
+                            .berichttype_actief(&bericht.oin, &bericht.inhoud.bericht_type),
                         ontvanger_wil_digitaal,
                     },
                 });
@@ -190,7 +190,7 @@ impl Processor {
             let bericht = gathered.bericht(position);
             if self.store.earlier_parked_copy(
                 &bericht.oin,
-                &bericht.bericht_id,
+                &bericht.inhoud.bericht_id,
                 bericht.ontvangen_op,
                 self.shard,
                 bericht.seq,
@@ -283,10 +283,10 @@ impl Processor {
         let mut berichten = Vec::with_capacity(outcomes.len());
         for (bericht, &(code, stadium)) in batch.berichten.into_iter().zip(outcomes) {
             if code != VerwerkingsCode::Verwerkt {
-                drop_bijlagen.extend(bericht.bijlagen);
+                drop_bijlagen.extend(bericht.inhoud.bijlagen);
             }
             berichten.push(BerichtUitkomst {
-                bericht_id: bericht.bericht_id,
+                bericht_id: bericht.inhoud.bericht_id,
                 code,
                 stadium,
             });
@@ -312,7 +312,7 @@ impl Processor {
 fn claim_of(bericht: &ParkedBericht) -> BerichtClaim {
     BerichtClaim {
         oin: bericht.oin.clone(),
-        bericht_id: bericht.bericht_id.clone(),
+        bericht_id: bericht.inhoud.bericht_id.clone(),
         batch_id: bericht.batch_id.clone(),
     }
 }
@@ -323,14 +323,8 @@ fn box_entry(shard: usize, bericht: &ParkedBericht) -> BoxEntry {
         bsn: bericht.ontvanger.clone(),
         oin: bericht.oin.clone(),
         batch_id: bericht.batch_id.clone(),
-        bericht_id: bericht.bericht_id.clone(),
-        bericht_type: bericht.bericht_type.clone(),
-        onderwerp: bericht.onderwerp.clone(),
-        tekst: bericht.tekst.clone(),
-        referentie: bericht.referentie.clone(),
-        publicatie_datum: bericht.publicatie_datum,
         ontvangen_op: bericht.ontvangen_op,
-        bijlagen: bericht.bijlagen.clone(),
+        inhoud: bericht.inhoud.clone(),
         gelezen: false,
     }
 }

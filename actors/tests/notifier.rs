@@ -34,7 +34,8 @@ use berichtenbox_actors::notify::{MailTransportConfig, Mailer, SmtpRelay, SmtpTl
 use berichtenbox_actors::pacemaker::Pacemaker;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use berichtenbox_actors::store::{
-    Admin, AfnemerRecord, BoxEntry, BoxId, Delivery, Notifications, Processing, Sharded, Store,
+    Admin, AfnemerRecord, BerichtInhoud, BoxEntry, BoxId, Delivery, Notifications, Processing,
+    Sharded, Store,
 };
 use jiff::{SignedDuration, Timestamp};
 use support::smtp::{Sink, free_port, text};
@@ -393,14 +394,16 @@ fn deliver(store: &Arc<EmbeddedStore>, specs: &[Spec], indexes: &[usize]) {
                     bsn: spec.bsn.clone(),
                     oin: spec.oin.to_owned(),
                     batch_id: format!("batch-{index}"),
-                    bericht_id: format!("bericht-{index}"),
-                    bericht_type: "AANSLAG".to_owned(),
-                    onderwerp: format!("Geheim onderwerp {index}"),
-                    tekst: format!("Geheime tekst {index}"),
-                    referentie: None,
-                    publicatie_datum: spec.publicatie,
                     ontvangen_op: spec.at,
-                    bijlagen: Vec::new(),
+                    inhoud: BerichtInhoud {
+                        bericht_id: format!("bericht-{index}"),
+                        bericht_type: "AANSLAG".to_owned(),
+                        onderwerp: format!("Geheim onderwerp {index}"),
+                        tekst: format!("Geheime tekst {index}"),
+                        referentie: None,
+                        publicatie_datum: spec.publicatie,
+                        bijlagen: Vec::new(),
+                    },
                     gelezen: false,
                 },
                 notify: Some(spec.email()),

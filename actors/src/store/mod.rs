@@ -34,9 +34,9 @@ use std::fmt::Debug;
 
 pub use record::{AccountCount, DagTelling, PrognoseRecord, RunRecord, Teller};
 pub use record::{
-    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtUitkomst, BerichttypeRecord,
-    BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord, ParkedBericht, Receipt,
-    ReceiptCursor, VoorkeurRecord, WebhookJob,
+    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtInhoud, BerichtUitkomst,
+    BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord,
+    ParkedBericht, Receipt, ReceiptCursor, VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
 

@@ -497,18 +497,22 @@ fn check_stored(
     prop_assert_eq!(&stored.oin, &batch.oin);
     prop_assert_eq!(&stored.batch_id, &batch.batch_id);
     prop_assert_eq!(stored.index as usize, index);
-    prop_assert_eq!(&stored.bericht_id, &bericht.bericht_id);
-    prop_assert_eq!(&stored.bericht_type, &bericht.bericht_type);
+    prop_assert_eq!(&stored.inhoud.bericht_id, &bericht.bericht_id);
+    prop_assert_eq!(&stored.inhoud.bericht_type, &bericht.bericht_type);
     prop_assert_eq!(&stored.ontvanger, &bericht.ontvanger);
-    prop_assert_eq!(&stored.onderwerp, &bericht.onderwerp);
-    prop_assert_eq!(&stored.tekst, &bericht.tekst);
-    prop_assert_eq!(&stored.referentie, &bericht.referentie);
+    prop_assert_eq!(&stored.inhoud.onderwerp, &bericht.onderwerp);
+    prop_assert_eq!(&stored.inhoud.tekst, &bericht.tekst);
+    prop_assert_eq!(&stored.inhoud.referentie, &bericht.referentie);
     prop_assert_eq!(stored.aanmaak_datum, batch.aanmaak_datum);
-    prop_assert_eq!(stored.publicatie_datum, bericht.publicatie_datum);
+    prop_assert_eq!(stored.inhoud.publicatie_datum, bericht.publicatie_datum);
     prop_assert_eq!(stored.ontvangen_op, known.ontvangen_op);
-    prop_assert_eq!(stored.bijlagen.len(), bericht.bijlagen.len());
-    for (volgorde, (reference, bijlage)) in
-        stored.bijlagen.iter().zip(&bericht.bijlagen).enumerate()
+    prop_assert_eq!(stored.inhoud.bijlagen.len(), bericht.bijlagen.len());
+    for (volgorde, (reference, bijlage)) in stored
+        .inhoud
+        .bijlagen
+        .iter()
+        .zip(&bericht.bijlagen)
+        .enumerate()
     {
         prop_assert_eq!(usize::from(reference.shard), shard);
         prop_assert_eq!(reference.seq, stored.seq);

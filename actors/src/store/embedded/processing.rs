@@ -216,7 +216,7 @@ impl Processing for EmbeddedStore {
                         bsn: entry.bsn.clone(),
                         email: email.clone(),
                         oin: entry.oin.clone(),
-                        publicatie_datum: entry.publicatie_datum,
+                        publicatie_datum: entry.inhoud.publicatie_datum,
                     };
                     let queue = if notification.published_later() {
                         &handles.notifications_later

@@ -22,7 +22,8 @@ use super::EmbeddedConfig;
 use super::shard::{NEXT_SEQ_KEY, ShardHandles};
 use crate::store::record::{self, Teller, batch_key, bijlage_key, decode, encode, seq_key};
 use crate::store::{
-    BatchRecord, BatchStatus, BijlageRef, ParkOutcome, ParkRequest, ParkedBericht, StoreError,
+    BatchRecord, BatchStatus, BerichtInhoud, BijlageRef, ParkOutcome, ParkRequest, ParkedBericht,
+    StoreError,
 };
 
 /// One submitted park and where its answer goes.
@@ -189,26 +190,20 @@ impl ShardWriter {
                     oin: request.batch.oin.clone(),
                     batch_id: request.batch.batch_id.clone(),
                     index: index as u32,
-                    bericht_id: bericht.bericht_id.clone(),
-                    bericht_type: bericht.bericht_type.clone(),
                     ontvanger: bericht.ontvanger.clone(),
-                    onderwerp: bericht.onderwerp.clone(),
-                    tekst: bericht.tekst.clone(),
-                    referentie: bericht.referentie.clone(),
                     aanmaak_datum: request.batch.aanmaak_datum,
-                    publicatie_datum: bericht.publicatie_datum,
                     ontvangen_op,
-                    bijlagen: refs,
+                    inhoud: BerichtInhoud::parked(bericht, refs),
                 };
                 write.insert(&shard.parked, seq_key(seq), encode(&parked));
                 shard
                     .parked_id_filter
-                    .add(parked.oin.as_bytes(), parked.bericht_id.as_bytes());
+                    .add(parked.oin.as_bytes(), parked.inhoud.bericht_id.as_bytes());
                 write.insert(
                     &shard.parked_ids,
                     record::parked_id_key(
                         &parked.oin,
-                        &parked.bericht_id,
+                        &parked.inhoud.bericht_id,
                         parked.ontvangen_op,
                         seq,
                     ),
