@@ -1,5 +1,5 @@
-//! Notifications, embedded: each shard's queue in arrival order (`notificaties`, keyed by box
-//! id), the notifications of berichten published later (`notificaties_later`, keyed by
+//! Notifications, embedded: each shard's queue in arrival order (`notifications`, keyed by box
+//! id), the notifications of berichten published later (`notifications_later`, keyed by
 //! publication time), and the caps' window in the catalog database. The queues are filled by
 //! `Processing::deliver`; this file reads them and removes what was sent.
 

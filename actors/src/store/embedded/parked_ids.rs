@@ -1,15 +1,15 @@
 //! A counting Bloom filter over the berichtIds parked in a shard and not yet decided: the
-//! fast "no" in front of the `wachtend` index.
+//! fast "no" in front of the parked ids (the `parked_ids` keyspace).
 //!
 //! Processing asks, for every bericht, whether another shard holds an earlier-accepted copy of
-//! its berichtId (`earlier_parked_copy`). Answering from `wachtend` costs a prefix scan in every
+//! its berichtId (`earlier_parked_copy`). Answering from `parked_ids` costs a prefix scan in every
 //! other shard; nearly always the answer is "no", and this filter says so from memory.
 //!
 //! The one rule that keeps it correct: a copy is counted in the filter *before* its park
 //! becomes visible, and uncounted only *after* its completion has removed it. So the filter
-//! counts a superset of what `wachtend` holds, and its "no" is always true; a "maybe" goes to
+//! counts a superset of what `parked_ids` holds, and its "no" is always true; a "maybe" goes to
 //! the scan. Counters stop at 255 and then stay (a saturated counter only costs scans). The
-//! filter lives in memory; opening the store counts `wachtend` into it again.
+//! filter lives in memory; opening the store counts `parked_ids` into it again.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 

@@ -1,5 +1,5 @@
 //! Receipts, embedded: batch records (`batches`, in the batch's home shard), the receipt feed
-//! (`ontvangstbewijzen`) and the webhook outbox (`webhooks`), both keyed oin ++ cursor in the
+//! (`receipt_feed`) and the webhook outbox (`webhook_outbox`), both keyed oin ++ cursor in the
 //! shard where the batch completed. The feed and the outbox are filled by
 //! `Processing::complete`; this file reads them and settles webhook jobs.
 
