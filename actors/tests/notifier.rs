@@ -291,12 +291,12 @@ fn quiet() {
 
 /// How many notifications wait in the store, all shards together.
 /// Notifications still queued, in both queues (arrival order, and published later).
-fn pending(store: &Arc<EmbeddedStore>) -> usize {
+fn queued(store: &Arc<EmbeddedStore>) -> usize {
     (0..store.shard_count())
         .map(|shard| {
             let in_order = store
                 .queued_notifications(shard, usize::MAX)
-                .expect("pending notifications");
+                .expect("queued notifications");
             let later = store
                 .due_later_notifications(shard, jiff::Timestamp::MAX, usize::MAX)
                 .expect("notifications published later");
@@ -305,13 +305,13 @@ fn pending(store: &Arc<EmbeddedStore>) -> usize {
         .sum()
 }
 
-fn wait_until_none_pending(store: &Arc<EmbeddedStore>, context: &str) {
+fn wait_until_none_queued(store: &Arc<EmbeddedStore>, context: &str) {
     let until = Instant::now() + DEADLINE;
-    while pending(store) > 0 {
+    while queued(store) > 0 {
         assert!(
             Instant::now() < until,
-            "{context}: {} notifications still pending after {DEADLINE:?}",
-            pending(store)
+            "{context}: {} notifications still queued after {DEADLINE:?}",
+            queued(store)
         );
         std::thread::sleep(BEAT);
     }
@@ -464,7 +464,7 @@ fn notifications_arrive_in_order_of_arrival_across_shards_each_once() {
         .filter(|&shard| {
             !store
                 .queued_notifications(shard, 10)
-                .expect("pending")
+                .expect("queued")
                 .is_empty()
         })
         .collect();
@@ -478,7 +478,7 @@ fn notifications_arrive_in_order_of_arrival_across_shards_each_once() {
         config(),
     );
     let messages = sink.wait_for(5, "all five");
-    wait_until_none_pending(&store, "all five sent");
+    wait_until_none_queued(&store, "all five sent");
     quiet();
     assert_eq!(
         sink.message_ids(),
@@ -549,7 +549,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
     sink.wait_for(3, "the first hour's three");
     quiet();
     assert_eq!(sink.message_ids(), all[..3], "only three in the first hour");
-    assert_eq!(pending(&store), 4);
+    assert_eq!(queued(&store), 4);
     // Later in the same hour: still nothing.
     manual.advance(Duration::from_secs(40 * 60));
     quiet();
@@ -584,7 +584,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
         3,
         "a restart at 13:55 UTC must not reopen the spent hour"
     );
-    assert_eq!(pending(&store), 4);
+    assert_eq!(queued(&store), 4);
 
     // The next hour: three more, in order.
     manual.advance(Duration::from_secs(5 * 60 + 30));
@@ -599,7 +599,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
     // The hour after: the last.
     manual.advance(Duration::from_secs(3_600));
     let messages = sink.wait_for(7, "the last");
-    wait_until_none_pending(&store, "all seven sent");
+    wait_until_none_queued(&store, "all seven sent");
     quiet();
     assert_eq!(sink.message_ids(), all, "all seven, in order, each once");
 
@@ -673,11 +673,7 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
         assert!(next > last, "the pause grows: {:?}", pauses());
         last = next;
     }
-    assert_eq!(
-        pending(&store),
-        4,
-        "nothing dropped while the relay is down"
-    );
+    assert_eq!(queued(&store), 4, "nothing dropped while the relay is down");
 
     // The relay comes up; the pause still holds until it ends.
     let sink = Sink::start(port);
@@ -688,7 +684,7 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
     );
     manual.advance(Duration::from_secs(last));
     sink.wait_for(4, "after the relay came up");
-    wait_until_none_pending(&store, "all four sent");
+    wait_until_none_queued(&store, "all four sent");
     quiet();
     assert_eq!(
         sink.message_ids(),
@@ -743,11 +739,11 @@ fn a_notification_waits_for_its_publicatie_datum_and_holds_no_other_back() {
     manual.advance(ahead.unsigned_abs());
     quiet();
     assert_eq!(sink.messages().len(), 3, "not before its publicatieDatum");
-    assert_eq!(pending(&store), 1);
+    assert_eq!(queued(&store), 1);
 
     manual.advance(Duration::from_secs(1));
     let messages = sink.wait_for(4, "once published");
-    wait_until_none_pending(&store, "the held one sent");
+    wait_until_none_queued(&store, "the held one sent");
     quiet();
     assert_eq!(sink.message_ids(), message_ids(&specs, &[1, 2, 3, 0]));
     assert_eq!(
