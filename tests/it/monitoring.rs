@@ -21,7 +21,6 @@
 //! which `scripts/test.sh` installs; without them these tests fail, they never skip.
 //! Everything listens on 127.0.0.1 only.
 
-mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -34,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Engine, Options, Reply, bsn, burger_token, guid, oin, send};
+use crate::common::{Engine, Options, Reply, bsn, burger_token, guid, oin, send};
 use serde_json::{Value, json};
 
 /// The repository (the root crate's directory).

@@ -3,7 +3,7 @@
 //! must show berichten accepted, every accepted one processed and in its box exactly once,
 //! the engine's RSS seen, and the report's files written.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -10,18 +10,18 @@
 //! `application/octet-stream` with `format: binary` (a bijlage, served with its own media type)
 //! takes any media type; its bytes come back base64-encoded for the test to compare.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-use common::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
+use crate::common::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
 use reqwest::Method;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{Value, json};
 
 /// The document, as the binary embeds it.
-const OPENAPI_JSON: &str = include_str!("../openapi.json");
+const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 /// The routes `configure` in src/http/mod.rs registers, as (method, path). This list must follow
 /// that function: a route added there belongs here and in openapi.json

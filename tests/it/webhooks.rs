@@ -14,7 +14,6 @@
 //! spell before asserting that nothing more arrived, which can miss a fault on a slow machine
 //! but never report one that is not there. It talks to no address but 127.0.0.1.
 
-mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -25,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{BEHEER_TOKEN, Engine, Options, batch, oin};
+use crate::common::{BEHEER_TOKEN, Engine, Options, batch, oin};
 use serde_json::{Value, json};
 
 /// A polling deadline: how long to wait for something that must happen.

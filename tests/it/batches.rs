@@ -1,5 +1,5 @@
 //! `POST /v1/batches` and `GET /v1/batches/{batchId}` over real sockets, against the real
-//! binary (see `tests/common/mod.rs`), plus the endpoints a delivery depends on.
+//! binary (see `tests/it/common/mod.rs`), plus the endpoints a delivery depends on.
 //!
 //! Covered here:
 //! - a table of malformed, oversized and unauthorised deliveries (401, 403, 413, 415, 400 with
@@ -17,14 +17,14 @@
 //! - `API-Version` and problem+json on every kind of response, also 404 and 405;
 //! - the beheer endpoints for afnemers and API keys, and an afnemer's berichttypen.
 
-mod common;
+use crate::common;
 
 use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{BEHEER_TOKEN, Engine, Options, Reply, batch, bsn, guid, oin, send};
+use crate::common::{BEHEER_TOKEN, Engine, Options, Reply, batch, bsn, guid, oin, send};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------

@@ -7,12 +7,11 @@
 //! `POST /v1/batches`, and the test waits (by polling the batch, never by sleeping) until the
 //! engine has processed them.
 
-mod common;
 
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{
+use crate::common::{
     BURGER_JWT_SECRET, Engine, Reply, assert_problem, bsn, burger_token, burger_token_with, guid,
     invalid_names, oin, ok_json, send,
 };

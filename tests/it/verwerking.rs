@@ -11,14 +11,13 @@
 //! `TechnischProbleem` is not covered: it answers a failure inside the engine (storage), which
 //! a client cannot provoke over HTTP, and faking one would test the fake, not the engine.
 
-mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
 use berichtenbox_actors::core::routing::home_shard_of_batch;
-use common::{
+use crate::common::{
     Engine, Options, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json,
     send,
 };

@@ -40,7 +40,7 @@
 //! - last, the live followers were shown every receipt of their afnemer: none became ready
 //!   behind a cursor already handed out.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use berichtenbox_actors::store::Store;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
-use common::{Engine, Options};
+use crate::common::{Engine, Options};
 use rand::Rng as _;
 use rand::seq::{IndexedRandom as _, SliceRandom as _};
 use serde_json::{Value, json};

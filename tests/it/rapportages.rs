@@ -6,11 +6,11 @@
 //! reports, restarts the engine on the same data and checks that nothing was lost or counted
 //! twice.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     BEHEER_TOKEN, Engine, Options, Reply, assert_problem, bsn, burger_token, guid, invalid_names,
     oin, ok_json, send,
 };

@@ -27,7 +27,7 @@
 //! parked: a graceful stop answers every request it took in, and a 503 stores nothing. After a
 //! restart the same checks as above hold, and at the end the same store check.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use berichtenbox_actors::store::Store;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
-use common::{Engine, Options};
+use crate::common::{Engine, Options};
 use rand::Rng as _;
 use serde_json::{Value, json};
 

@@ -1,0 +1,17 @@
+//! The root crate's integration tests, in one test binary: one module per subject.
+//!
+//! `common` is the harness every module shares (see ARCHITECTURE.md, "Test layout").
+
+mod common;
+
+mod batches;
+mod burger_auth;
+mod burgers;
+mod crash;
+mod crash_processing;
+mod loadtest_smoke;
+mod monitoring;
+mod openapi;
+mod rapportages;
+mod verwerking;
+mod webhooks;
