@@ -17,14 +17,14 @@
 //! - `API-Version` and problem+json on every kind of response, also 404 and 405;
 //! - the beheer endpoints for afnemers and API keys, and an afnemer's berichttypen.
 
-use crate::common;
+use crate::support;
 
 use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use crate::common::{BEHEER_TOKEN, Engine, Options, Reply, batch, bsn, guid, oin, send};
+use crate::support::{BEHEER_TOKEN, Engine, Reply, batch, bsn, guid, oin, send};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -726,13 +726,12 @@ fn run_table(rows: &[Row], min_checked: usize) {
     let main_dir = tempfile::tempdir().expect("tempdir");
     let small_dir = tempfile::tempdir().expect("tempdir");
     let main = Engine::start(&main_dir.path().join("data"));
-    let small = Engine::start_with(
-        &small_dir.path().join("data"),
-        &Options {
-            server: "max_body_bytes = 65536\nin_flight_bytes = 1048576".into(),
-            ..Options::default()
-        },
-    );
+    let small = Engine::builder(&small_dir.path().join("data"))
+        .configure(|c| {
+            c.server.max_body_bytes = 65536;
+            c.server.in_flight_bytes = 1048576;
+        })
+        .start();
     let main_keys = Keys {
         active: main.afnemer(&oin(1), json!({ "naam": "Gemeente Actief" })),
         inactive: Some(main.afnemer(
@@ -852,7 +851,7 @@ fn a_valid_batch_is_parked_with_202_and_its_location_answers() {
     );
 
     // A media type with parameters is application/json all the same.
-    let other = common::batch(2, 1);
+    let other = support::batch(2, 1);
     let reply = send(
         engine
             .client
@@ -952,10 +951,8 @@ fn the_same_batch_is_200_and_other_content_409_also_after_a_restart() {
     assert_eq!(status.status, 200);
     assert_eq!(status.json()["aantalBerichten"], json!(4));
 
-    let exit = engine.terminate();
-    assert!(exit.success(), "engine exited with {exit} on SIGTERM");
-
-    let engine = Engine::start(&data);
+    // The graceful stop (SIGTERM's path), then a start on the same data.
+    let engine = engine.restart();
     again_as(&engine, "same batch after a restart");
     conflict_as(&engine, "other content after a restart");
     let status = batch_status(&engine, &key, &id);
@@ -1053,8 +1050,9 @@ fn a_batch_over_the_rate_is_429_with_retry_after_and_not_stored() {
         "the batch larger than the burst",
     );
 
-    // Retry-After is true: after it, the refused batch passes, as a first delivery (202).
-    std::thread::sleep(Duration::from_secs(wait));
+    // Retry-After is true: after it (on the engine's clock), the refused batch passes, as a
+    // first delivery (202).
+    engine.advance(Duration::from_secs(wait));
     let reply = deliver(&engine, &key, &two);
     assert_eq!(reply.status, 202, "after Retry-After: {}", reply.text());
 }
@@ -1066,13 +1064,9 @@ fn a_batch_over_the_rate_is_429_with_retry_after_and_not_stored() {
 #[test]
 fn a_store_that_cannot_park_answers_503_and_is_not_ready() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            sections: "[store]\nmin_free_disk_bytes = 18446744073709551615".into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| c.store.min_free_disk_bytes = u64::MAX)
+        .start();
     let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
     let batch = batch(9, 2);
 
@@ -1100,14 +1094,12 @@ fn a_store_that_cannot_park_answers_503_and_is_not_ready() {
 #[test]
 fn a_full_processing_backlog_answers_503_and_keeps_what_it_has() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            sections: "[store]\nmax_parked_berichten = 1000\n[processing]\nbeat_ms = 3600000\n"
-                .into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            c.store.max_parked_berichten = 1000;
+            c.processing.beat_ms = 3_600_000;
+        })
+        .start();
     let key = engine.afnemer(
         &oin(1),
         json!({ "naam": "Gemeente Veel", "berichtenPerSeconde": 100000, "burst": 100000 }),
@@ -1144,13 +1136,9 @@ fn a_full_processing_backlog_answers_503_and_keeps_what_it_has() {
 #[test]
 fn a_batch_refused_with_503_takes_nothing_from_the_rate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            sections: "[store]\nmin_free_disk_bytes = 18446744073709551615".into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| c.store.min_free_disk_bytes = u64::MAX)
+        .start();
     let key = engine.afnemer(
         &oin(1),
         json!({ "naam": "Gemeente Traag", "berichtenPerSeconde": 1, "burst": 2 }),
@@ -1170,13 +1158,12 @@ fn a_batch_refused_with_503_takes_nothing_from_the_rate() {
 #[test]
 fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            server: "max_body_bytes = 65536\nin_flight_bytes = 65536".into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            c.server.max_body_bytes = 65536;
+            c.server.in_flight_bytes = 65536;
+        })
+        .start();
     let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
     let batch = batch(10, 2);
 
@@ -1482,9 +1469,7 @@ fn beheer_registers_afnemers_and_issues_keys() {
     assert!(key.len() >= 32, "a short key: {key}");
     assert_eq!(get(&engine, &key, "/v1/berichttypen").status, 200);
 
-    let exit = engine.terminate();
-    assert!(exit.success(), "engine exited with {exit}");
-    let engine = Engine::start(&data);
+    let engine = engine.restart();
     let listed = list_afnemers(&engine);
     assert_eq!(listed.len(), 1, "after a restart: {listed:?}");
     assert_eq!(listed[0]["naam"], json!("Gemeente Beheer 2"));
@@ -1552,9 +1537,7 @@ fn an_afnemer_registers_its_berichttypen_and_they_survive_a_restart() {
     );
     assert_eq!(berichttypen(&engine, &key).len(), 1);
 
-    let exit = engine.terminate();
-    assert!(exit.success(), "engine exited with {exit}");
-    let engine = Engine::start(&data);
+    let engine = engine.restart();
     let listed = berichttypen(&engine, &key);
     assert_eq!(listed.len(), 1, "after a restart: {listed:?}");
     assert_eq!(listed[0]["code"], json!("AANSLAG"));

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use crate::common::{
+use crate::support::{
     BURGER_JWT_SECRET, Engine, Reply, assert_problem, bsn, burger_token, burger_token_with, guid,
     invalid_names, oin, ok_json, send,
 };

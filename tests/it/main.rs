@@ -1,8 +1,8 @@
 //! The root crate's integration tests, in one test binary: one module per subject.
 //!
-//! `common` is the harness every module shares (see ARCHITECTURE.md, "Test layout").
+//! `support` is the sandbox every module shares (see ARCHITECTURE.md, "Test layout").
 
-mod common;
+mod support;
 
 mod batches;
 mod burger_auth;

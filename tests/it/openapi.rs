@@ -10,12 +10,12 @@
 //! `application/octet-stream` with `format: binary` (a bijlage, served with its own media type)
 //! takes any media type; its bytes come back base64-encoded for the test to compare.
 
-use crate::common;
+use crate::support;
 
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-use crate::common::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
+use crate::support::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
 use reqwest::Method;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -597,7 +597,7 @@ fn batch_delivery_answers_as_documented() {
     let running = start();
     let engine = &running.engine;
     let post = "/v1/batches";
-    let key = engine.afnemer(&common::oin(1), json!({ "naam": "Afnemer een" }));
+    let key = engine.afnemer(&support::oin(1), json!({ "naam": "Afnemer een" }));
     let deliver =
         |key: &str, batch: &Value| check_response(&doc, "POST", post, engine.deliver(key, batch));
 
@@ -605,18 +605,18 @@ fn batch_delivery_answers_as_documented() {
     let response = engine
         .client
         .post(engine.url(post))
-        .json(&common::batch(1, 1))
+        .json(&support::batch(1, 1))
         .send()
         .expect("post");
     assert_eq!(check_response(&doc, "POST", post, response).0, 401);
-    assert_eq!(deliver("geen-sleutel", &common::batch(1, 1)).0, 401);
+    assert_eq!(deliver("geen-sleutel", &support::batch(1, 1)).0, 401);
 
     // 403: an afnemer that is not active.
     let inactive = engine.afnemer(
-        &common::oin(2),
+        &support::oin(2),
         json!({ "naam": "Afnemer twee", "actief": false }),
     );
-    assert_eq!(deliver(&inactive, &common::batch(1, 1)).0, 403);
+    assert_eq!(deliver(&inactive, &support::batch(1, 1)).0, 403);
 
     // 415: not JSON by media type.
     let response = engine
@@ -639,7 +639,7 @@ fn batch_delivery_answers_as_documented() {
         .send()
         .expect("post");
     assert_eq!(check_response(&doc, "POST", post, response).0, 400);
-    let mut broken = common::batch(2, 2);
+    let mut broken = support::batch(2, 2);
     broken["berichten"][1]["ontvanger"] = json!("123456789");
     let (status, problem) = deliver(&key, &broken);
     assert_eq!(status, 400);
@@ -649,13 +649,13 @@ fn batch_delivery_answers_as_documented() {
     );
 
     // 413: more than 1000 berichten, and attachments over 500 KB in one bericht.
-    let (status, problem) = deliver(&key, &common::batch(3, 1001));
+    let (status, problem) = deliver(&key, &support::batch(3, 1001));
     assert_eq!(status, 413);
     assert!(
         invalid_param_names(&problem).contains(&"berichten"),
         "{problem}"
     );
-    let mut heavy = common::batch(4, 1);
+    let mut heavy = support::batch(4, 1);
     let inhoud = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 300_000]);
     heavy["berichten"][0]["bijlagen"] = json!([
         { "omschrijving": "Een", "mediatype": "application/pdf", "inhoud": inhoud },
@@ -669,7 +669,7 @@ fn batch_delivery_answers_as_documented() {
     );
 
     // 202, then 200 for the same batch again, then 409 for other content under its batchId.
-    let batch = common::batch(5, 3);
+    let batch = support::batch(5, 3);
     let batch_id = batch["batchId"].as_str().expect("batchId").to_owned();
     let response = engine.deliver(&key, &batch);
     let location = response
@@ -691,10 +691,10 @@ fn batch_delivery_answers_as_documented() {
 
     // 429: a batch larger than the afnemer's burst.
     let narrow = engine.afnemer(
-        &common::oin(3),
+        &support::oin(3),
         json!({ "naam": "Afnemer drie", "berichtenPerSeconde": 1, "burst": 1 }),
     );
-    assert_eq!(deliver(&narrow, &common::batch(6, 2)).0, 429);
+    assert_eq!(deliver(&narrow, &support::batch(6, 2)).0, 429);
 
     // GET /v1/batches/{batchId}: 200 for the owner, 404 for another afnemer and unknown ids.
     let status_path = "/v1/batches/{batchId}";
@@ -711,7 +711,7 @@ fn batch_delivery_answers_as_documented() {
     assert_eq!(status, 200);
     assert_eq!(body["batchId"], batch_id.as_str());
     assert_eq!(get(&narrow, &batch_id).0, 404);
-    assert_eq!(get(&key, &common::guid(99, 99)).0, 404);
+    assert_eq!(get(&key, &support::guid(99, 99)).0, 404);
     assert_eq!(get(&key, "geen-guid").0, 404);
 }
 
@@ -721,7 +721,7 @@ fn beheer_answers_as_documented() {
     let running = start();
     let engine = &running.engine;
     let put_path = "/v1/beheer/afnemers/{oin}";
-    let oin = common::oin(7);
+    let oin = support::oin(7);
     let put = |oin: &str, token: Option<&str>, body: &Value| {
         let mut request = engine
             .client
@@ -815,7 +815,7 @@ fn beheer_answers_as_documented() {
     };
     let (status, sleutel) = post_key(&oin);
     assert_eq!(status, 201);
-    assert_eq!(post_key(&common::oin(8)).0, 404);
+    assert_eq!(post_key(&support::oin(8)).0, 404);
 
     // The key opens the afnemer's berichttypen.
     let key = sleutel["sleutel"].as_str().expect("sleutel");
@@ -985,9 +985,9 @@ fn account_answers_as_documented() {
         doc: &doc,
         engine: &running.engine,
     };
-    let oin = common::oin(11);
+    let oin = support::oin(11);
     let key = api.engine.afnemer(&oin, json!({ "naam": "Gemeente Elf" }));
-    let bsn = common::bsn(1101);
+    let bsn = support::bsn(1101);
     let token = burger(&bsn);
     let me = Some(token.as_str());
     let account = "/v1/account";
@@ -1103,7 +1103,7 @@ fn account_answers_as_documented() {
         "open twice",
     );
     // A box is its own citizen's: another citizen still has none.
-    let other = burger(&common::bsn(1102));
+    let other = burger(&support::bsn(1102));
     expect(
         api.call("GET", account, account, Some(&other), None),
         404,
@@ -1175,7 +1175,7 @@ fn account_answers_as_documented() {
     assert_eq!(set["oin"], oin.as_str());
     assert_eq!(set["naam"], "Gemeente Elf");
     assert_eq!(set["digitaal"], false);
-    for unknown in [common::oin(12), "123".to_owned()] {
+    for unknown in [support::oin(12), "123".to_owned()] {
         expect(
             api.call("PUT", voorkeur, &voorkeur_of(&unknown), me, Some(&digitaal)),
             404,
@@ -1235,7 +1235,7 @@ fn forecast_reports_and_validaties_answer_as_documented() {
     };
     let key = api
         .engine
-        .afnemer(&common::oin(31), json!({ "naam": "Afnemer prognose" }));
+        .afnemer(&support::oin(31), json!({ "naam": "Afnemer prognose" }));
     expect(
         api.call(
             "PUT",
@@ -1338,7 +1338,7 @@ fn forecast_reports_and_validaties_answer_as_documented() {
             validaties,
             validaties,
             Some(&key),
-            Some(&json!({ "berichtType": "AANSLAG", "bsns": [common::bsn(3101)] })),
+            Some(&json!({ "berichtType": "AANSLAG", "bsns": [support::bsn(3101)] })),
         ),
         200,
         "validate",
@@ -1365,7 +1365,7 @@ fn processing_and_box_answer_as_documented() {
         doc: &doc,
         engine: &running.engine,
     };
-    let oin = common::oin(21);
+    let oin = support::oin(21);
     let key = api.engine.afnemer(&oin, json!({ "naam": "Afnemer een" }));
     let aanslag = json!({ "omschrijving": "Aanslag" });
     expect(
@@ -1381,7 +1381,7 @@ fn processing_and_box_answer_as_documented() {
     );
 
     // X has a box, W one that refuses this afnemer's digital mail, Y none.
-    let (x, w, y) = (common::bsn(2101), common::bsn(2102), common::bsn(2103));
+    let (x, w, y) = (support::bsn(2101), support::bsn(2102), support::bsn(2103));
     let (token_x, token_w, token_y) = (burger(&x), burger(&w), burger(&y));
     for token in [&token_x, &token_w] {
         expect(
@@ -1413,7 +1413,7 @@ fn processing_and_box_answer_as_documented() {
     let pdf = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 de aanslag van X");
     let bericht = |n: u32, ontvanger: &str, soort: &str| {
         json!({
-            "berichtId": common::guid(21, n),
+            "berichtId": support::guid(21, n),
             "berichtType": soort,
             "ontvanger": ontvanger,
             "onderwerp": format!("Bericht {n}"),
@@ -1427,7 +1427,7 @@ fn processing_and_box_answer_as_documented() {
         json!([{ "omschrijving": "Aanslag", "mediatype": "application/pdf", "inhoud": pdf }]);
     let mut later = bericht(2, &x, "AANSLAG");
     later["publicatieDatum"] = json!((now + jiff::SignedDuration::from_hours(48)).to_string());
-    let batch_id = common::guid(21, 0xffff);
+    let batch_id = support::guid(21, 0xffff);
     let batch = json!({
         "batchId": batch_id,
         "aanmaakDatum": now.to_string(),
@@ -1474,11 +1474,11 @@ fn processing_and_box_answer_as_documented() {
         (5, "BerichtTypeNietOndersteund", "ValidatieBerichtType"),
     ]
     .into_iter()
-    .map(|(n, code, stadium)| (common::guid(21, n), code.to_owned(), stadium.to_owned()))
+    .map(|(n, code, stadium)| (support::guid(21, n), code.to_owned(), stadium.to_owned()))
     .collect();
     assert_eq!(outcomes, expected, "{receipt}");
 
-    let second_id = common::guid(22, 0xffff);
+    let second_id = support::guid(22, 0xffff);
     let second = json!({
         "batchId": second_id,
         "aanmaakDatum": now.to_string(),
@@ -1530,7 +1530,7 @@ fn processing_and_box_answer_as_documented() {
     expect(page("", None), 401, "feed without a key");
     expect(page("", Some("fout")), 401, "feed with an unknown key");
     let inactive = api.engine.afnemer(
-        &common::oin(23),
+        &support::oin(23),
         json!({ "naam": "Slapend", "actief": false }),
     );
     expect(
@@ -1540,7 +1540,7 @@ fn processing_and_box_answer_as_documented() {
     );
     let stranger = api
         .engine
-        .afnemer(&common::oin(24), json!({ "naam": "Ander" }));
+        .afnemer(&support::oin(24), json!({ "naam": "Ander" }));
     assert_eq!(
         expect(page("", Some(&stranger)), 200, "another afnemer's feed"),
         json!({ "verwerkingsberichten": [] })
@@ -1775,7 +1775,7 @@ fn the_checker_can_fail() {
     let doc = document();
     let batch = json!({ "$ref": "#/components/schemas/Batch" });
     let good = json!({
-        "batchId": common::guid(1, 1),
+        "batchId": support::guid(1, 1),
         "status": "geparkeerd",
         "ontvangenOp": "2026-11-28T10:00:00.5Z",
         "aantalBerichten": 3,
@@ -1804,11 +1804,11 @@ fn the_checker_can_fail() {
     // The harness's batches are valid by the request schema; 1001 berichten are not.
     let request = json!({ "$ref": "#/components/schemas/BatchAanlevering" });
     assert_eq!(
-        conforms(&doc, &request, &common::batch(1, 4), false),
+        conforms(&doc, &request, &support::batch(1, 4), false),
         Vec::<String>::new()
     );
-    assert!(!conforms(&doc, &request, &common::batch(1, 1001), false).is_empty());
-    let mut unknown = common::batch(1, 1);
+    assert!(!conforms(&doc, &request, &support::batch(1, 1001), false).is_empty());
+    let mut unknown = support::batch(1, 1);
     unknown["berichten"][0]["kleur"] = json!("blauw");
     assert!(!conforms(&doc, &request, &unknown, false).is_empty());
 
@@ -1816,15 +1816,15 @@ fn the_checker_can_fail() {
     // Verwerkt.
     let receipt = json!({ "$ref": "#/components/schemas/Verwerkingsbericht" });
     let good = json!({
-        "batchId": common::guid(1, 1),
+        "batchId": support::guid(1, 1),
         "ontvangenOp": "2026-11-28T10:00:00Z",
         "verwerktOp": "2026-11-28T10:00:01Z",
         "totaalAantalOntvangenBerichten": 2,
         "aantalSuccesvolVerwerkt": 1,
         "aantalPerVerwerkingsCode": { "BerichtBestaatAl": 1 },
         "berichten": [
-            { "berichtId": common::guid(1, 2), "verwerkingsCode": "Verwerkt", "stadium": "NA" },
-            { "berichtId": common::guid(1, 3), "verwerkingsCode": "BerichtBestaatAl", "stadium": "StoreMessage" },
+            { "berichtId": support::guid(1, 2), "verwerkingsCode": "Verwerkt", "stadium": "NA" },
+            { "berichtId": support::guid(1, 3), "verwerkingsCode": "BerichtBestaatAl", "stadium": "StoreMessage" },
         ],
     });
     assert_eq!(conforms(&doc, &receipt, &good, true), Vec::<String>::new());
@@ -1852,7 +1852,7 @@ fn the_checker_can_fail() {
     let single = json!({ "$ref": "#/components/schemas/BoxBericht" });
     let listed = json!({
         "id": "0".repeat(36),
-        "afzender": { "oin": common::oin(1) },
+        "afzender": { "oin": support::oin(1) },
         "berichtType": "AANSLAG",
         "onderwerp": "Uw aanslag",
         "ontvangenOp": "2026-11-28T10:00:00Z",

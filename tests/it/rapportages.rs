@@ -6,12 +6,12 @@
 //! reports, restarts the engine on the same data and checks that nothing was lost or counted
 //! twice.
 
-use crate::common;
+use crate::support;
 
 use std::time::Duration;
 
-use crate::common::{
-    BEHEER_TOKEN, Engine, Options, Reply, assert_problem, bsn, burger_token, guid, invalid_names,
+use crate::support::{
+    BEHEER_TOKEN, Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names,
     oin, ok_json, send,
 };
 use jiff::ToSpan as _;
@@ -229,7 +229,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
     deliver(&engine, &key, 2, &[3, 6]);
     deliver(&engine, &other, 3, &[4, 7, 5]);
     // A redelivery of a batch counts nothing again.
-    let mut once = common::batch(99, 1);
+    let mut once = support::batch(99, 1);
     once["batchId"] = json!(guid(99, 0));
     assert_eq!(engine.deliver(&key, &once).status(), 202);
     engine.wait_processed(&key, &guid(99, 0), DEADLINE);
@@ -341,8 +341,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
     );
 
     // A restart keeps every count, and counts nothing twice.
-    assert!(engine.terminate().success());
-    let engine = Engine::start_with(&data, &Options::default());
+    let engine = engine.restart();
     assert_eq!(day(&engine, &key), expected_1);
     assert_eq!(day(&engine, &other), expected_2);
     let after = month(&engine);
@@ -376,11 +375,9 @@ fn reports_count_what_happened_and_survive_a_restart() {
 #[test]
 fn validaties_answer_per_bsn_within_the_hourly_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = Options {
-        sections: "[validaties]\nper_uur = 3\n".into(),
-        ..Options::default()
-    };
-    let engine = Engine::start_with(&dir.path().join("data"), &options);
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| c.validaties.per_uur = 3)
+        .start();
     let key = afnemer(&engine, 1);
     // 0: a box; 1: a box refusing afnemer 1; 2: a closed box; 3: none.
     for n in 0..3 {

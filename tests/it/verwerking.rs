@@ -17,8 +17,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use berichtenbox_actors::core::routing::home_shard_of_batch;
-use crate::common::{
-    Engine, Options, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json,
+use crate::support::{
+    Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json,
     send,
 };
 use jiff::{SignedDuration, Timestamp};
@@ -43,11 +43,11 @@ fn get(engine: &Engine, token: &str, path: &str) -> Reply {
 // The scenario
 // ---------------------------------------------------------------------------------------------
 
-fn options() -> Options {
-    Options {
-        sections: format!("[store]\nshards = {SHARDS}\n"),
-        ..Options::default()
-    }
+/// An engine with [`SHARDS`] shards.
+fn start(data: &Path) -> Engine {
+    Engine::builder(data)
+        .configure(|c| c.store.shards = SHARDS)
+        .start()
 }
 
 fn days(n: i64) -> SignedDuration {
@@ -452,7 +452,7 @@ fn onderwerpen(berichten: &[Value]) -> Vec<&str> {
 #[test]
 fn every_verwerkingscode_lands_in_the_receipt_and_only_verwerkt_in_a_box() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     // The receipts themselves are checked line by line inside `scenario`.
     let s = scenario(&engine);
 
@@ -482,7 +482,7 @@ fn every_verwerkingscode_lands_in_the_receipt_and_only_verwerkt_in_a_box() {
 #[test]
 fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let s = scenario(&engine);
     let receipts_a: Vec<Value> = s.a.iter().map(|d| d.receipt().clone()).collect();
 
@@ -629,7 +629,7 @@ fn snapshot(engine: &Engine, s: &Scenario) -> Value {
 fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let engine = Engine::start_with(&data, &options());
+    let engine = start(&data);
     let s = scenario(&engine);
     let before = snapshot(&engine, &s);
     // Sanity: the snapshot holds what the scenario made.
@@ -639,9 +639,8 @@ fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
         "status unchanged while running"
     );
 
-    let status = engine.terminate();
-    assert!(status.success(), "engine exit on SIGTERM: {status}");
-    let engine = restart(&data);
+    // The graceful stop (SIGTERM's path), then a start on the same data and clock.
+    let engine = engine.restart();
 
     assert_eq!(snapshot(&engine, &s), before, "right after the restart");
 
@@ -681,10 +680,6 @@ fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
     after_without_markers["feed_a"] = before["feed_a"].clone();
     // Same receipts (same verwerktOp: none was made again), same boxes, same B.
     assert_eq!(after_without_markers, before, "after the markers");
-}
-
-fn restart(data: &Path) -> Engine {
-    Engine::start_with(data, &options())
 }
 
 /// A receipt line: (verwerkingsCode, stadium).
@@ -729,8 +724,10 @@ fn race(engine: &Engine) -> (Vec<Value>, Vec<(Race, [Line; 2])>) {
                 Timestamp::now(),
                 vec![bericht(&bericht_id, "AANSLAG", &x, &onderwerp)],
             );
-            // The second is parked only after the first's 202: the first is accepted first.
+            // The second is parked only after the first's 202: the first is accepted first, and
+            // time passes between the two (the engine's clock is a ManualClock).
             assert_eq!(engine_deliver(engine, &key, &batch).status, 202);
+            engine.advance(Duration::from_millis(1));
         }
         races.push(Race {
             first,
@@ -768,7 +765,7 @@ fn bestaat_al() -> Line {
 #[test]
 fn one_bericht_id_in_two_batches_at_once_is_delivered_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let (x_box, outcomes) = race(&engine);
     for (race, lines) in &outcomes {
         let mut sorted = lines.clone();
@@ -793,7 +790,7 @@ fn one_bericht_id_in_two_batches_at_once_is_delivered_once() {
 #[test]
 fn of_two_batches_with_one_bericht_id_the_one_accepted_first_is_verwerkt() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let (_, outcomes) = race(&engine);
     let wrong: Vec<String> = outcomes
         .iter()
@@ -821,7 +818,7 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let key = engine.afnemer(&oin(1), json!({ "naam": "Belastingdienst" }));
     put_berichttype(&engine, &key, "AANSLAG", true);
     let x = bsn(730_000);
@@ -902,7 +899,7 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
 #[test]
 fn batches_sharing_bericht_ids_across_shards_are_all_processed() {
     let dir = tempfile::tempdir().expect("data dir");
-    let engine = Engine::start_with(dir.path(), &options());
+    let engine = start(dir.path());
     let oin_a = oin(61);
     let key = engine.afnemer(
         &oin_a,
