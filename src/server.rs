@@ -322,7 +322,13 @@ pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<
     let listen = config.server.listen;
     let listener =
         TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    let running = start(config, listener, SharedClock::system(), metrics, signalled())?;
+    let running = start(
+        config,
+        listener,
+        SharedClock::system(),
+        metrics,
+        signalled(),
+    )?;
     // One line on stdout, for whoever started the engine (and for tests that asked for port 0).
     println!("listening on http://{}", running.address());
     running.join()

@@ -21,10 +21,10 @@ use crate::support;
 
 use std::io::Write as _;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::{BEHEER_TOKEN, Engine, Reply, batch, bsn, guid, oin, send, wait_until};
 use base64::Engine as _;
-use crate::support::{BEHEER_TOKEN, Engine, Reply, batch, bsn, guid, oin, send};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -1206,22 +1206,21 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
         )
     };
     let mut holder = hold();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reply = probe();
-        if reply.status == 503 {
-            break;
-        }
-        assert_eq!(reply.status, 400, "probe: {}", reply.text());
-        assert!(
-            Instant::now() < deadline,
-            "the held body never took the budget"
-        );
-        if answered(&holder) {
-            holder = hold();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the held body takes the budget",
+        Duration::from_secs(30),
+        || {
+            let reply = probe();
+            if reply.status == 503 {
+                return true;
+            }
+            assert_eq!(reply.status, 400, "probe: {}", reply.text());
+            if answered(&holder) {
+                holder = hold();
+            }
+            false
+        },
+    );
     assert!(
         !answered(&holder),
         "the holder was answered while it held the budget"
@@ -1238,16 +1237,14 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
 
     // The holder leaves; its memory comes back and the same batch is parked.
     drop(holder);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until("the budget is released", Duration::from_secs(30), || {
         let reply = deliver(&engine, &key, &batch);
         if reply.status == 202 {
-            break;
+            return true;
         }
         assert_problem(&reply, 503, "while the budget is released");
-        assert!(Instant::now() < deadline, "the budget was never released");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        false
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use crate::support::{EngineBuilder, Process as Engine};
+use base64::Engine as _;
 use rand::Rng as _;
 use serde_json::{Value, json};
 

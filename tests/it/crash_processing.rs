@@ -49,9 +49,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::support::{EngineBuilder, Process as Engine};
 use base64::Engine as _;
 use berichtenbox_actors::store::Store;
-use crate::support::{EngineBuilder, Process as Engine};
 use rand::Rng as _;
 use rand::seq::{IndexedRandom as _, SliceRandom as _};
 use serde_json::{Value, json};
@@ -496,44 +496,12 @@ fn redeliver(engine: &Engine, keys: &[String], round: usize, unsettled: &[Sent])
 
 /// Every item of a citizen's box, paging with `volgende`.
 fn box_items(engine: &Engine, citizen: &Citizen) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut path = "/v1/account/berichten?limit=500".to_owned();
-    loop {
-        let (status, page) = get_json(engine, &citizen.token, &path);
-        assert_eq!(status, 200, "box of {}: {page}", citizen.bsn);
-        items.extend(
-            page["berichten"]
-                .as_array()
-                .expect("berichten")
-                .iter()
-                .cloned(),
-        );
-        match page["volgende"].as_str() {
-            Some(next) => path = format!("/v1/account/berichten?limit=500&na={next}"),
-            None => return items,
-        }
-    }
+    engine.burger(&citizen.bsn).box_all()
 }
 
 /// Every receipt in an afnemer's feed, paging with `volgende`.
 fn feed(engine: &Engine, key: &str) -> Vec<Value> {
-    let mut receipts = Vec::new();
-    let mut path = "/v1/verwerkingsberichten?limit=50".to_owned();
-    loop {
-        let (status, page) = get_json(engine, key, &path);
-        assert_eq!(status, 200, "feed: {page}");
-        receipts.extend(
-            page["verwerkingsberichten"]
-                .as_array()
-                .expect("verwerkingsberichten")
-                .iter()
-                .cloned(),
-        );
-        match page["volgende"].as_str() {
-            Some(next) => path = format!("/v1/verwerkingsberichten?limit=50&na={next}"),
-            None => return receipts,
-        }
-    }
+    engine.receipts_all(key)
 }
 
 /// The `<id>.eml` names in the outbox (ids without the extension), and every other file.
@@ -625,18 +593,7 @@ fn sigkill_during_processing_decides_every_bericht_once() {
                         "burst": 100_000
                     }),
                 );
-                let response = engine
-                    .client
-                    .put(engine.url("/v1/berichttypen/AANSLAG"))
-                    .bearer_auth(&key)
-                    .json(&json!({ "omschrijving": "Aanslag", "actief": true }))
-                    .send()
-                    .expect("put berichttype");
-                assert!(
-                    response.status().is_success(),
-                    "put berichttype: {}",
-                    response.status()
-                );
+                engine.berichttype(&key, "AANSLAG", true);
                 key
             })
             .collect(),
@@ -995,14 +952,11 @@ fn sigkill_during_processing_decides_every_bericht_once() {
 
     // ---- notifications ---------------------------------------------------------------------
     let outbox_dir: PathBuf = data_dir.join("outbox");
-    let until = Instant::now() + OUTBOX_DEADLINE;
-    loop {
+    // check_outbox reports what is missing after the deadline.
+    support::poll_until(OUTBOX_DEADLINE, || {
         let (emls, _) = outbox(&outbox_dir);
-        if due.keys().all(|id| emls.contains(id)) || Instant::now() >= until {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        due.keys().all(|id| emls.contains(id))
+    });
     check_outbox(&outbox_dir, &due, "running engine");
 
     let exit = engine.terminate();

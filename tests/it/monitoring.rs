@@ -21,7 +21,6 @@
 //! which `scripts/test.sh` installs; without them these tests fail, they never skip.
 //! Everything listens on 127.0.0.1 only.
 
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fs::File;
@@ -32,7 +31,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::webhook::{Answer, Receiver};
-use crate::support::{EngineBuilder, Process as Engine, Reply, wait_until, bsn, burger_token, guid, oin, send};
+use crate::support::{
+    EngineBuilder, Process as Engine, Reply, bsn, burger_token, guid, oin, send, wait_until,
+};
 use serde_json::{Value, json};
 
 /// The repository (the root crate's directory).
@@ -739,14 +740,7 @@ fn put_load(engine: &Engine, between_rounds: &mut dyn FnMut()) -> Load {
         expect_status(&reply, &[200, 201], &format!("PUT /v1/prognoses/{maand}"));
     }
     for key in [&key_a, &key_b, &key_c] {
-        let reply = send(
-            engine
-                .client
-                .put(engine.url("/v1/berichttypen/AANSLAG"))
-                .bearer_auth(key)
-                .json(&json!({ "omschrijving": "Aanslag", "actief": true })),
-        );
-        expect_status(&reply, &[200, 201], "PUT /v1/berichttypen/AANSLAG");
+        engine.berichttype(key, "AANSLAG", true);
     }
     let (x, y, z) = (bsn(801_000), bsn(802_000), bsn(803_000));
     for citizen in [&x, &y] {

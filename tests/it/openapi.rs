@@ -14,8 +14,8 @@ use crate::support;
 
 use std::collections::BTreeSet;
 
-use base64::Engine as _;
 use crate::support::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
+use base64::Engine as _;
 use reqwest::Method;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -855,21 +855,7 @@ fn beheer_answers_as_documented() {
     );
 }
 
-/// A citizen's token as the MijnOverheid portal makes one: HS256 over `claims` with `secret`.
-fn jwt(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("sign token")
-}
-
-/// A token the engine accepts for citizen `bsn`, valid for ten minutes.
-fn burger(bsn: &str) -> String {
-    let exp = jsonwebtoken::get_current_timestamp() + 600;
-    jwt(&json!({ "sub": bsn, "exp": exp }), BURGER_JWT_SECRET)
-}
+use crate::support::{burger_token as burger, burger_token_with as jwt};
 
 fn header(response: &Response, name: &str) -> Option<String> {
     response
@@ -934,29 +920,25 @@ impl Api<'_> {
     /// Polls `GET /v1/batches/{batchId}`, every answer checked, until the batch is processed;
     /// processing is asynchronous, so this waits for the state, at most 20 seconds.
     fn wait_processed(&self, key: &str, batch_id: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let path = format!("/v1/batches/{batch_id}");
-        loop {
-            let batch = expect(
-                self.call("GET", "/v1/batches/{batchId}", &path, Some(key), None),
-                200,
-                "batch status",
-            );
-            let processed = batch["status"] == "verwerkt";
-            assert_eq!(
-                batch.get("verwerkingsbericht").is_some(),
-                processed,
-                "the receipt is there exactly when the batch is processed: {batch}"
-            );
-            if processed {
-                return batch;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "batch {batch_id} not processed within 20 s: {batch}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
+        support::wait_for(
+            &format!("batch {batch_id} processed"),
+            std::time::Duration::from_secs(20),
+            || {
+                let batch = expect(
+                    self.call("GET", "/v1/batches/{batchId}", &path, Some(key), None),
+                    200,
+                    "batch status",
+                );
+                let processed = batch["status"] == "verwerkt";
+                assert_eq!(
+                    batch.get("verwerkingsbericht").is_some(),
+                    processed,
+                    "the receipt is there exactly when the batch is processed: {batch}"
+                );
+                processed.then_some(batch)
+            },
+        )
     }
 }
 

@@ -11,8 +11,8 @@ use crate::support;
 use std::time::Duration;
 
 use crate::support::{
-    BEHEER_TOKEN, Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names,
-    oin, ok_json, send,
+    BEHEER_TOKEN, Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin,
+    ok_json, send,
 };
 use jiff::ToSpan as _;
 use serde_json::{Value, json};
@@ -60,16 +60,10 @@ fn get(engine: &Engine, token: &str, path: &str) -> Reply {
 
 /// An afnemer with the berichttype `AANSLAG`; answers its key.
 fn afnemer(engine: &Engine, n: u32) -> String {
-    let key = engine.afnemer(&oin(n), json!({ "naam": format!("Afnemer {n}") }));
-    let reply = send(
-        engine
-            .client
-            .put(engine.url("/v1/berichttypen/AANSLAG"))
-            .bearer_auth(&key)
-            .json(&json!({ "omschrijving": "Aanslag" })),
-    );
-    assert!(reply.status == 201 || reply.status == 200, "berichttype");
-    key
+    engine
+        .beheer()
+        .afnemer_with_aanslag(&oin(n), json!({ "naam": format!("Afnemer {n}") }))
+        .key
 }
 
 #[test]

@@ -11,16 +11,14 @@
 //! `TechnischProbleem` is not covered: it answers a failure inside the engine (storage), which
 //! a client cannot provoke over HTTP, and faking one would test the fake, not the engine.
 
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use berichtenbox_actors::core::routing::home_shard_of_batch;
 use crate::support::{
-    Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json,
-    send,
+    Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json, send,
 };
+use berichtenbox_actors::core::routing::home_shard_of_batch;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -78,19 +76,7 @@ fn batch_of(batch_id: &str, aanmaak: Timestamp, berichten: Vec<Value>) -> Value 
 }
 
 fn put_berichttype(engine: &Engine, key: &str, code: &str, actief: bool) {
-    let reply = send(
-        engine
-            .client
-            .put(engine.url(&format!("/v1/berichttypen/{code}")))
-            .bearer_auth(key)
-            .json(&json!({ "omschrijving": format!("Type {code}"), "actief": actief })),
-    );
-    assert!(
-        reply.status == 200 || reply.status == 201,
-        "put berichttype {code}: {} {}",
-        reply.status,
-        String::from_utf8_lossy(&reply.body)
-    );
+    engine.berichttype(key, code, actief);
 }
 
 /// One bericht's expected line in a receipt.
@@ -392,50 +378,22 @@ fn scenario(engine: &Engine) -> Scenario {
 
 /// Walks the feed with `limit=1`, following `volgende`, and answers every receipt on the way.
 fn walk_feed(engine: &Engine, key: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    let mut path = "/v1/verwerkingsberichten?limit=1".to_owned();
-    loop {
-        let page = ok_json(&get(engine, key, &path), 200, "feed page");
-        let items = page["verwerkingsberichten"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no verwerkingsberichten: {page}"));
-        assert!(items.len() <= 1, "limit=1 answered {}", items.len());
-        seen.extend(items.iter().cloned());
-        match page["volgende"].as_str() {
-            Some(cursor) => {
-                assert_eq!(items.len(), 1, "a page with a cursor but nothing on it");
-                path = format!("/v1/verwerkingsberichten?limit=1&na={cursor}");
-            }
-            None => return seen,
-        }
-        assert!(seen.len() < 1000, "the feed does not end");
-    }
+    engine.all_pages(
+        key,
+        "/v1/verwerkingsberichten?limit=1",
+        "verwerkingsberichten",
+    )
 }
 
 /// The citizen's visible berichten (all pages), or `None` when he has no box (404).
 fn box_of(engine: &Engine, bsn: &str) -> Option<Vec<Value>> {
-    let token = burger_token(bsn);
-    let mut all = Vec::new();
-    let mut path = "/v1/account/berichten?limit=500".to_owned();
-    loop {
-        let reply = get(engine, &token, &path);
-        if reply.status == 404 {
-            assert_problem(&reply, 404, "box of a citizen without one");
-            return None;
-        }
-        let page = ok_json(&reply, 200, "box");
-        all.extend(
-            page["berichten"]
-                .as_array()
-                .expect("berichten")
-                .iter()
-                .cloned(),
-        );
-        match page["volgende"].as_str() {
-            Some(cursor) => path = format!("/v1/account/berichten?limit=500&na={cursor}"),
-            None => return Some(all),
-        }
+    let burger = engine.burger(bsn);
+    let reply = burger.get("/v1/account/berichten?limit=1");
+    if reply.status == 404 {
+        assert_problem(&reply, 404, "box of a citizen without one");
+        return None;
     }
+    Some(burger.box_all())
 }
 
 fn onderwerpen(berichten: &[Value]) -> Vec<&str> {

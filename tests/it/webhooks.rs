@@ -14,7 +14,6 @@
 //! only after every earlier one has left the outbox, never by a quiet spell. It talks to no
 //! address but 127.0.0.1.
 
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -211,7 +210,12 @@ fn receipts_wait_for_a_webhook_that_is_down_across_a_restart_and_arrive_once_eac
     for id in &ids_b {
         receipts.insert(id.clone(), receipt(&engine, &key_b, id));
     }
-    receiver_b.wait_for(&ids_b, DEADLINE, retries_due(&engine), "B after the restart");
+    receiver_b.wait_for(
+        &ids_b,
+        DEADLINE,
+        retries_due(&engine),
+        "B after the restart",
+    );
     wait_for_failed_push(&engine, 1, failed, "A still down after the restart");
 
     // A comes up: everything arrives, oldest first, once.

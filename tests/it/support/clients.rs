@@ -119,16 +119,21 @@ impl Api {
         send(self.client.get(self.url(path)).bearer_auth(token))
     }
 
-    /// Every item of a paged list: GETs `path` (which has its own `limit`), then follows
-    /// `volgende` with `na=` until a page has none. Each page must answer 200 with at most
-    /// `limit` items under `field`, and a page with a cursor is never empty.
+    /// Every item of a paged list (see [`Api::pages`]).
     pub fn all_pages(&self, token: &str, path: &str, field: &str) -> Vec<Value> {
+        self.pages(token, path, field).concat()
+    }
+
+    /// The pages of a paged list, each its items: GETs `path` (which may have its own
+    /// `limit`), then follows `volgende` with `na=` until a page has none. Each page must
+    /// answer 200 with at most `limit` items under `field`, and a page with a cursor is full.
+    pub fn pages(&self, token: &str, path: &str, field: &str) -> Vec<Vec<Value>> {
         let limit: Option<usize> = path
             .split(['?', '&'])
             .find_map(|part| part.strip_prefix("limit="))
             .and_then(|limit| limit.parse().ok());
         let joiner = if path.contains('?') { '&' } else { '?' };
-        let mut items = Vec::new();
+        let mut pages = Vec::new();
         let mut next = path.to_owned();
         for _ in 0..100_000 {
             let page = ok_json(&self.get(token, &next), 200, path);
@@ -138,13 +143,20 @@ impl Api {
             if let Some(limit) = limit {
                 assert!(on_page.len() <= limit, "{path}: {} > limit", on_page.len());
             }
-            items.extend(on_page.iter().cloned());
+            pages.push(on_page.clone());
             match page["volgende"].as_str() {
                 Some(cursor) => {
                     assert!(!on_page.is_empty(), "{path}: a cursor on an empty page");
+                    if let Some(limit) = limit {
+                        assert_eq!(
+                            on_page.len(),
+                            limit,
+                            "{path}: a cursor after a page not full"
+                        );
+                    }
                     next = format!("{path}{joiner}na={cursor}");
                 }
-                None => return items,
+                None => return pages,
             }
         }
         panic!("{path}: the list does not end");
@@ -188,18 +200,14 @@ impl Api {
     /// reply (with its `verwerkingsbericht`); panics after `deadline`. Processing is
     /// asynchronous, so this waits for a state, never for a time.
     pub fn wait_processed(&self, key: &str, batch_id: &str, deadline: Duration) -> Value {
-        wait_for(
-            &format!("batch {batch_id} processed"),
-            deadline,
-            || {
-                let body = ok_json(
-                    &self.get(key, &format!("/v1/batches/{batch_id}")),
-                    200,
-                    "get batch",
-                );
-                (body["status"] == "verwerkt").then_some(body)
-            },
-        )
+        wait_for(&format!("batch {batch_id} processed"), deadline, || {
+            let body = ok_json(
+                &self.get(key, &format!("/v1/batches/{batch_id}")),
+                200,
+                "get batch",
+            );
+            (body["status"] == "verwerkt").then_some(body)
+        })
     }
 
     /// Every receipt in an afnemer's feed, following `volgende`.
@@ -263,7 +271,10 @@ impl Beheer {
         let reply = send(
             self.api
                 .client
-                .post(self.api.url(&format!("/v1/beheer/afnemers/{oin}/api-sleutels")))
+                .post(
+                    self.api
+                        .url(&format!("/v1/beheer/afnemers/{oin}/api-sleutels")),
+                )
                 .bearer_auth(BEHEER_TOKEN),
         );
         ok_json(&reply, 201, "post key")["sleutel"]
@@ -355,9 +366,14 @@ impl Burger {
 
     /// Every bericht in his box (visible now), following `volgende`.
     pub fn box_all(&self) -> Vec<Value> {
-        self.api.all_pages(
+        self.box_pages(500).concat()
+    }
+
+    /// His box in pages of `limit`, following `volgende`.
+    pub fn box_pages(&self, limit: usize) -> Vec<Vec<Value>> {
+        self.api.pages(
             &self.token,
-            "/v1/account/berichten?limit=500",
+            &format!("/v1/account/berichten?limit={limit}"),
             "berichten",
         )
     }

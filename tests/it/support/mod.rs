@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-pub use clients::{
-    Api, Reply, assert_problem, invalid_names, ok_json, send,
-};
+pub use clients::{Api, Reply, assert_problem, invalid_names, ok_json, send};
 pub use sandbox::{Engine, EngineBuilder, Process};
 
 pub const BEHEER_TOKEN: &str = "test-beheer-token";
@@ -35,10 +33,24 @@ const POLL: Duration = Duration::from_millis(20);
 /// Polls `done` until it answers true; panics with `what` once `deadline` has passed. The one
 /// way a test waits for an effect: on a condition, never for a time.
 #[track_caller]
-pub fn wait_until(what: &str, deadline: Duration, mut done: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, deadline: Duration, done: impl FnMut() -> bool) {
+    assert!(
+        poll_until(deadline, done),
+        "not within {deadline:?}: {what}"
+    );
+}
+
+/// Polls `done` until it answers true (then true) or `deadline` has passed (then false), for a
+/// test that reports a missed deadline itself.
+pub fn poll_until(deadline: Duration, mut done: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + deadline;
-    while !done() {
-        assert!(Instant::now() < until, "not within {deadline:?}: {what}");
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
         std::thread::sleep(POLL);
     }
 }

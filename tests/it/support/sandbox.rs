@@ -20,8 +20,8 @@ use std::time::Duration;
 use berichtenbox::config::Config;
 use berichtenbox::server::{self, Running};
 use berichtenbox_actors::core::clock::{Clock, ManualClock, SharedClock};
-use jiff::Timestamp;
 use berichtenbox_actors::store::Store;
+use jiff::Timestamp;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::{Api, BEHEER_TOKEN, BURGER_JWT_SECRET, wait_for};
@@ -124,9 +124,7 @@ impl EngineBuilder {
 
     /// Starts the engine in this process; answers once it accepts connections.
     pub fn start(self) -> Engine {
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Arc::new(SandboxClock::new()));
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SandboxClock::new()));
         self.config.validate().expect("a valid test configuration");
         let listener = TcpListener::bind(self.config.server.listen).expect("bind 127.0.0.1:0");
         let running = server::start(
@@ -225,7 +223,10 @@ impl Process {
             .arg("--data-dir")
             .arg(&data_dir)
             .env("BERICHTENBOX_BEHEER_TOKEN", &config.auth.beheer_token)
-            .env("BERICHTENBOX_BURGER_JWT_SECRET", &config.auth.burger_jwt_secret)
+            .env(
+                "BERICHTENBOX_BURGER_JWT_SECRET",
+                &config.auth.burger_jwt_secret,
+            )
             .env("BERICHTENBOX_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -12,8 +12,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::wait_until;
-
 /// The path of every receiver's URL.
 pub const PATH: &str = "/ontvangstbewijzen";
 
@@ -125,14 +123,16 @@ impl Receiver {
         mut meanwhile: impl FnMut(),
         context: &str,
     ) -> Vec<Push> {
-        wait_until(
-            &format!("{context}: the receiver gets {keys:?}"),
-            deadline,
-            || {
-                meanwhile();
-                let received = self.keys();
-                keys.iter().all(|key| received.contains(key))
-            },
+        let arrived = super::poll_until(deadline, || {
+            meanwhile();
+            let received = self.keys();
+            keys.iter().all(|key| received.contains(key))
+        });
+        assert!(
+            arrived,
+            "{context}: within {deadline:?} the receiver on port {} got {:?}, expected {keys:?}",
+            self.port,
+            self.keys()
         );
         self.pushes()
     }
