@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::Actor as _;
 use berichtenbox_actors::catalog::Catalog;
@@ -36,6 +36,7 @@ use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use berichtenbox_actors::store::{AfnemerRecord, BoxEntry, BoxId, Delivery, Store};
 use jiff::{SignedDuration, Timestamp};
 use support::smtp::{Sink, free_port, text};
+use support::wait::{poll_until, wait_until};
 
 const FROM: &str = "MijnOverheid <noreply@mijnoverheid.nl>";
 const DOMAIN: &str = "mijnoverheid.nl";
@@ -124,20 +125,15 @@ fn pauses() -> Vec<u64> {
 }
 
 fn wait_for_pauses(n: usize, context: &str) -> Vec<u64> {
-    let until = Instant::now() + DEADLINE;
-    loop {
-        let pauses = pauses();
-        if pauses.len() >= n {
-            return pauses;
-        }
-        assert!(
-            Instant::now() < until,
-            "{context}: the dispatcher announced {} of {n} pauses within {DEADLINE:?} (its \
-             log line \"notification not sent, pausing\" with pause_seconds may have changed)",
-            pauses.len()
-        );
-        std::thread::sleep(BEAT);
-    }
+    let announced = poll_until(DEADLINE, || pauses().len() >= n);
+    let pauses = pauses();
+    assert!(
+        announced,
+        "{context}: the dispatcher announced {} of {n} pauses within {DEADLINE:?} (its \
+         log line \"notification not sent, pausing\" with pause_seconds may have changed)",
+        pauses.len()
+    );
+    pauses
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,14 +244,9 @@ impl Running {
     /// once its mailbox is gone and the `Drain` in hand, if any, is done).
     fn stop(mut self, store: &Arc<EmbeddedStore>, others: usize) {
         self.halt();
-        let until = Instant::now() + DEADLINE;
-        while Arc::strong_count(store) > 1 + others {
-            assert!(
-                Instant::now() < until,
-                "the dispatcher did not let go of the store within {DEADLINE:?}"
-            );
-            std::thread::sleep(BEAT);
-        }
+        wait_until("the dispatcher lets go of the store", DEADLINE, || {
+            Arc::strong_count(store) <= 1 + others
+        });
     }
 
     fn halt(&mut self) {
@@ -295,15 +286,12 @@ fn pending(store: &Arc<EmbeddedStore>) -> usize {
 }
 
 fn wait_until_none_pending(store: &Arc<EmbeddedStore>, context: &str) {
-    let until = Instant::now() + DEADLINE;
-    while pending(store) > 0 {
-        assert!(
-            Instant::now() < until,
-            "{context}: {} notifications still pending after {DEADLINE:?}",
-            pending(store)
-        );
-        std::thread::sleep(BEAT);
-    }
+    let sent = poll_until(DEADLINE, || pending(store) == 0);
+    assert!(
+        sent,
+        "{context}: {} notifications still pending after {DEADLINE:?}",
+        pending(store)
+    );
 }
 
 /// BSNs (passing the elfproef) from `n` upward; the store does not check them, but real ones
@@ -794,10 +782,8 @@ fn unpublished_notifications_at_the_head_of_a_shard_do_not_hold_back_published_o
         smtp_mailer(sink.port, &clock),
         config,
     );
-    let until = Instant::now() + DEADLINE;
-    while sink.messages().len() < 2 && Instant::now() < until {
-        std::thread::sleep(BEAT);
-    }
+    // The assertion below says what arrived.
+    poll_until(DEADLINE, || sink.messages().len() >= 2);
     quiet();
     assert_eq!(
         sink.message_ids(),

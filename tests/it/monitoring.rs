@@ -28,11 +28,12 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::webhook::{Answer, Receiver};
 use crate::support::{
-    EngineBuilder, Process as Engine, Reply, bsn, burger_token, guid, oin, send, wait_until,
+    EngineBuilder, Process as Engine, Reply, bsn, burger_token, guid, oin, poll_until, send,
+    wait_until,
 };
 use serde_json::{Value, json};
 
@@ -938,27 +939,24 @@ impl Prometheus {
 
     /// Waits for `/-/ready`; false when the process ended (e.g. its port was taken).
     fn wait_ready(&mut self) -> bool {
-        let until = Instant::now() + DEADLINE;
-        loop {
+        let mut exited = false;
+        let settled = poll_until(DEADLINE, || {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 eprintln!("prometheus exited ({status}):\n{}", read_log(&self.log));
-                return false;
-            }
-            let ready = self
-                .client
-                .get(format!("{}/-/ready", self.base))
-                .send()
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
+                exited = true;
                 return true;
             }
-            assert!(
-                Instant::now() < until,
-                "prometheus not ready within {DEADLINE:?}:\n{}",
-                read_log(&self.log)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            self.client
+                .get(format!("{}/-/ready", self.base))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        });
+        assert!(
+            settled,
+            "prometheus not ready within {DEADLINE:?}:\n{}",
+            read_log(&self.log)
+        );
+        !exited
     }
 
     /// GET on the HTTP API; answers `data`, or the error Prometheus gave.
