@@ -13,5 +13,6 @@ mod loadtest_smoke;
 mod monitoring;
 mod openapi;
 mod rapportages;
+mod startup;
 mod verwerking;
 mod webhooks;

@@ -54,10 +54,6 @@ fn put_prognose(engine: &Engine, key: &str, maand: &str, body: &Value) -> Reply 
     )
 }
 
-fn get(engine: &Engine, token: &str, path: &str) -> Reply {
-    send(engine.client.get(engine.url(path)).bearer_auth(token))
-}
-
 /// An afnemer with the berichttype `AANSLAG`; answers its key.
 fn afnemer(engine: &Engine, n: u32) -> String {
     engine
@@ -142,7 +138,7 @@ fn forecasts_are_checked_stored_and_listed() {
             .bearer_auth(&key),
     );
     assert_problem(&delete, 405, "DELETE");
-    let listed = ok_json(&get(&engine, &key, "/v1/prognoses"), 200, "list");
+    let listed = ok_json(&engine.get(&key, "/v1/prognoses"), 200, "list");
     assert_eq!(listed["prognoses"], json!([]), "nothing bad was stored");
 
     // Good input: created, then replaced; the last month of the horizon is allowed.
@@ -167,10 +163,10 @@ fn forecasts_are_checked_stored_and_listed() {
 
     // Another afnemer sees none of them.
     let other = afnemer(&engine, 2);
-    let theirs = ok_json(&get(&engine, &other, "/v1/prognoses"), 200, "other");
+    let theirs = ok_json(&engine.get(&other, "/v1/prognoses"), 200, "other");
     assert_eq!(theirs["prognoses"], json!([]));
 
-    let listed = ok_json(&get(&engine, &key, "/v1/prognoses"), 200, "list");
+    let listed = ok_json(&engine.get(&key, "/v1/prognoses"), 200, "list");
     let prognoses = listed["prognoses"].as_array().expect("array");
     assert_eq!(prognoses.len(), 2, "{listed}");
     assert_eq!(prognoses[0]["maand"], this_month());
@@ -231,11 +227,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
 
     let day = |engine: &Engine, key: &str| {
         ok_json(
-            &get(
-                engine,
-                key,
-                &format!("/v1/rapportages/dagelijks?datum={}", today()),
-            ),
+            &engine.get(key, &format!("/v1/rapportages/dagelijks?datum={}", today())),
             200,
             "daily",
         )
@@ -247,16 +239,12 @@ fn reports_count_what_happened_and_survive_a_restart() {
     assert_eq!(day(&engine, &other), expected_2);
     // Without a date: today.
     assert_eq!(
-        ok_json(
-            &get(&engine, &key, "/v1/rapportages/dagelijks"),
-            200,
-            "today"
-        ),
+        ok_json(&engine.get(&key, "/v1/rapportages/dagelijks"), 200, "today"),
         expected_1
     );
     // Another day: nothing.
     let empty = ok_json(
-        &get(&engine, &key, "/v1/rapportages/dagelijks?datum=2020-02-29"),
+        &engine.get(&key, "/v1/rapportages/dagelijks?datum=2020-02-29"),
         200,
         "empty day",
     );
@@ -266,11 +254,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
     );
     for bad in ["2026-13-01", "28-11-2026", "gisteren", "2026-02-30"] {
         let problem = assert_problem(
-            &get(
-                &engine,
-                &key,
-                &format!("/v1/rapportages/dagelijks?datum={bad}"),
-            ),
+            &engine.get(&key, &format!("/v1/rapportages/dagelijks?datum={bad}")),
             400,
             bad,
         );
@@ -284,8 +268,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
 
     let month = |engine: &Engine| {
         ok_json(
-            &get(
-                engine,
+            &engine.get(
                 BEHEER_TOKEN,
                 &format!("/v1/beheer/rapportages/maandelijks?maand={}", this_month()),
             ),
@@ -318,8 +301,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
         ("onbekend=1", "query"),
     ] {
         let problem = assert_problem(
-            &get(
-                &engine,
+            &engine.get(
                 BEHEER_TOKEN,
                 &format!("/v1/beheer/rapportages/maandelijks?{query}"),
             ),
@@ -329,7 +311,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
         assert_eq!(invalid_names(&problem), [name], "{query}");
     }
     assert_problem(
-        &get(&engine, &key, "/v1/beheer/rapportages/maandelijks"),
+        &engine.get(&key, "/v1/beheer/rapportages/maandelijks"),
         401,
         "an afnemer's key is not the operator's token",
     );
@@ -362,7 +344,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
         &this_month(),
         &json!({ "aantalBerichten": 100, "gemiddeldeGrootteKb": 1 }),
     );
-    let listed = ok_json(&get(&engine, &key, "/v1/prognoses"), 200, "list");
+    let listed = ok_json(&engine.get(&key, "/v1/prognoses"), 200, "list");
     assert_eq!(listed["prognoses"][0]["werkelijkAantalBerichten"], 7);
 }
 

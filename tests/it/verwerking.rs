@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support::{
-    Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json, send,
+    Engine, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json, send,
 };
 use berichtenbox_actors::core::routing::home_shard_of_batch;
 use jiff::{SignedDuration, Timestamp};
@@ -31,11 +31,6 @@ const SHARDS: usize = 4;
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers
 // ---------------------------------------------------------------------------------------------
-
-/// A GET with a bearer token (an afnemer's API key or a citizen's JWT).
-fn get(engine: &Engine, token: &str, path: &str) -> Reply {
-    send(engine.client.get(engine.url(path)).bearer_auth(token))
-}
 
 // ---------------------------------------------------------------------------------------------
 // The scenario
@@ -125,7 +120,7 @@ fn deliver_and_check(
     expected: Vec<Expect>,
 ) -> Delivered {
     let batch_id = batch["batchId"].as_str().expect("batchId").to_owned();
-    let parked = ok_json(&engine_deliver(engine, key, batch), 202, "deliver");
+    let parked = ok_json(&engine.post_batch(key, batch), 202, "deliver");
     assert_eq!(parked["status"], "geparkeerd");
     let ontvangen_op = parked["ontvangenOp"]
         .as_str()
@@ -140,16 +135,6 @@ fn deliver_and_check(
     };
     check_receipt(&delivered, batch);
     delivered
-}
-
-fn engine_deliver(engine: &Engine, key: &str, batch: &Value) -> Reply {
-    send(
-        engine
-            .client
-            .post(engine.url("/v1/batches"))
-            .bearer_auth(key)
-            .json(batch),
-    )
 }
 
 /// The receipt says, in batch order, each bericht's code and stadium, and counts them right.
@@ -454,7 +439,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
 
     // Without a limit: all on one page, and no cursor.
     let page = ok_json(
-        &get(&engine, &s.key_a, "/v1/verwerkingsberichten"),
+        &engine.get(&s.key_a, "/v1/verwerkingsberichten"),
         200,
         "page",
     );
@@ -462,7 +447,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
     assert!(page.get("volgende").is_none(), "{page}");
     // limit=2: two, then the third.
     let page = ok_json(
-        &get(&engine, &s.key_a, "/v1/verwerkingsberichten?limit=2"),
+        &engine.get(&s.key_a, "/v1/verwerkingsberichten?limit=2"),
         200,
         "limit=2",
     );
@@ -471,8 +456,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
         .as_str()
         .expect("volgende after a full page");
     let page = ok_json(
-        &get(
-            &engine,
+        &engine.get(
             &s.key_a,
             &format!("/v1/verwerkingsberichten?limit=2&na={cursor}"),
         ),
@@ -491,34 +475,26 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
         ("limit=veel", "limit"),
         ("limit=-1", "limit"),
     ] {
-        let reply = get(
-            &engine,
-            &s.key_a,
-            &format!("/v1/verwerkingsberichten?{query}"),
-        );
+        let reply = engine.get(&s.key_a, &format!("/v1/verwerkingsberichten?{query}"));
         let problem = assert_problem(&reply, 400, query);
         assert_eq!(invalid_names(&problem), [name], "{query}: {problem}");
     }
 
     // Another afnemer sees none of A's receipts, and not A's batches either.
     let key_c = engine.afnemer(&oin(3), json!({ "naam": "Gemeente C" }));
-    let page = ok_json(&get(&engine, &key_c, "/v1/verwerkingsberichten"), 200, "C");
+    let page = ok_json(&engine.get(&key_c, "/v1/verwerkingsberichten"), 200, "C");
     assert_eq!(page["verwerkingsberichten"], json!([]), "C's feed");
     assert!(page.get("volgende").is_none(), "{page}");
     // Not even with A's cursor in hand.
     let a_first = ok_json(
-        &get(&engine, &s.key_a, "/v1/verwerkingsberichten?limit=1"),
+        &engine.get(&s.key_a, "/v1/verwerkingsberichten?limit=1"),
         200,
         "A's first page",
     );
     let a_cursor = a_first["volgende"].as_str().expect("cursor");
     for key in [&s.key_b, &key_c] {
         let page = ok_json(
-            &get(
-                &engine,
-                key,
-                &format!("/v1/verwerkingsberichten?na={a_cursor}"),
-            ),
+            &engine.get(key, &format!("/v1/verwerkingsberichten?na={a_cursor}")),
             200,
             "A's cursor in other hands",
         );
@@ -528,7 +504,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
             }
         }
         for delivered in &s.a {
-            let reply = get(&engine, key, &format!("/v1/batches/{}", delivered.batch_id));
+            let reply = engine.get(key, &format!("/v1/batches/{}", delivered.batch_id));
             assert_problem(&reply, 404, "another afnemer's batch");
         }
     }
@@ -536,7 +512,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
     // The feed is for afnemers only.
     let reply = send(engine.client.get(engine.url("/v1/verwerkingsberichten")));
     assert_problem(&reply, 401, "no credentials");
-    let reply = get(&engine, &burger_token(&s.x), "/v1/verwerkingsberichten");
+    let reply = engine.get(&burger_token(&s.x), "/v1/verwerkingsberichten");
     assert_problem(&reply, 401, "a citizen's token");
 }
 
@@ -565,7 +541,7 @@ fn marker_batches(oin_a: &str, y: &str) -> Vec<Value> {
 fn snapshot(engine: &Engine, s: &Scenario) -> Value {
     let batch = |key: &str, d: &Delivered| {
         ok_json(
-            &get(engine, key, &format!("/v1/batches/{}", d.batch_id)),
+            &engine.get(key, &format!("/v1/batches/{}", d.batch_id)),
             200,
             "batch",
         )
@@ -606,11 +582,7 @@ fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
     // shard, processed after whatever might (wrongly) still have been parked there.
     let markers = marker_batches(&oin(1), &s.y);
     for marker in &markers {
-        assert_eq!(
-            engine_deliver(&engine, &s.key_a, marker).status,
-            202,
-            "marker"
-        );
+        assert_eq!(engine.post_batch(&s.key_a, marker).status, 202, "marker");
     }
     let mut marker_receipts = BTreeSet::new();
     for marker in &markers {
@@ -684,7 +656,7 @@ fn race(engine: &Engine) -> (Vec<Value>, Vec<(Race, [Line; 2])>) {
             );
             // The second is parked only after the first's 202: the first is accepted first, and
             // time passes between the two (the engine's clock is a ManualClock).
-            assert_eq!(engine_deliver(engine, &key, &batch).status, 202);
+            assert_eq!(engine.post_batch(&key, &batch).status, 202);
             engine.advance(Duration::from_millis(1));
         }
         races.push(Race {
@@ -826,7 +798,7 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
                 Timestamp::now(),
                 vec![bericht(&guid(31, n), "AANSLAG", &x, "Volgen")],
             );
-            assert_eq!(engine_deliver(&engine, &key, &batch).status, 202);
+            assert_eq!(engine.post_batch(&key, &batch).status, 202);
             batch_id
         })
         .collect();
@@ -894,7 +866,7 @@ fn batches_sharing_bericht_ids_across_shards_are_all_processed() {
                             })
                             .collect();
                         let reply =
-                            engine_deliver(engine, key, &batch_of(&batch_id, aanmaak, berichten));
+                            engine.post_batch(key, &batch_of(&batch_id, aanmaak, berichten));
                         assert_eq!(reply.status, 202, "deliver {batch_id}");
                         mine.push((batch_id, ids));
                     }

@@ -196,6 +196,16 @@ impl Api {
             .expect("post batch")
     }
 
+    /// POSTs a batch as JSON with the afnemer's key and reads the reply whole.
+    pub fn post_batch(&self, key: &str, batch: &Value) -> Reply {
+        send(
+            self.client
+                .post(self.url("/v1/batches"))
+                .bearer_auth(key)
+                .json(batch),
+        )
+    }
+
     /// Polls `GET /v1/batches/{batch_id}` until its status is `verwerkt` and answers the whole
     /// reply (with its `verwerkingsbericht`); panics after `deadline`. Processing is
     /// asynchronous, so this waits for a state, never for a time.
@@ -303,13 +313,7 @@ pub struct Afnemer {
 impl Afnemer {
     /// POSTs a batch and reads the reply whole.
     pub fn deliver(&self, batch: &Value) -> Reply {
-        send(
-            self.api
-                .client
-                .post(self.api.url("/v1/batches"))
-                .bearer_auth(&self.key)
-                .json(batch),
-        )
+        self.api.post_batch(&self.key, batch)
     }
 
     /// `GET /v1/batches/{batch_id}`.

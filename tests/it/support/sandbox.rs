@@ -149,6 +149,30 @@ impl EngineBuilder {
     pub fn spawn(self) -> Process {
         Process::spawn(&self.config)
     }
+
+    /// Starts the engine in this process, expecting it to refuse: answers the error.
+    pub fn start_refused(self) -> anyhow::Error {
+        self.config.validate().expect("a valid test configuration");
+        let listener = TcpListener::bind(self.config.server.listen).expect("bind 127.0.0.1:0");
+        match server::start(
+            self.config,
+            listener,
+            SharedClock::new(Arc::new(SandboxClock::new())),
+            Some(metrics()),
+            std::future::pending(),
+        ) {
+            Ok(running) => {
+                let _ = running.shutdown();
+                panic!("the engine started where it had to refuse");
+            }
+            Err(error) => error,
+        }
+    }
+
+    /// Runs the binary, expecting it to refuse to start: answers its exit status and stderr.
+    pub fn spawn_refused(self) -> (ExitStatus, String) {
+        Process::spawn_refused(&self.config)
+    }
 }
 
 /// An engine running in this process.
@@ -254,6 +278,44 @@ impl Process {
             api: Api::new(base),
             data_dir,
         }
+    }
+
+    fn spawn_refused(config: &Config) -> (ExitStatus, String) {
+        let data_dir = &config.store.data_dir;
+        let config_path = data_dir.with_extension("toml");
+        std::fs::write(&config_path, config_toml(config)).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_berichtenbox"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env("BERICHTENBOX_BEHEER_TOKEN", &config.auth.beheer_token)
+            .env(
+                "BERICHTENBOX_BURGER_JWT_SECRET",
+                &config.auth.burger_jwt_secret,
+            )
+            .env("BERICHTENBOX_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start berichtenbox");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let exited = super::poll_until(Duration::from_secs(60), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the engine did not exit within 60 s where it had to refuse to start");
+        }
+        let status = child.wait().expect("wait");
+        (status, reader.join().expect("stderr reader"))
     }
 
     pub fn pid(&self) -> u32 {
