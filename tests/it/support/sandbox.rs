@@ -77,11 +77,22 @@ impl Clock for SandboxClock {
     }
 }
 
-/// The process-wide metrics recorder, installed by the first engine that asks.
+/// The process-wide metrics recorder, installed by the first engine that asks; with it, the
+/// in-process engines' log (`BERICHTENBOX_LOG`, `warn` by default) goes to the test's captured
+/// output, shown when a test fails.
 fn metrics() -> PrometheusHandle {
     static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
     METRICS
-        .get_or_init(|| server::install_metrics().expect("install the metrics recorder"))
+        .get_or_init(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("BERICHTENBOX_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_test_writer()
+                .try_init();
+            server::install_metrics().expect("install the metrics recorder")
+        })
         .clone()
 }
 
