@@ -1432,13 +1432,13 @@ fn settled_kit_findings(
     rules: &[Rule],
     afnemer_oin: &str,
 ) -> Findings {
-    let until = Instant::now() + DEADLINE;
+    let until = std::time::Instant::now() + DEADLINE;
     loop {
         let findings = kit_findings(prometheus, targets, rules, afnemer_oin);
-        if findings.failures.is_empty() || Instant::now() >= until {
+        if findings.failures.is_empty() || std::time::Instant::now() >= until {
             return findings;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 
