@@ -25,7 +25,7 @@ use berichtenbox_actors::registry::Registry;
 use berichtenbox_actors::store::embedded::EmbeddedStore;
 use berichtenbox_actors::store::{RunRecord, Store};
 use berichtenbox_actors::webhook::{WebhookClient, WebhookConfig};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, SmtpTlsMode};
@@ -135,37 +135,10 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-/// Installs the process-wide Prometheus recorder, with explicit histogram buckets.
+/// Installs the process-wide Prometheus recorder, with the histogram buckets and help texts
+/// of the list of metrics (`http::telemetry`).
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("_seconds".into()),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5,
-            ],
-        )?
-        // Processing is allowed 24 hours; its delay is seen from milliseconds to a day.
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::PROCESSING_DELAY.into()),
-            &[
-                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
-                21600.0, 86400.0,
-            ],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::BATCH_BERICHTEN.into()),
-            &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::PARK_GROUP_BATCHES.into()),
-            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::PARK_GROUP_MESSAGES.into()),
-            &[
-                1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0,
-            ],
-        )?
+    http::telemetry::recorder_builder()?
         .install_recorder()
         .context("cannot install the metrics recorder")
         .inspect(|_| http::telemetry::describe())

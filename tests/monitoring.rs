@@ -963,6 +963,24 @@ fn engine_metrics_pass_promtool_lint() {
             wrong.push(format!("{name} is exported but not listed"));
         }
     }
+    // Every histogram with the list's buckets (not a summary, not another set).
+    for histogram in METRICS.iter().filter(|m| m.kind == Kind::Histogram) {
+        let prefix = format!("{}_bucket{{", histogram.name);
+        let mut bounds: Vec<f64> = text
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .filter_map(|line| line.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+            .filter(|bound: &f64| bound.is_finite())
+            .collect();
+        bounds.sort_by(f64::total_cmp);
+        bounds.dedup();
+        if bounds != histogram.buckets {
+            wrong.push(format!(
+                "{} is exported with buckets {bounds:?}, listed with {:?}",
+                histogram.name, histogram.buckets
+            ));
+        }
+    }
     assert!(
         wrong.is_empty(),
         "/metrics against METRICS:\n  {}",
@@ -1432,13 +1450,13 @@ fn settled_kit_findings(
     rules: &[Rule],
     afnemer_oin: &str,
 ) -> Findings {
-    let until = Instant::now() + DEADLINE;
+    let until = std::time::Instant::now() + DEADLINE;
     loop {
         let findings = kit_findings(prometheus, targets, rules, afnemer_oin);
-        if findings.failures.is_empty() || Instant::now() >= until {
+        if findings.failures.is_empty() || std::time::Instant::now() >= until {
             return findings;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 
