@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use berichtenbox_actors::core::onderhoud::Venster;
+use berichtenbox_actors::store::embedded::EmbeddedConfig;
 use serde::Deserialize;
 
 /// The default configuration, every field with its meaning. Parsing it yields `Config::default()`.
@@ -136,7 +137,8 @@ vensters = [
 #[derive(Default)]
 pub struct Config {
     pub server: ServerConfig,
-    pub store: StoreConfig,
+    /// The embedded store's own configuration type: `[store]` is deserialised into it.
+    pub store: EmbeddedConfig,
     pub afnemers: AfnemersConfig,
     pub auth: AuthConfig,
     pub processing: ProcessingConfig,
@@ -390,19 +392,6 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    pub data_dir: PathBuf,
-    pub shards: usize,
-    pub queue_capacity: usize,
-    pub max_group_messages: usize,
-    pub min_free_disk_bytes: u64,
-    pub cache_bytes_per_shard: u64,
-    pub memtable_bytes: u64,
-    pub max_parked_berichten: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct AfnemersConfig {
     pub berichten_per_seconde: u32,
     pub burst: u32,
@@ -472,21 +461,6 @@ impl Default for ServerConfig {
             max_body_bytes: 64 << 20,
             in_flight_bytes: 512 << 20,
             shutdown_timeout_seconds: 30,
-        }
-    }
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            data_dir: PathBuf::from("./data"),
-            shards: 4,
-            queue_capacity: 512,
-            max_group_messages: 16384,
-            min_free_disk_bytes: 256 << 20,
-            cache_bytes_per_shard: 32 << 20,
-            memtable_bytes: 16 << 20,
-            max_parked_berichten: 5_000_000,
         }
     }
 }
@@ -568,11 +542,11 @@ impl Config {
     /// The checks that need no I/O; [`Config::load`] also reads the citizens' public key file.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
-        if self.store.shards == 0 || self.store.shards > 1024 {
-            return fail("store.shards must be 1 to 1024");
-        }
-        if self.store.queue_capacity == 0 || self.afnemers.mailbox_capacity == 0 {
-            return fail("store.queue_capacity and afnemers.mailbox_capacity must be at least 1");
+        self.store
+            .validate()
+            .map_err(|error| ConfigError::Invalid(format!("store.{error}")))?;
+        if self.afnemers.mailbox_capacity == 0 {
+            return fail("afnemers.mailbox_capacity must be at least 1");
         }
         if self.processing.round_berichten == 0 || self.processing.beat_ms == 0 {
             return fail("processing.round_berichten and processing.beat_ms must be at least 1");
@@ -583,12 +557,6 @@ impl Config {
         if self.webhooks.connect_timeout_seconds == 0 || self.webhooks.request_timeout_seconds == 0
         {
             return fail("webhooks timeouts must be at least 1 second");
-        }
-        if self.store.max_parked_berichten < 1000 {
-            return fail("store.max_parked_berichten must be at least 1000 (a full batch)");
-        }
-        if self.store.max_group_messages == 0 {
-            return fail("store.max_group_messages must be at least 1");
         }
         if self.afnemers.berichten_per_seconde == 0 || self.afnemers.burst == 0 {
             return fail("afnemers.berichten_per_seconde and afnemers.burst must be at least 1");
@@ -646,6 +614,25 @@ mod tests {
     fn unknown_fields_are_refused() {
         let error = Config::parse("[server]\nlisten_on = \"127.0.0.1:1\"\n").expect_err("refused");
         assert!(error.to_string().contains("listen_on"), "{error}");
+        let error = Config::parse("[store]\nshard = 3\n").expect_err("refused");
+        assert!(error.to_string().contains("shard"), "{error}");
+    }
+
+    #[test]
+    fn store_section_is_the_stores_own_config() {
+        let config = Config::parse("[store]\nshards = 8\nqueue_capacity = 3\n").expect("parses");
+        assert_eq!(
+            config.store,
+            EmbeddedConfig {
+                shards: 8,
+                queue_capacity: 3,
+                ..EmbeddedConfig::default()
+            }
+        );
+        let mut bad = Config::default();
+        bad.store.shards = 0;
+        let error = bad.validate().expect_err("no shards");
+        assert!(error.to_string().contains("store.shards"), "{error}");
     }
 
     #[test]

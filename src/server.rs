@@ -27,10 +27,10 @@ use berichtenbox_actors::notify::{MailTransportConfig, SmtpCredentials, SmtpRela
 use berichtenbox_actors::processor::{self, Pacemaker};
 use berichtenbox_actors::pusher::{ReceiptSerializer, WebhookDispatcher};
 use berichtenbox_actors::registry::Registry;
-use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
+use berichtenbox_actors::store::embedded::EmbeddedStore;
 use berichtenbox_actors::store::{RunRecord, Store};
 use berichtenbox_actors::webhook::{WebhookClient, WebhookConfig};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::config::{Config, SmtpTlsMode};
@@ -106,12 +106,14 @@ impl Background {
         processor::start(
             &mut pacemaker,
             store.clone(),
+            store.clone(),
             catalog.clone(),
             clock.clone(),
             self.round_berichten,
         );
         notifier::start(
             &mut pacemaker,
+            store.clone(),
             store.clone(),
             catalog.clone(),
             clock.clone(),
@@ -139,17 +141,7 @@ impl Background {
 
 /// Opens the embedded store the configuration describes.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = EmbeddedStore::open(EmbeddedConfig {
-        data_dir: config.store.data_dir.clone(),
-        shards: config.store.shards,
-        queue_capacity: config.store.queue_capacity,
-        max_group_messages: config.store.max_group_messages,
-        min_free_disk_bytes: config.store.min_free_disk_bytes,
-        cache_bytes_per_shard: config.store.cache_bytes_per_shard,
-        memtable_bytes: config.store.memtable_bytes,
-        max_parked_berichten: config.store.max_parked_berichten,
-    })
-    .with_context(|| {
+    let store = EmbeddedStore::open(config.store.clone()).with_context(|| {
         format!(
             "cannot open the store in {}",
             config.store.data_dir.display()
@@ -158,37 +150,10 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-/// Installs the process-wide Prometheus recorder, with explicit histogram buckets.
+/// Installs the process-wide Prometheus recorder, with the histogram buckets and help texts
+/// of the list of metrics (`http::telemetry`).
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("_seconds".into()),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5,
-            ],
-        )?
-        // Processing is allowed 24 hours; its delay is seen from milliseconds to a day.
-        .set_buckets_for_metric(
-            Matcher::Full("berichtenbox_processing_delay_seconds".into()),
-            &[
-                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
-                21600.0, 86400.0,
-            ],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full("berichtenbox_batch_berichten".into()),
-            &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full("berichtenbox_park_group_batches".into()),
-            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full("berichtenbox_park_group_messages".into()),
-            &[
-                1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0,
-            ],
-        )?
+    http::telemetry::recorder_builder()?
         .install_recorder()
         .context("cannot install the metrics recorder")
         .inspect(|_| http::telemetry::describe())

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::core::clock::SharedClock;
 use crate::core::throttle::{Admission, Rate, Throttle};
-use crate::store::{ParkReceipt, ParkRequest, Store, StoreError};
+use crate::store::{ParkReceipt, ParkRequest, Parking, StoreError};
 
 /// Why a batch was not admitted.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ pub struct AfnemerActor {
     oin: String,
     throttle: Throttle,
     clock: SharedClock,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Parking>,
     mailbox_capacity: usize,
     restarts: u32,
 }
@@ -66,7 +66,7 @@ impl AfnemerActor {
         oin: String,
         rate: Rate,
         clock: SharedClock,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Parking>,
         mailbox_capacity: usize,
     ) -> Self {
         let throttle = Throttle::new(rate, clock.clone());
@@ -122,7 +122,8 @@ impl Supervised for AfnemerActor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.restarts += 1;
         tracing::warn!(afnemer = %self.oin, restarts = self.restarts, "afnemer actor restarting");
-        metrics::counter!("berichtenbox_actor_restarts_total", "actor" => "afnemer").increment(1);
+        metrics::counter!(crate::telemetry::ACTOR_RESTARTS, "actor" => crate::telemetry::ACTOR_AFNEMER)
+            .increment(1);
     }
 }
 

@@ -11,11 +11,11 @@ use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 
 use crate::core::throttle::Rate;
-use crate::store::{AfnemerRecord, BerichttypeRecord, Store, StoreError};
+use crate::store::{AfnemerRecord, Afnemers, BerichttypeRecord, StoreError};
 
 #[derive(Debug)]
 pub struct Catalog {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Afnemers>,
     afnemers: DashMap<String, AfnemerRecord>,
     api_keys: DashMap<[u8; 32], String>,
     /// (oin, code) → berichttype.
@@ -30,7 +30,7 @@ pub fn hash_api_key(key: &str) -> [u8; 32] {
 
 impl Catalog {
     /// Loads every afnemer and key hash from the store. Blocking.
-    pub fn load(store: Arc<dyn Store>) -> Result<Self, StoreError> {
+    pub fn load(store: Arc<dyn Afnemers>) -> Result<Self, StoreError> {
         let afnemers: DashMap<String, AfnemerRecord> = store
             .afnemers()?
             .into_iter()

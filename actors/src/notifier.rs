@@ -24,8 +24,8 @@ use crate::core::caps::{Allowance, CapWindow, Caps};
 use crate::core::clock::SharedClock;
 use crate::notify::Notification;
 use crate::notify::mail::Mailer;
-use crate::processor::{Drain, Pacemaker};
-use crate::store::{CapWindowRecord, Store, StoreError};
+use crate::pacemaker::{Drain, Pacemaker};
+use crate::store::{CapWindowRecord, Notifications, Processing, StoreError};
 
 /// How the dispatcher is bounded.
 #[derive(Debug, Clone)]
@@ -39,7 +39,9 @@ pub struct NotifierConfig {
 
 #[derive(Debug)]
 pub struct Notifier {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Notifications>,
+    /// Processing's watermark: the oldest parked bericht of each shard.
+    processing: Arc<dyn Processing>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     mailer: Arc<Mailer>,
@@ -48,7 +50,7 @@ pub struct Notifier {
     /// After a transient failure: no sending before this instant.
     paused_until: Option<Timestamp>,
     failures_in_a_row: u32,
-    drain_pending: Arc<AtomicBool>,
+    drain_queued: Arc<AtomicBool>,
 }
 
 impl Actor for Notifier {
@@ -59,7 +61,7 @@ impl Handler<Drain> for Notifier {
     type Result = ();
 
     fn handle(&mut self, _: Drain, _ctx: &mut SyncContext<Self>) {
-        self.drain_pending.store(false, Ordering::SeqCst);
+        self.drain_queued.store(false, Ordering::SeqCst);
         loop {
             match self.round() {
                 Ok(0) => break,
@@ -71,12 +73,12 @@ impl Handler<Drain> for Notifier {
             }
         }
         let window = self.config.caps.rolled(&self.window, self.clock.now());
-        metrics::gauge!("berichtenbox_notificaties_verzonden_uur")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_VERZONDEN_UUR)
             .set(window.sent_this_hour as f64);
-        metrics::gauge!("berichtenbox_notificaties_verzonden_dag").set(window.sent_today as f64);
-        metrics::gauge!("berichtenbox_notificaties_limiet", "periode" => "uur")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_VERZONDEN_DAG).set(window.sent_today as f64);
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_LIMIET, "periode" => "uur")
             .set(self.config.caps.per_hour() as f64);
-        metrics::gauge!("berichtenbox_notificaties_limiet", "periode" => "dag")
+        metrics::gauge!(crate::telemetry::NOTIFICATIES_LIMIET, "periode" => "dag")
             .set(self.config.caps.per_day() as f64);
     }
 }
@@ -115,7 +117,7 @@ impl Notifier {
         let grace = SignedDuration::try_from(self.config.grace).unwrap_or(SignedDuration::ZERO);
         let mut watermark = now - grace;
         for shard in 0..self.store.shard_count() {
-            if let Some(oldest) = self.store.oldest_parked(shard)? {
+            if let Some(oldest) = self.processing.oldest_parked(shard)? {
                 watermark = watermark.min(oldest);
             }
         }
@@ -124,7 +126,7 @@ impl Notifier {
         // order of arrival: a publication date holds a notification back, it does not reorder.
         let mut heads = Vec::new();
         for shard in 0..self.store.shard_count() {
-            heads.extend(self.store.pending_notifications(shard, count)?);
+            heads.extend(self.store.queued_notifications(shard, count)?);
             heads.extend(self.store.due_later_notifications(shard, now, count)?);
         }
         heads.retain(|n| n.arrival() <= watermark);
@@ -151,12 +153,13 @@ impl Notifier {
             match self.mailer.send(&notification) {
                 Ok(()) => {
                     sent += 1;
-                    metrics::counter!("berichtenbox_notificaties_verzonden_total").increment(1);
+                    metrics::counter!(crate::telemetry::NOTIFICATIES_VERZONDEN).increment(1);
                     settled.push(record);
                 }
                 Err(error) if error.is_permanent() => {
                     tracing::warn!(%error, "notification refused for good, dropped");
-                    metrics::counter!("berichtenbox_notificaties_afgewezen_total", "reden" => error.kind()).increment(1);
+                    metrics::counter!(crate::telemetry::NOTIFICATIES_AFGEWEZEN, "reden" => error.kind())
+                        .increment(1);
                     settled.push(record);
                 }
                 Err(error) => {
@@ -191,14 +194,15 @@ impl Notifier {
 /// window is read from the store when it starts (and when it is started again).
 pub fn start(
     pacemaker: &mut Pacemaker,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Notifications>,
+    processing: Arc<dyn Processing>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     mailer: Mailer,
     config: NotifierConfig,
 ) {
-    let pending = Arc::new(AtomicBool::new(false));
-    let drain_pending = pending.clone();
+    let drain_queued = Arc::new(AtomicBool::new(false));
+    let flag = drain_queued.clone();
     let mailer = Arc::new(mailer);
     let addr = SyncArbiter::start(1, move || {
         let window = match store.notification_window() {
@@ -212,6 +216,7 @@ pub fn start(
         };
         Notifier {
             store: store.clone(),
+            processing: processing.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
             mailer: mailer.clone(),
@@ -219,8 +224,8 @@ pub fn start(
             window,
             paused_until: None,
             failures_in_a_row: 0,
-            drain_pending: drain_pending.clone(),
+            drain_queued: flag.clone(),
         }
     });
-    pacemaker.drive(addr.recipient(), pending);
+    pacemaker.drive(addr.recipient(), drain_queued);
 }

@@ -13,12 +13,12 @@ use tokio::sync::oneshot;
 use crate::afnemer::{Admit, AdmitError, AfnemerActor, SetRate};
 use crate::core::clock::SharedClock;
 use crate::core::throttle::Rate;
-use crate::store::{ParkReceipt, ParkRequest, Store};
+use crate::store::{ParkReceipt, ParkRequest, Parking};
 
 #[derive(Debug)]
 pub struct Registry {
     actors: DashMap<String, Addr<AfnemerActor>>,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Parking>,
     clock: SharedClock,
     arbiter: ArbiterHandle,
     mailbox_capacity: usize,
@@ -26,7 +26,7 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn Parking>,
         clock: SharedClock,
         arbiter: ArbiterHandle,
         mailbox_capacity: usize,
@@ -112,8 +112,8 @@ mod tests {
     use crate::afnemer::Fail;
     use crate::core::clock::ManualClock;
     use crate::core::model::fixtures;
-    use crate::store::ParkOutcome;
     use crate::store::embedded::{EmbeddedConfig, EmbeddedStore};
+    use crate::store::{ParkOutcome, Store};
 
     const OIN_A: &str = "00000000000000000001";
     const OIN_B: &str = "00000000000000000002";

@@ -32,9 +32,11 @@ use berichtenbox_actors::core::clock::{Clock, ManualClock, SharedClock};
 use berichtenbox_actors::core::routing::shard_of_citizen;
 use berichtenbox_actors::notifier::{self, NotifierConfig};
 use berichtenbox_actors::notify::{MailTransportConfig, Mailer, SmtpRelay, SmtpTls};
-use berichtenbox_actors::processor::Pacemaker;
+use berichtenbox_actors::pacemaker::Pacemaker;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
-use berichtenbox_actors::store::{AfnemerRecord, BoxEntry, BoxId, Delivery, Store};
+use berichtenbox_actors::store::{
+    Admin, AfnemerRecord, BoxEntry, BoxId, Delivery, Notifications, Processing, Sharded, Store,
+};
 use jiff::{SignedDuration, Timestamp};
 use support::smtp::{Sink, free_port, text};
 use support::wait::{poll_until, wait_until};
@@ -258,7 +260,15 @@ impl Running {
             let runner = actix_rt::System::new();
             let pacemaker = runner.block_on(async move {
                 let mut pacemaker = Pacemaker::new(BEAT);
-                notifier::start(&mut pacemaker, store, catalog, clock, mailer, config);
+                notifier::start(
+                    &mut pacemaker,
+                    store.clone(),
+                    store,
+                    catalog,
+                    clock,
+                    mailer,
+                    config,
+                );
                 pacemaker.start()
             });
             started
@@ -316,7 +326,7 @@ fn pending(store: &Arc<EmbeddedStore>) -> usize {
     (0..store.shard_count())
         .map(|shard| {
             let in_order = store
-                .pending_notifications(shard, usize::MAX)
+                .queued_notifications(shard, usize::MAX)
                 .expect("pending notifications");
             let later = store
                 .due_later_notifications(shard, jiff::Timestamp::MAX, usize::MAX)
@@ -479,7 +489,7 @@ fn notifications_arrive_in_order_of_arrival_across_shards_each_once() {
     let shards_used: BTreeSet<usize> = (0..SHARDS)
         .filter(|&shard| {
             !store
-                .pending_notifications(shard, 10)
+                .queued_notifications(shard, 10)
                 .expect("pending")
                 .is_empty()
         })

@@ -21,7 +21,7 @@ use std::sync::{Arc, Barrier, LazyLock};
 use std::time::{Duration, Instant};
 
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
-use berichtenbox_actors::store::{ParkOutcome, ParkRequest, Store};
+use berichtenbox_actors::store::{Admin, ParkOutcome, ParkRequest, Parking};
 use berichtenbox_bench::{single_bericht_park, valid_bsns};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
@@ -84,8 +84,10 @@ impl Recorder for GroupRecorder {
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
         match key.name() {
-            "berichtenbox_park_group_batches" => Histogram::from_arc(GROUP_BATCHES.clone()),
-            "berichtenbox_park_sync_seconds" => Histogram::from_arc(SYNC_NANOS.clone()),
+            berichtenbox_actors::telemetry::PARK_GROUP_BATCHES => {
+                Histogram::from_arc(GROUP_BATCHES.clone())
+            }
+            berichtenbox_actors::telemetry::PARK_SYNC => Histogram::from_arc(SYNC_NANOS.clone()),
             _ => Histogram::noop(),
         }
     }

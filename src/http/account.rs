@@ -7,7 +7,11 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::core::rules;
-use berichtenbox_actors::store::{AccountRecord, BoxEntry, BoxId, VoorkeurRecord};
+use std::sync::Arc;
+
+use berichtenbox_actors::store::{
+    AccountRecord, BoxEntry, BoxId, Citizens, Parking, VoorkeurRecord,
+};
 use serde::{Deserialize, Serialize};
 
 use super::paging::{self, Page};
@@ -15,6 +19,11 @@ use super::problem::{ApiError, InvalidParam};
 use super::{AppState, body, burger};
 
 const DEFAULT_LIMIT: usize = 50;
+
+/// The role this module's handlers use (and [`Parking`] for a bijlage's bytes).
+fn citizens(state: &AppState) -> Arc<dyn Citizens> {
+    state.store.clone()
+}
 
 /// A page of a box and the cursor after it.
 type BoxPage = (Vec<BoxEntry>, Option<BoxId>);
@@ -80,7 +89,7 @@ pub async fn open(
     let bsn = citizen(&request, &state)?;
     let json: OpenJson = body::small_json(&request, payload, &state).await?;
     check_email(json.email.as_deref())?;
-    let (store, now) = (state.store.clone(), state.clock.now());
+    let (store, now) = (citizens(&state), state.clock.now());
     let opened = web::block(
         move || -> Result<Result<AccountRecord, ApiError>, ApiError> {
             let existing = store.account(&bsn)?;
@@ -115,7 +124,7 @@ pub async fn get(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
-    let store = state.store.clone();
+    let store = citizens(&state);
     let account = web::block(move || store.account(&bsn))
         .await??
         .ok_or_else(no_account)?;
@@ -131,7 +140,7 @@ pub async fn patch(
     let bsn = citizen(&request, &state)?;
     let json: AccountPatchJson = body::small_json(&request, payload, &state).await?;
     check_email(json.email.as_deref())?;
-    let (store, now) = (state.store.clone(), state.clock.now());
+    let (store, now) = (citizens(&state), state.clock.now());
     let account = web::block(move || -> Result<Option<AccountRecord>, ApiError> {
         let Some(mut account) = store.account(&bsn)? else {
             return Ok(None);
@@ -160,7 +169,7 @@ pub async fn close(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
-    let (store, now) = (state.store.clone(), state.clock.now());
+    let (store, now) = (citizens(&state), state.clock.now());
     let found = web::block(move || -> Result<bool, ApiError> {
         let Some(mut account) = store.account(&bsn)? else {
             return Ok(false);
@@ -212,7 +221,7 @@ pub async fn voorkeuren(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
-    let store = state.store.clone();
+    let store = citizens(&state);
     let list = web::block(move || -> Result<Option<Vec<VoorkeurRecord>>, ApiError> {
         if store.account(&bsn)?.is_none() {
             return Ok(None);
@@ -253,7 +262,7 @@ pub async fn put_voorkeur(
         digitaal,
         gewijzigd_op: state.clock.now(),
     };
-    let store = state.store.clone();
+    let store = citizens(&state);
     let stored = voorkeur.clone();
     let found = web::block(move || -> Result<bool, ApiError> {
         if store.account(&stored.bsn)?.is_none() {
@@ -351,7 +360,7 @@ pub async fn berichten(
         after: before,
         limit,
     } = paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, BoxId::from_hex)?;
-    let (store, now) = (state.store.clone(), state.clock.now());
+    let (store, now) = (citizens(&state), state.clock.now());
     let (page, volgende) = web::block(move || -> Result<Option<BoxPage>, ApiError> {
         if store.account(&bsn)?.is_none() {
             return Ok(None);
@@ -393,7 +402,7 @@ async fn published(state: &AppState, bsn: String, id: &str) -> Result<BoxEntry, 
     let not_found =
         || ApiError::NotFound("Er is geen bericht met dit id in uw Berichtenbox.".into());
     let id = BoxId::from_hex(id).ok_or_else(not_found)?;
-    let (store, now) = (state.store.clone(), state.clock.now());
+    let (store, now) = (citizens(state), state.clock.now());
     web::block(move || store.box_entry(&bsn, id))
         .await??
         .filter(|entry| entry.publicatie_datum.is_none_or(|p| p <= now))
@@ -427,7 +436,7 @@ pub async fn bijlage(
         .into_iter()
         .find(|b| b.volgorde == volgorde)
         .ok_or_else(not_found)?;
-    let store = state.store.clone();
+    let store: Arc<dyn Parking> = state.store.clone();
     let mediatype = reference.mediatype.clone();
     let bytes = web::block(move || store.bijlage(&reference))
         .await??
@@ -458,7 +467,7 @@ pub async fn patch_bericht(
     let json: BerichtPatchJson = body::small_json(&request, payload, &state).await?;
     let mut entry = published(&state, bsn.clone(), &path.into_inner()).await?;
     if let Some(gelezen) = json.gelezen {
-        let (store, id) = (state.store.clone(), entry.id);
+        let (store, id) = (citizens(&state), entry.id);
         // Changed under the box's lock, and only if it is still there: a DELETE that got in
         // first stays a delete.
         entry = web::block(move || store.mark_gelezen(&bsn, id, gelezen))
@@ -477,7 +486,7 @@ pub async fn delete_bericht(
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
     let entry = published(&state, bsn.clone(), &path.into_inner()).await?;
-    let store = state.store.clone();
+    let store = citizens(&state);
     web::block(move || store.delete_box_entry(&bsn, entry.id)).await??;
     Ok(HttpResponse::NoContent().finish())
 }

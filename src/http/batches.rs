@@ -5,16 +5,19 @@
 //! the afnemer's rate (429) and parking (202 after the covering sync, or 503). Parsing,
 //! validation and the idempotency lookup are CPU and disk work and run on the blocking pool.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::afnemer::AdmitError;
 use berichtenbox_actors::core::model::{Batch, Bericht, Bijlage};
 use berichtenbox_actors::core::rules::{self, MAX_BERICHTEN_PER_BATCH};
-use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest};
+use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest, Receipts};
 use serde::{Deserialize, Serialize};
 
 use super::body::Object;
 use super::problem::{ApiError, InvalidParam};
+use super::telemetry;
 use super::{AppState, auth, body};
 
 #[derive(Debug, Deserialize)]
@@ -407,13 +410,14 @@ pub async fn deliver(
             let rate = afnemer
                 .rate()
                 .ok_or_else(|| ApiError::Internal("afnemer has no rate".into()))?;
-            metrics::counter!("berichtenbox_berichten_aangeboden_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+            metrics::counter!(telemetry::BERICHTEN_AANGEBODEN, "afnemer" => afnemer.oin.clone())
+                .increment(messages);
             let receipt = match state.registry.admit(&afnemer.oin, rate, park).await {
                 Ok(receipt) => receipt,
                 Err(error) => {
                     if let AdmitError::Throttled { .. } | AdmitError::LargerThanBurst { .. } = error
                     {
-                        metrics::counter!("berichtenbox_berichten_gedrosseld_total", "afnemer" => afnemer.oin.clone()).increment(messages);
+                        metrics::counter!(telemetry::BERICHTEN_GEDROSSELD, "afnemer" => afnemer.oin.clone()).increment(messages);
                     }
                     return Err(error.into());
                 }
@@ -422,9 +426,9 @@ pub async fn deliver(
                 .await
                 .map_err(|_| ApiError::from(berichtenbox_actors::store::StoreError::Closed))??;
             if let ParkOutcome::Parked(_) = outcome {
-                metrics::counter!("berichtenbox_berichten_geparkeerd_total", "afnemer" => afnemer.oin.clone()).increment(messages);
-                metrics::histogram!("berichtenbox_batch_berichten").record(messages as f64);
-                metrics::histogram!("berichtenbox_accept_duration_seconds")
+                metrics::counter!(telemetry::BERICHTEN_GEPARKEERD, "afnemer" => afnemer.oin.clone()).increment(messages);
+                metrics::histogram!(telemetry::BATCH_BERICHTEN).record(messages as f64);
+                metrics::histogram!(telemetry::ACCEPT_DURATION)
                     .record(started.elapsed().as_secs_f64());
             }
             outcome
@@ -441,7 +445,7 @@ pub async fn status(
     let afnemer = auth::afnemer(&request, &state)?;
     let not_found = || ApiError::NotFound("Deze afnemer heeft geen batch met dit batchId.".into());
     let batch_id = rules::guid(&path.into_inner()).map_err(|_| not_found())?;
-    let store = state.store.clone();
+    let store: Arc<dyn Receipts> = state.store.clone();
     let record = web::block(move || store.find_batch(&afnemer.oin, &batch_id))
         .await??
         .ok_or_else(not_found)?;

@@ -17,6 +17,7 @@ pub mod problem;
 pub mod prognoses;
 pub mod rapportages;
 pub mod receipts;
+pub mod routes;
 pub mod telemetry;
 pub mod validaties;
 
@@ -61,131 +62,16 @@ pub struct AppState {
     pub validaties: validaties::Uurlimiet,
 }
 
-/// Registers every route; also used by tests that build the app in-process.
+/// Registers every route of [`routes::ROUTES`], each resource with a 405 fallback naming the
+/// methods it allows; also used by tests that build the app in-process.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/v1")
-            .service(
-                web::resource("/batches")
-                    .route(web::post().to(batches::deliver))
-                    .default_service(only("POST")),
-            )
-            .service(
-                web::resource("/batches/{batchId}")
-                    .route(web::get().to(batches::status))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/account")
-                    .route(web::post().to(account::open))
-                    .route(web::get().to(account::get))
-                    .route(web::patch().to(account::patch))
-                    .route(web::delete().to(account::close))
-                    .default_service(only("POST, GET, PATCH, DELETE")),
-            )
-            .service(
-                web::resource("/account/voorkeuren")
-                    .route(web::get().to(account::voorkeuren))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/account/voorkeuren/{oin}")
-                    .route(web::put().to(account::put_voorkeur))
-                    .default_service(only("PUT")),
-            )
-            .service(
-                web::resource("/account/berichten")
-                    .route(web::get().to(account::berichten))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/account/berichten/{id}")
-                    .route(web::get().to(account::bericht))
-                    .route(web::patch().to(account::patch_bericht))
-                    .route(web::delete().to(account::delete_bericht))
-                    .default_service(only("GET, PATCH, DELETE")),
-            )
-            .service(
-                web::resource("/account/berichten/{id}/bijlagen/{volgorde}")
-                    .route(web::get().to(account::bijlage))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/verwerkingsberichten")
-                    .route(web::get().to(receipts::list))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/berichttypen")
-                    .route(web::get().to(berichttypen::list))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/berichttypen/{code}")
-                    .route(web::put().to(berichttypen::put))
-                    .default_service(only("PUT")),
-            )
-            .service(
-                web::resource("/prognoses")
-                    .route(web::get().to(prognoses::list))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/prognoses/{maand}")
-                    .route(web::put().to(prognoses::put))
-                    .default_service(only("PUT")),
-            )
-            .service(
-                web::resource("/rapportages/dagelijks")
-                    .route(web::get().to(rapportages::dagelijks))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/validaties")
-                    .route(web::post().to(validaties::validate))
-                    .default_service(only("POST")),
-            )
-            .service(
-                web::resource("/beheer/rapportages/maandelijks")
-                    .route(web::get().to(rapportages::maandelijks))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/beheer/afnemers")
-                    .route(web::get().to(beheer::list_afnemers))
-                    .default_service(only("GET")),
-            )
-            .service(
-                web::resource("/beheer/afnemers/{oin}")
-                    .route(web::put().to(beheer::put_afnemer))
-                    .default_service(only("PUT")),
-            )
-            .service(
-                web::resource("/beheer/afnemers/{oin}/api-sleutels")
-                    .route(web::post().to(beheer::create_api_key))
-                    .default_service(only("POST")),
-            )
-            .service(
-                web::resource("/openapi.json")
-                    .route(web::get().to(ops::openapi))
-                    .default_service(only("GET")),
-            ),
-    )
-    .service(
-        web::resource("/metrics")
-            .route(web::get().to(ops::metrics))
-            .default_service(only("GET")),
-    )
-    .service(
-        web::resource("/health/live")
-            .route(web::get().to(ops::live))
-            .default_service(only("GET")),
-    )
-    .service(
-        web::resource("/health/ready")
-            .route(web::get().to(ops::ready))
-            .default_service(only("GET")),
-    );
+    for (index, route) in routes::ROUTES.iter().enumerate() {
+        let mut resource = web::resource(route.path);
+        for operation in route.operations {
+            resource = resource.route((operation.handler)().method(operation.verb.method()));
+        }
+        cfg.service(resource.default_service(only(routes::allow_of(index))));
+    }
 }
 
 /// The headers every response carries.

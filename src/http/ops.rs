@@ -8,10 +8,14 @@ use actix_web::{HttpResponse, web};
 
 use berichtenbox_actors::core::onderhoud;
 use berichtenbox_actors::core::prognose::{self, Maand};
+use berichtenbox_actors::core::verwerking::VerwerkingsCode;
+use berichtenbox_actors::notify::MailError;
 
 use super::AppState;
 use super::problem::ApiError;
 use super::rapportages;
+use super::routes::Api;
+use super::telemetry;
 
 /// The OpenAPI 3 document of the HTTP contract; a test keeps it true to the routes.
 pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
@@ -24,18 +28,25 @@ pub async fn openapi() -> HttpResponse {
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let blocking = state.clone();
-    match web::block(move || capacity_gauges(&blocking)).await {
+    match web::block(move || {
+        if blocking.metrics.is_some() {
+            telemetry::register_at_zero(&|label| known_label_values(&blocking, label));
+        }
+        capacity_gauges(&blocking)
+    })
+    .await
+    {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(%error, "cannot compute the capacity gauges"),
         Err(error) => tracing::warn!(%error, "cannot compute the capacity gauges"),
     }
     for shard in state.store.shard_stats() {
         let label = shard.shard.to_string();
-        metrics::gauge!("berichtenbox_geparkeerd_berichten", "shard" => label.clone())
+        metrics::gauge!(telemetry::GEPARKEERD_BERICHTEN, "shard" => label.clone())
             .set(shard.parked_messages as f64);
-        metrics::gauge!("berichtenbox_notificaties_wachtend", "shard" => label.clone())
+        metrics::gauge!(telemetry::NOTIFICATIES_WACHTEND, "shard" => label.clone())
             .set(shard.notifications_waiting as f64);
-        metrics::gauge!("berichtenbox_webhook_wachtend", "shard" => label)
+        metrics::gauge!(telemetry::WEBHOOK_WACHTEND, "shard" => label)
             .set(shard.webhooks_waiting as f64);
     }
     let text = state
@@ -57,6 +68,32 @@ pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "up" })))
 }
 
+/// The values of a label known before any event, for the series registered at zero so that a
+/// fresh engine's dashboards show 0, not "no data": `None` for labels only events tell
+/// (a route's status) and for those of gauges set at each scrape.
+fn known_label_values(state: &AppState, label: &str) -> Option<Vec<String>> {
+    let strings = |values: &[&str]| values.iter().map(|v| (*v).to_owned()).collect();
+    Some(match label {
+        "afnemer" => state
+            .catalog
+            .afnemers()
+            .into_iter()
+            .map(|a| a.oin)
+            .collect(),
+        "verwerkingscode" => VerwerkingsCode::ALL
+            .iter()
+            .map(|code| code.as_str().to_owned())
+            .collect(),
+        "shard" => (0..state.store.shard_count())
+            .map(|s| s.to_string())
+            .collect(),
+        "actor" => strings(&telemetry::ACTORS),
+        "reden" => strings(&MailError::PERMANENT_KINDS),
+        "api" => Api::ALL.iter().map(|api| api.as_str().to_owned()).collect(),
+        _ => return None,
+    })
+}
+
 /// The gauges read from the store and the calendar at each scrape: the age of each shard's
 /// oldest parked bericht, every afnemer's forecast
 /// for this month against what it delivered so far, the capacity norms, the month's progress,
@@ -67,13 +104,12 @@ fn capacity_gauges(state: &AppState) -> Result<(), ApiError> {
         let age = state.store.oldest_parked(shard)?.map_or(0.0, |oldest| {
             now.duration_since(oldest).as_secs_f64().max(0.0)
         });
-        metrics::gauge!("berichtenbox_oudste_geparkeerd_seconds", "shard" => shard.to_string())
-            .set(age);
+        metrics::gauge!(telemetry::OUDSTE_GEPARKEERD, "shard" => shard.to_string()).set(age);
     }
     let maand = Maand::of(now, &state.zone);
     let voortgang = prognose::voortgang(now, &state.zone);
-    metrics::gauge!("berichtenbox_maand_voortgang_ratio").set(voortgang);
-    metrics::gauge!("berichtenbox_dagen_in_maand").set(f64::from(maand.days()));
+    metrics::gauge!(telemetry::MAAND_VOORTGANG).set(voortgang);
+    metrics::gauge!(telemetry::DAGEN_IN_MAAND).set(f64::from(maand.days()));
 
     let label = maand.to_string();
     let mut forecast: HashMap<String, u64> = state
@@ -93,15 +129,14 @@ fn capacity_gauges(state: &AppState) -> Result<(), ApiError> {
         let forecast = forecast.remove(&oin).unwrap_or(0);
         let actual = actual.get(&oin).copied().unwrap_or(0);
         total += forecast;
-        metrics::gauge!("berichtenbox_prognose_berichten", "afnemer" => oin.clone())
+        metrics::gauge!(telemetry::PROGNOSE_BERICHTEN, "afnemer" => oin.clone())
             .set(forecast as f64);
-        metrics::gauge!("berichtenbox_berichten_maand", "afnemer" => oin.clone())
-            .set(actual as f64);
+        metrics::gauge!(telemetry::BERICHTEN_MAAND, "afnemer" => oin.clone()).set(actual as f64);
         // NaN without a forecast: no alert compares true against it.
-        metrics::gauge!("berichtenbox_prognose_afwijking_ratio", "afnemer" => oin)
+        metrics::gauge!(telemetry::PROGNOSE_AFWIJKING, "afnemer" => oin)
             .set(prognose::afwijking(forecast, actual, voortgang).unwrap_or(f64::NAN));
     }
-    metrics::gauge!("berichtenbox_prognose_berichten_totaal").set(total as f64);
+    metrics::gauge!(telemetry::PROGNOSE_BERICHTEN_TOTAAL).set(total as f64);
 
     let norms = [
         (
@@ -116,21 +151,21 @@ fn capacity_gauges(state: &AppState) -> Result<(), ApiError> {
         ("notificaties_per_dag", state.config.notifications.per_day),
     ];
     for (norm, value) in norms {
-        metrics::gauge!("berichtenbox_capaciteit", "norm" => norm).set(value as f64);
+        metrics::gauge!(telemetry::CAPACITEIT, "norm" => norm).set(value as f64);
     }
 
     let on = onderhoud::actief(&state.vensters, &state.zone, now);
     for venster in &state.vensters {
         let active = on.iter().any(|v| v.naam == venster.naam);
-        metrics::gauge!("berichtenbox_onderhoudsvenster_actief", "venster" => venster.naam.clone())
+        metrics::gauge!(telemetry::ONDERHOUDSVENSTER_ACTIEF, "venster" => venster.naam.clone())
             .set(f64::from(u8::from(active)));
     }
-    metrics::gauge!("berichtenbox_onderhoud_actief").set(f64::from(u8::from(!on.is_empty())));
+    metrics::gauge!(telemetry::ONDERHOUD_ACTIEF).set(f64::from(u8::from(!on.is_empty())));
 
     if let Some((start, _)) = maand.bounds(&state.zone) {
         let beschikbaarheid = rapportages::availability(state, start, now)?;
-        metrics::gauge!("berichtenbox_beschikbaarheid_maand_ratio").set(beschikbaarheid.ratio());
+        metrics::gauge!(telemetry::BESCHIKBAARHEID_MAAND).set(beschikbaarheid.ratio());
     }
-    metrics::gauge!("berichtenbox_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    metrics::gauge!(telemetry::BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(())
 }

@@ -4,9 +4,11 @@
 //! (`core::prognose`); a forecast can be changed until its month is over. The list shows each
 //! forecast with what the afnemer actually delivered in that month so far.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::core::prognose::{self, Maand};
-use berichtenbox_actors::store::PrognoseRecord;
+use berichtenbox_actors::store::{PrognoseRecord, Reports};
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ApiError, InvalidParam};
@@ -99,7 +101,7 @@ pub async fn put(
         gemiddelde_grootte_kb: grootte,
         bijgewerkt_op: now,
     };
-    let store = state.store.clone();
+    let store: Arc<dyn Reports> = state.store.clone();
     let stored = record.clone();
     let created = web::block(move || store.put_prognose(&stored)).await??;
     let view = PrognoseView {
@@ -124,7 +126,7 @@ pub async fn list(
     let afnemer = auth::afnemer(&request, &state)?;
     let now = state.clock.now();
     let huidige = Maand::of(now, &state.zone);
-    let store = state.store.clone();
+    let store: Arc<dyn Reports> = state.store.clone();
     let prognoses = web::block(move || -> Result<Vec<PrognoseView>, ApiError> {
         let mine = store.prognoses(Some(&afnemer.oin))?;
         // What was delivered in each listed month up to this one: one range of counters.

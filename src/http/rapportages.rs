@@ -2,10 +2,12 @@
 //! `GET /v1/beheer/rapportages/maandelijks` (the operator's month), from the store's durable
 //! day counters and the engine's recorded runs, so they survive restarts.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::core::onderhoud;
 use berichtenbox_actors::core::prognose::Maand;
-use berichtenbox_actors::store::{DagTelling, RunRecord, Store};
+use berichtenbox_actors::store::{DagTelling, Reports, RunRecord};
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ApiError, InvalidParam};
@@ -45,7 +47,7 @@ pub async fn dagelijks(
             )])
         })?,
     };
-    let store = state.store.clone();
+    let store: Arc<dyn Reports> = state.store.clone();
     let telling = web::block(move || store.tellingen(datum, datum))
         .await??
         .remove(&(datum, afnemer.oin))
@@ -236,7 +238,7 @@ pub fn availability(
 }
 
 /// Records that this run is up now; the heartbeat calls it (on the blocking pool).
-pub fn record_alive(store: &dyn Store, run: RunRecord, now: jiff::Timestamp) {
+pub fn record_alive(store: &dyn Reports, run: RunRecord, now: jiff::Timestamp) {
     let record = RunRecord {
         started: run.started,
         seen: now,

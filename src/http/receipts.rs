@@ -2,10 +2,11 @@
 //! inside `GET /v1/batches/{batchId}`. The webhook push sends the same JSON ([`receipt_json`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::core::verwerking::VerwerkingsCode;
-use berichtenbox_actors::store::{BatchRecord, Receipt, ReceiptCursor};
+use berichtenbox_actors::store::{BatchRecord, Receipt, ReceiptCursor, Receipts};
 use serde::Serialize;
 
 use super::paging::{self, Page};
@@ -95,9 +96,9 @@ pub async fn list(
     let afnemer = auth::afnemer(&request, &state)?;
     let Page { after, limit } =
         paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, ReceiptCursor::from_hex)?;
-    let store = state.store.clone();
+    let store: Arc<dyn Receipts> = state.store.clone();
     let clock = state.clock.clone();
-    let page = web::block(move || store.receipts(&afnemer.oin, after, limit, &clock)).await??;
+    let page = web::block(move || store.receipt_feed(&afnemer.oin, after, limit, &clock)).await??;
     let volgende = (page.len() == limit)
         .then(|| page.last().map(|(cursor, _)| cursor.to_hex()))
         .flatten();

@@ -3,7 +3,8 @@
 //!
 //! The route label is the matched pattern (`/v1/batches/{batchId}`), never the raw path, so
 //! the series stay few whatever clients send; a path that matches no route counts as
-//! `unmatched`.
+//! `unmatched`. The list of every metric is [`berichtenbox_actors::telemetry`], re-exported
+//! here.
 
 use std::time::Instant;
 
@@ -11,21 +12,23 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
-/// Which audience a path serves; the label of the duration histogram.
-pub fn api_of(path: &str) -> &'static str {
-    if path.starts_with("/v1/account") {
-        "burger"
-    } else if path.starts_with("/v1/beheer") {
-        "beheer"
-    } else if path.starts_with("/v1/openapi.json")
-        || path.starts_with("/metrics")
-        || path.starts_with("/health")
-    {
-        "ops"
-    } else {
-        "afnemer"
-    }
+use super::routes;
+
+/// The list of every metric (names, kinds, units, labels, help texts) and `describe`, which
+/// hands it to the recorder: defined in the actors crate, which emits metrics too.
+pub use berichtenbox_actors::telemetry::*;
+
+/// The Prometheus recorder's builder, every histogram with its buckets from [`METRICS`] (a
+/// histogram without buckets would be exported as a summary).
+pub fn recorder_builder() -> Result<PrometheusBuilder, BuildError> {
+    METRICS
+        .iter()
+        .filter(|metric| metric.kind == Kind::Histogram)
+        .try_fold(PrometheusBuilder::new(), |builder, metric| {
+            builder.set_buckets_for_metric(Matcher::Full(metric.name.into()), metric.buckets)
+        })
 }
 
 /// The middleware: wraps every request of the app (`App::wrap(from_fn(observe))`).
@@ -34,235 +37,103 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let api = api_of(request.path());
     let method = request.method().as_str().to_owned();
     let response = next.call(request).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let pattern = response.request().match_pattern();
+    let api = match pattern.as_deref().and_then(routes::api_of_pattern) {
+        Some(api) => api,
+        None => routes::api_of_path(response.request().path()),
+    };
+    let route = pattern.unwrap_or_else(|| "unmatched".to_owned());
     let status = response.status().as_u16().to_string();
     metrics::counter!(
-        "berichtenbox_http_requests_total",
+        HTTP_REQUESTS,
         "route" => route,
         "method" => method,
         "status" => status
     )
     .increment(1);
-    metrics::histogram!("berichtenbox_http_request_duration_seconds", "api" => api)
+    metrics::histogram!(HTTP_REQUEST_DURATION, "api" => api.as_str())
         .record(started.elapsed().as_secs_f64());
     Ok(response)
 }
 
-/// Describes every metric the engine exports (Prometheus' `# HELP` and the unit), in one
-/// place: the list README's "Metrics" section documents.
-pub fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-
-    // Ingest.
-    describe_counter!(
-        "berichtenbox_berichten_aangeboden_total",
-        Unit::Count,
-        "Berichten in valid batches offered to POST /v1/batches, per afnemer."
-    );
-    describe_counter!(
-        "berichtenbox_berichten_geparkeerd_total",
-        Unit::Count,
-        "Berichten parked durably (answered 202), per afnemer."
-    );
-    describe_counter!(
-        "berichtenbox_berichten_gedrosseld_total",
-        Unit::Count,
-        "Berichten refused with 429 by the afnemer's rate, per afnemer."
-    );
-    describe_histogram!(
-        "berichtenbox_batch_berichten",
-        Unit::Count,
-        "Berichten per parked batch."
-    );
-    describe_histogram!(
-        "berichtenbox_accept_duration_seconds",
-        Unit::Seconds,
-        "POST /v1/batches from the request's start to its 202 (after the sync)."
-    );
-    describe_histogram!(
-        "berichtenbox_park_sync_seconds",
-        Unit::Seconds,
-        "One group commit of a shard: its write batch and its sync."
-    );
-    describe_histogram!(
-        "berichtenbox_park_group_batches",
-        Unit::Count,
-        "Batches per group commit (per sync)."
-    );
-    describe_histogram!(
-        "berichtenbox_park_group_messages",
-        Unit::Count,
-        "Berichten per group commit (per sync)."
-    );
-    describe_gauge!(
-        "berichtenbox_park_queue_depth",
-        Unit::Count,
-        "Batches waiting for a shard's writer."
-    );
-    // Processing.
-    describe_counter!(
-        "berichtenbox_berichten_besloten_total",
-        Unit::Count,
-        "Berichten decided, per afnemer and verwerkingscode."
-    );
-    describe_histogram!(
-        "berichtenbox_processing_delay_seconds",
-        Unit::Seconds,
-        "From a bericht's arrival (ontvangenOp) to its decision."
-    );
-    describe_gauge!(
-        "berichtenbox_geparkeerd_berichten",
-        Unit::Count,
-        "Berichten parked and not yet decided, per shard: the processing backlog."
-    );
-    describe_gauge!(
-        "berichtenbox_oudste_geparkeerd_seconds",
-        Unit::Seconds,
-        "Age of the oldest bericht still parked, per shard (0 with none): against the 24-hour norm."
-    );
-    describe_counter!(
-        "berichtenbox_actor_restarts_total",
-        Unit::Count,
-        "Restarts of supervised actors, per kind of actor."
-    );
-    // Receipts and webhooks.
-    describe_gauge!(
-        "berichtenbox_webhook_wachtend",
-        Unit::Count,
-        "Receipts in the webhook outbox, not yet delivered, per shard."
-    );
-    describe_gauge!(
-        "berichtenbox_webhook_in_backoff",
-        Unit::Count,
-        "Afnemers whose webhook failed and waits for a retry."
-    );
-    describe_counter!(
-        "berichtenbox_webhook_afgeleverd_total",
-        Unit::Count,
-        "Receipts delivered to an afnemer's webhook (2xx), per afnemer."
-    );
-    describe_counter!(
-        "berichtenbox_webhook_mislukt_total",
-        Unit::Count,
-        "Failed webhook deliveries (to be retried), per afnemer."
-    );
-    describe_counter!(
-        "berichtenbox_webhook_opgegeven_total",
-        Unit::Count,
-        "Receipts whose webhook was given up after 6 days, per afnemer."
-    );
-    // Notifications.
-    describe_counter!(
-        "berichtenbox_notificaties_verzonden_total",
-        Unit::Count,
-        "Notification e-mails sent."
-    );
-    describe_counter!(
-        "berichtenbox_notificaties_afgewezen_total",
-        Unit::Count,
-        "Notification e-mails refused for good, per reason."
-    );
-    describe_gauge!(
-        "berichtenbox_notificaties_wachtend",
-        Unit::Count,
-        "Notifications queued and not yet sent, per shard: the notification backlog."
-    );
-    describe_gauge!(
-        "berichtenbox_notificaties_verzonden_uur",
-        Unit::Count,
-        "Notifications sent in the current clock hour (Europe/Amsterdam)."
-    );
-    describe_gauge!(
-        "berichtenbox_notificaties_verzonden_dag",
-        Unit::Count,
-        "Notifications sent in the current calendar day (Europe/Amsterdam)."
-    );
-    describe_gauge!(
-        "berichtenbox_notificaties_limiet",
-        Unit::Count,
-        "The configured notification caps, per period (uur, dag)."
-    );
-    // HTTP.
-    describe_counter!(
-        "berichtenbox_http_requests_total",
-        Unit::Count,
-        "HTTP requests answered, per route pattern, method and status."
-    );
-    describe_histogram!(
-        "berichtenbox_http_request_duration_seconds",
-        Unit::Seconds,
-        "HTTP request durations, per API (afnemer, burger, beheer, ops)."
-    );
-    // Forecast and capacity.
-    describe_gauge!(
-        "berichtenbox_prognose_berichten",
-        Unit::Count,
-        "The afnemer's forecast of berichten for the current month."
-    );
-    describe_gauge!(
-        "berichtenbox_berichten_maand",
-        Unit::Count,
-        "Berichten the afnemer had parked this calendar month so far."
-    );
-    describe_gauge!(
-        "berichtenbox_prognose_afwijking_ratio",
-        "The month's projected total against the afnemer's forecast: (projected - forecast) / forecast; NaN without a forecast."
-    );
-    describe_gauge!(
-        "berichtenbox_prognose_berichten_totaal",
-        Unit::Count,
-        "All afnemers' forecasts for the current month together."
-    );
-    describe_gauge!(
-        "berichtenbox_maand_voortgang_ratio",
-        "The share of the current calendar month (Europe/Amsterdam) that has passed."
-    );
-    describe_gauge!(
-        "berichtenbox_dagen_in_maand",
-        Unit::Count,
-        "Days in the current calendar month."
-    );
-    describe_gauge!(
-        "berichtenbox_capaciteit",
-        Unit::Count,
-        "The capacity norms the forecasts are held against, per norm."
-    );
-    // Maintenance and availability.
-    describe_gauge!(
-        "berichtenbox_onderhoudsvenster_actief",
-        "1 while the maintenance window is on, else 0, per window."
-    );
-    describe_gauge!(
-        "berichtenbox_onderhoud_actief",
-        "1 while any maintenance window is on, else 0."
-    );
-    describe_gauge!(
-        "berichtenbox_beschikbaarheid_maand_ratio",
-        "The engine's availability this month outside maintenance windows with downtime, from its recorded runs."
-    );
-    describe_gauge!(
-        "berichtenbox_build_info",
-        "Always 1; the engine's version as a label."
-    );
-}
-
 #[cfg(test)]
 mod tests {
-    use super::api_of;
+    use super::{METRICS, Metric};
+
+    /// The README's table of metrics, as the list gives it.
+    fn readme_table() -> String {
+        let mut table =
+            String::from("| metric | kind | labels | what it says |\n| --- | --- | --- | --- |\n");
+        for Metric {
+            name,
+            kind,
+            labels,
+            help,
+            ..
+        } in METRICS
+        {
+            let labels: Vec<String> = labels.iter().map(|l| format!(" `{l}`")).collect();
+            table.push_str(&format!(
+                "| `{name}` | {} |{} | {help} |\n",
+                kind.as_str(),
+                labels.join(",")
+            ));
+        }
+        table
+    }
+
+    /// Every call site names a metric by its constant: no string literal that starts with a
+    /// metric's prefix in the sources of the engine's crates, but in the list itself.
+    #[test]
+    fn metric_names_are_written_only_in_the_list() {
+        fn walk(dir: &std::path::Path, needle: &str, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir)
+                .expect("read a source folder")
+                .flatten()
+            {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, needle, found);
+                } else if path.extension().is_some_and(|ext| ext == "rs")
+                    && !path.ends_with("actors/src/telemetry.rs")
+                {
+                    let text = std::fs::read_to_string(&path).expect("read a source file");
+                    for (number, line) in text.lines().enumerate() {
+                        if line.contains(needle) {
+                            found.push(format!(
+                                "{}:{}: {}",
+                                path.display(),
+                                number + 1,
+                                line.trim()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let needle = ["\"berichtenbox", "_"].concat();
+        let mut found = Vec::new();
+        for dir in ["src", "actors/src", "bench", "loadtest/src"] {
+            walk(&root.join(dir), &needle, &mut found);
+        }
+        assert!(
+            found.is_empty(),
+            "metric names written out (use the constants of berichtenbox_actors::telemetry):\n  {}",
+            found.join("\n  ")
+        );
+    }
 
     #[test]
-    fn paths_fall_into_their_api() {
-        assert_eq!(api_of("/v1/account/berichten/3"), "burger");
-        assert_eq!(api_of("/v1/beheer/afnemers"), "beheer");
-        assert_eq!(api_of("/metrics"), "ops");
-        assert_eq!(api_of("/health/ready"), "ops");
-        assert_eq!(api_of("/v1/batches"), "afnemer");
-        assert_eq!(api_of("/v1/prognoses/2027-01"), "afnemer");
+    fn readme_lists_every_metric() {
+        let readme = include_str!("../../README.md");
+        let table = readme_table();
+        assert!(
+            readme.contains(&table),
+            "README.md's table of metrics differs from berichtenbox_actors::telemetry::METRICS; \
+             it should read:\n{table}"
+        );
     }
 }

@@ -6,12 +6,13 @@
 //! with `Retry-After` until the next hour. The count is kept in memory: a restart begins the
 //! hour anew.
 
+use std::sync::Arc;
 use std::sync::Mutex;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::core::caps::Caps;
 use berichtenbox_actors::core::rules;
-use berichtenbox_actors::store::wil_digitaal;
+use berichtenbox_actors::store::{Citizens, wil_digitaal};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -119,7 +120,7 @@ pub async fn validate(
         });
     }
 
-    let store = state.store.clone();
+    let store: Arc<dyn Citizens> = state.store.clone();
     let oin = afnemer.oin;
     let resultaten = web::block(move || -> Result<Vec<Resultaat>, ApiError> {
         let mut out = Vec::with_capacity(bsns.len());

@@ -520,7 +520,7 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
         let mut after: Option<u64> = None;
         loop {
             let page = store
-                .parked_messages(shard, after, 500)
+                .parked_berichten(shard, after, 500)
                 .expect("parked_messages");
             for message in &page {
                 assert!(

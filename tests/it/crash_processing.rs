@@ -973,8 +973,8 @@ fn sigkill_during_processing_decides_every_bericht_once() {
                 left.len()
             );
             for pending in store
-                .pending_notifications(shard, usize::MAX)
-                .expect("pending_notifications")
+                .queued_notifications(shard, usize::MAX)
+                .expect("queued_notifications")
             {
                 assert!(
                     due.contains_key(&pending.id.to_hex()),

@@ -8,14 +8,17 @@
 //!   problem at all;
 //! - the dashboard's and the Compose file's wiring (datasource uid, mounts, ports), since
 //!   Docker cannot run here;
-//! - end to end: a real engine under a short load (afnemers with forecasts, batches, a
-//!   throttled afnemer, a citizen whose berichten are delivered and notified, webhooks that
-//!   answer and one that fails), a real Prometheus scraping it every second with the
-//!   repository's rule files, and then every expression of every dashboard panel and every
-//!   rule evaluated through Prometheus' HTTP API: none may fail, and every one must answer
-//!   series, but those over metrics that only exist after rare events (`EVENT_ONLY`) and,
-//!   while a maintenance window is on, those over availability outside maintenance
-//!   (`MAINTENANCE_EMPTY`). Every metric the kit reads must be in the engine's output.
+//! - end to end: a real Prometheus scraping a real engine every second with the repository's
+//!   rule files, first fresh (one afnemer registered, nothing delivered), then under a short
+//!   load (afnemers with forecasts, batches, a throttled afnemer, a citizen whose berichten
+//!   are delivered and notified, webhooks that answer and one that fails); each time every
+//!   expression of every dashboard panel and every rule evaluated through Prometheus' HTTP
+//!   API: none may fail, and every one must answer series (a fresh engine's dashboard shows
+//!   0, not "No data"), but, while a maintenance window is on, those over availability
+//!   outside maintenance (`MAINTENANCE_EMPTY`). Every metric the kit reads must be in the
+//!   engine's output, and in the engine's list of metrics;
+//! - the engine's `/metrics` after the load holds exactly the metrics of that list, each with
+//!   the labels the list gives it.
 //!
 //! The tools are Debian's `prometheus` package (`/usr/bin/prometheus`, `/usr/bin/promtool`),
 //! which `scripts/test.sh` installs; without them these tests fail, they never skip.
@@ -35,6 +38,7 @@ use crate::support::{
     EngineBuilder, Process as Engine, Reply, bsn, burger_token, guid, oin, poll_until, send,
     wait_until,
 };
+use berichtenbox_actors::telemetry::{Kind, METRICS, metric};
 use serde_json::{Value, json};
 
 /// The repository (the root crate's directory).
@@ -44,17 +48,6 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const INSTALL_HINT: &str = "the monitoring tests need Debian's `prometheus` package \
      (/usr/bin/prometheus and /usr/bin/promtool); scripts/test.sh installs it \
      (apt-get install prometheus)";
-
-/// Metrics the engine creates only when something rare happens, which a short clean run does
-/// not provoke: an actor restarted by its supervisor, a receipt given up after 6 days of
-/// failing webhook calls, a notification the relay refused. An expression over these alone may
-/// answer no series (it must still evaluate without error); every other expression must
-/// answer at least one.
-const EVENT_ONLY: &[&str] = &[
-    "berichtenbox_actor_restarts_total",
-    "berichtenbox_webhook_opgegeven_total",
-    "berichtenbox_notificaties_afgewezen_total",
-];
 
 /// Recorded series that have no samples while a maintenance window is on (availability counts
 /// only the time outside them): expressions over them, and the rules that record them, may then
@@ -872,6 +865,151 @@ fn engine_metrics_pass_promtool_lint() {
         "promtool check metrics ({}) on the engine's /metrics:\n{problems}",
         output.status
     );
+
+    // Exactly the metrics of the list, each with its labels.
+    let exported = exported_label_names(&text);
+    let mut wrong = Vec::new();
+    for metric in METRICS {
+        let listed: BTreeSet<String> = metric.labels.iter().map(|l| (*l).to_owned()).collect();
+        match exported.get(metric.name) {
+            None => wrong.push(format!("{} is listed but not exported", metric.name)),
+            Some(sets) => {
+                for labels in sets.iter().filter(|labels| **labels != listed) {
+                    wrong.push(format!(
+                        "{} is exported with labels {labels:?}, listed with {listed:?}",
+                        metric.name
+                    ));
+                }
+            }
+        }
+    }
+    for name in exported.keys().filter(|n| n.starts_with("berichtenbox_")) {
+        if metric(name).is_none() {
+            wrong.push(format!("{name} is exported but not listed"));
+        }
+    }
+    // Every histogram with the list's buckets (not a summary, not another set).
+    for histogram in METRICS.iter().filter(|m| m.kind == Kind::Histogram) {
+        let prefix = format!("{}_bucket{{", histogram.name);
+        let mut bounds: Vec<f64> = text
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .filter_map(|line| line.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+            .filter(|bound: &f64| bound.is_finite())
+            .collect();
+        bounds.sort_by(f64::total_cmp);
+        bounds.dedup();
+        if bounds != histogram.buckets {
+            wrong.push(format!(
+                "{} is exported with buckets {bounds:?}, listed with {:?}",
+                histogram.name, histogram.buckets
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "/metrics against METRICS:\n  {}",
+        wrong.join("\n  ")
+    );
+}
+
+/// Every metric of Prometheus' text format with the sets of label names its series carry; a
+/// histogram's `_bucket`, `_sum` and `_count` count as the histogram, without `le`.
+fn exported_label_names(text: &str) -> BTreeMap<String, BTreeSet<BTreeSet<String>>> {
+    let mut histograms = BTreeSet::new();
+    let mut exported: BTreeMap<String, BTreeSet<BTreeSet<String>>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some(name) = rest.strip_suffix(" histogram") {
+                histograms.insert(name.to_owned());
+            }
+            continue;
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let end = line.find(['{', ' ']).unwrap_or(line.len());
+        let mut name = &line[..end];
+        for suffix in ["_bucket", "_sum", "_count"] {
+            if let Some(base) = name.strip_suffix(suffix)
+                && histograms.contains(base)
+            {
+                name = base;
+            }
+        }
+        let mut labels = BTreeSet::new();
+        if line[end..].starts_with('{') {
+            // name{a="x",b="y\"z"} value: label names end at `=`, values at an unescaped `"`.
+            let mut rest = &line[end + 1..];
+            while let Some((label, after)) = rest.split_once("=\"") {
+                labels.insert(label.trim_start_matches(',').to_owned());
+                let mut escaped = false;
+                let close = after
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        let done = c == '"' && !escaped;
+                        escaped = c == '\\' && !escaped;
+                        done
+                    })
+                    .map_or(after.len(), |(at, _)| at);
+                rest = &after[(close + 1).min(after.len())..];
+                if rest.starts_with('}') {
+                    break;
+                }
+            }
+        }
+        labels.remove("le");
+        exported.entry(name.to_owned()).or_default().insert(labels);
+    }
+    exported
+}
+
+/// Every metric a dashboard panel or a rule reads, or a rule's unit test feeds it, is one the
+/// engine lists (a histogram read through its `_bucket`, `_sum` or `_count`).
+#[test]
+fn every_metric_the_kit_reads_is_listed() {
+    let mut test_series = Vec::new();
+    for path in yaml_files("prometheus/tests") {
+        for test in array_of(&read_yaml(&path), "tests", &path.display().to_string()) {
+            for input in test["input_series"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+            {
+                test_series.extend(input["series"].as_str().map(str::to_owned));
+            }
+        }
+    }
+    assert!(
+        !test_series.is_empty(),
+        "the rules' unit tests feed no series"
+    );
+    let exprs = panel_targets()
+        .into_iter()
+        .map(|t| t.expr)
+        .chain(rules().into_iter().map(|r| r.expr))
+        .chain(test_series);
+    let mut unlisted = BTreeSet::new();
+    let mut read = 0;
+    for expr in exprs {
+        for name in engine_metrics_in(&expr) {
+            read += 1;
+            let listed = metric(&name).is_some()
+                || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
+                    name.strip_suffix(suffix)
+                        .and_then(metric)
+                        .is_some_and(|m| m.kind == Kind::Histogram)
+                });
+            if !listed {
+                unlisted.insert(name);
+            }
+        }
+    }
+    assert!(read > 0, "the kit reads no metric");
+    assert!(
+        unlisted.is_empty(),
+        "metrics the kit reads that berichtenbox_actors::telemetry::METRICS does not list: {unlisted:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1063,6 +1201,13 @@ fn dashboards_and_rules_evaluate_against_a_real_engine() {
         let before = scrapes();
         wait_for("scrapes of the engine", || scrapes() >= before + n);
     };
+    // Fresh: one afnemer registered, nothing delivered. Every expression answers already.
+    let targets = panel_targets();
+    let rules = rules();
+    engine.afnemer(&oin(1), json!({ "naam": "Belastingdienst" }));
+    let fresh = settled_kit_findings(&prometheus, &targets, &rules, &oin(1));
+    assert_no_failures(fresh, "a fresh engine");
+
     let load = put_load(&engine, &mut || wait_scrapes(2.0));
     assert!(load.webhook_a.hits() > 0 && load.webhook_b.hits() > 0);
     wait_scrapes(3.0);
@@ -1073,6 +1218,43 @@ fn dashboards_and_rules_evaluate_against_a_real_engine() {
         read_log(&prometheus.log)
     );
 
+    let mut findings = settled_kit_findings(&prometheus, &targets, &rules, &load.oin_a);
+
+    // Prometheus loaded every rule of every file and none of them failed.
+    let loaded = prometheus.api("/api/v1/rules", &[]).expect("rules");
+    let groups = loaded["groups"].as_array().cloned().unwrap_or_default();
+    let count: usize = groups
+        .iter()
+        .map(|g| g["rules"].as_array().map_or(0, Vec::len))
+        .sum();
+    if count != rules.len() {
+        findings.failures.push(format!(
+            "Prometheus loaded {count} rules, the files have {}",
+            rules.len()
+        ));
+    }
+    for group in &groups {
+        for rule in group["rules"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            if rule["health"] == "err" {
+                findings.failures.push(format!(
+                    "rule {} fails in Prometheus: {}",
+                    rule["name"], rule["lastError"]
+                ));
+            }
+        }
+    }
+
+    assert_no_failures(findings, "after a short load");
+}
+
+/// Every expression of the kit evaluated now, with `$afnemer` as "All" and as `afnemer_oin`;
+/// and every metric the kit reads present in Prometheus.
+fn kit_findings(
+    prometheus: &Prometheus,
+    targets: &[PanelTarget],
+    rules: &[Rule],
+    afnemer_oin: &str,
+) -> Findings {
     let known: BTreeSet<String> = prometheus
         .api("/api/v1/label/__name__/values", &[])
         .expect("metric names")
@@ -1089,19 +1271,13 @@ fn dashboards_and_rules_evaluate_against_a_real_engine() {
     if in_maintenance {
         eprintln!("a maintenance window is on: availability expressions may answer nothing");
     }
-    let must_answer = |expr: &str| {
-        if in_maintenance && MAINTENANCE_EMPTY.iter().any(|name| mentions(expr, name)) {
-            return false;
-        }
-        let names = engine_metrics_in(expr);
-        names.is_empty() || names.iter().any(|n| !EVENT_ONLY.contains(&n.as_str()))
-    };
+    let must_answer =
+        |expr: &str| !(in_maintenance && MAINTENANCE_EMPTY.iter().any(|name| mentions(expr, name)));
 
     // Every panel's every target, with $afnemer as "All" (.*) and as one afnemer.
-    let targets = panel_targets();
     assert!(!targets.is_empty(), "no panel targets");
-    for target in &targets {
-        for afnemer in [".*", load.oin_a.as_str()] {
+    for target in targets {
+        for afnemer in [".*", afnemer_oin] {
             let expr = substitute(&target.expr, afnemer);
             assert!(
                 !expr.contains('$'),
@@ -1113,7 +1289,7 @@ fn dashboards_and_rules_evaluate_against_a_real_engine() {
                 "{} / {:?} / {} (afnemer {afnemer})",
                 target.dashboard, target.panel, target.ref_id
             );
-            findings.check(&prometheus, what, &expr, must_answer(&target.expr));
+            findings.check(prometheus, what, &expr, must_answer(&target.expr));
             if !target.expr.contains("$afnemer") {
                 break;
             }
@@ -1145,81 +1321,80 @@ fn dashboards_and_rules_evaluate_against_a_real_engine() {
                 .as_array()
                 .map(|v| v.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            if !values.contains(&load.oin_a.as_str()) {
+            if !values.contains(&afnemer_oin) {
                 findings.failures.push(format!(
                     "{name}: variable {query} lists {values:?}, not afnemer {}",
-                    load.oin_a
+                    afnemer_oin
                 ));
             }
         }
     }
 
     // Every rule: recording rules must answer, alerts (normally quiet) must evaluate.
-    let rules = rules();
-    for rule in &rules {
+    for rule in rules {
         let kind = if rule.alert { "alert" } else { "record" };
         let what = format!("{} {kind} {}", rule.file, rule.name);
         let maintenance_empty = in_maintenance && MAINTENANCE_EMPTY.contains(&rule.name.as_str());
         let must = !rule.alert && !maintenance_empty && must_answer(&rule.expr);
-        findings.check(&prometheus, what, &rule.expr, must);
+        findings.check(prometheus, what, &rule.expr, must);
     }
 
-    // Every metric the kit reads exists in the engine's output (unless it is event-only).
+    // Every metric the kit reads exists in the engine's output.
     let mut read: BTreeMap<String, String> = BTreeMap::new();
-    for target in &targets {
+    for target in targets {
         for name in engine_metrics_in(&target.expr) {
             read.entry(name)
                 .or_insert_with(|| format!("panel {:?}", target.panel));
         }
     }
-    for rule in &rules {
+    for rule in rules {
         for name in engine_metrics_in(&rule.expr) {
             read.entry(name)
                 .or_insert_with(|| format!("rule {}", rule.name));
         }
     }
     for (name, user) in &read {
-        if !known.contains(name) && !EVENT_ONLY.contains(&name.as_str()) {
+        if !known.contains(name) {
             findings.failures.push(format!(
                 "metric {name} (read by {user}) is not in the engine's /metrics"
             ));
         }
     }
 
-    // Prometheus loaded every rule of every file and none of them failed.
-    let loaded = prometheus.api("/api/v1/rules", &[]).expect("rules");
-    let groups = loaded["groups"].as_array().cloned().unwrap_or_default();
-    let count: usize = groups
-        .iter()
-        .map(|g| g["rules"].as_array().map_or(0, Vec::len))
-        .sum();
-    if count != rules.len() {
-        findings.failures.push(format!(
-            "Prometheus loaded {count} rules, the files have {}",
-            rules.len()
-        ));
-    }
-    for group in &groups {
-        for rule in group["rules"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-            if rule["health"] == "err" {
-                findings.failures.push(format!(
-                    "rule {} fails in Prometheus: {}",
-                    rule["name"], rule["lastError"]
-                ));
-            }
-        }
-    }
+    findings
+}
 
+/// [`kit_findings`] until it finds no failure, for at most [`DEADLINE`]: new series need two
+/// scrapes before a rate over them answers, and a rule's evaluation after that.
+fn settled_kit_findings(
+    prometheus: &Prometheus,
+    targets: &[PanelTarget],
+    rules: &[Rule],
+    afnemer_oin: &str,
+) -> Findings {
+    let until = std::time::Instant::now() + DEADLINE;
+    loop {
+        let findings = kit_findings(prometheus, targets, rules, afnemer_oin);
+        if findings.failures.is_empty() || std::time::Instant::now() >= until {
+            return findings;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Fails the test with what `findings` found wrong; prints what answered only NaN.
+#[track_caller]
+fn assert_no_failures(findings: Findings, when: &str) {
     let Findings { failures, nan_only } = findings;
     if !nan_only.is_empty() {
         eprintln!(
-            "expressions answering only NaN (no traffic of that kind in the window):\n  {}",
+            "{when}: expressions answering only NaN (no traffic of that kind in the window):\n  {}",
             nan_only.join("\n  ")
         );
     }
     assert!(
         failures.is_empty(),
-        "{} of the monitoring kit's expressions fail against the engine:\n  {}",
+        "{when}: {} of the monitoring kit's expressions fail against the engine:\n  {}",
         failures.len(),
         failures.join("\n  ")
     );

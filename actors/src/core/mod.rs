@@ -10,6 +10,7 @@ pub mod clock;
 pub mod model;
 pub mod onderhoud;
 pub mod prognose;
+pub mod round;
 pub mod routing;
 pub mod rules;
 pub mod throttle;

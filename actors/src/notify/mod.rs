@@ -131,6 +131,10 @@ impl MailError {
         matches!(self, Self::Rejected { .. } | Self::Invalid { .. })
     }
 
+    /// The [`MailError::kind`] of every permanent error: the `reden` values of
+    /// `berichtenbox_notificaties_afgewezen_total`.
+    pub const PERMANENT_KINDS: [&'static str; 2] = ["rejected", "invalid"];
+
     /// A short, low-cardinality name for metrics labels and logs.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -140,5 +144,34 @@ impl MailError {
             Self::Config { .. } => "config",
             Self::Outbox { .. } => "outbox",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MailError;
+
+    #[test]
+    fn permanent_kinds_are_the_kinds_of_permanent_errors() {
+        let reason = || "x".to_owned();
+        let all = [
+            MailError::Transient { reason: reason() },
+            MailError::Rejected { reason: reason() },
+            MailError::Invalid {
+                field: "to",
+                reason: reason(),
+            },
+            MailError::Config { reason: reason() },
+            MailError::Outbox {
+                path: "x".into(),
+                source: std::io::Error::other("x"),
+            },
+        ];
+        let permanent: Vec<&str> = all
+            .iter()
+            .filter(|e| e.is_permanent())
+            .map(MailError::kind)
+            .collect();
+        assert_eq!(permanent, MailError::PERMANENT_KINDS);
     }
 }

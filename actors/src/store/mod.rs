@@ -1,16 +1,35 @@
-//! The store: where parked batches, their attachments and the catalog (afnemers, API keys,
-//! berichttypen) live, behind the [`Store`] trait.
+//! The store: where parked batches, their bijlagen, receipts, boxes, queues and the catalog
+//! live, behind role traits.
 //!
-//! The embedded implementation ([`embedded::EmbeddedStore`]) keeps N shards, each its own fjall
-//! database with its own journal and its own writer thread; a ScyllaDB implementation fills the
-//! same trait when one machine is outgrown. Callers never see the storage engine's types.
+//! # Roles
 //!
-//! Blocking: every method but [`Store::submit_park`] may do disk I/O and must not be called on
-//! an async event loop; `submit_park` only enqueues and answers through a channel.
+//! Each consumer takes only the role it uses; [`Store`] is all of them together, what the server
+//! opens (an `Arc<dyn Store>` upcasts to any role).
+//!
+//! - [`Parking`]: batches in, durably and whole, before the `202` (afnemer actors).
+//! - [`Processing`]: whole parked batches out, claims, deliveries, completion (processors).
+//! - [`Receipts`]: batch records, the receipt feed, the webhook outbox (HTTP, webhook dispatcher).
+//! - [`Notifications`]: the notification queues and the caps' window (notifier).
+//! - [`Citizens`]: accounts, voorkeuren, boxes (citizens' API; processing reads).
+//! - [`Afnemers`]: afnemers, API-key hashes, berichttypen (the in-memory catalog).
+//! - [`Reports`]: tellingen, prognoses, runs, account counts (reports, metrics, heartbeat).
+//! - [`Admin`]: shard figures, health, close (server, operations endpoints).
+//!
+//! Every role extends [`Sharded`]. The embedded implementation ([`embedded::EmbeddedStore`])
+//! keeps N shards, each its own fjall database with its own journal and writer thread; a
+//! ScyllaDB implementation fills the same roles (ARCHITECTURE.md maps each onto CQL tables).
+//! [`conformance`] (tests, or the `conformance` feature) holds what any backend must do.
+//! Callers never see the storage engine's types.
+//!
+//! Blocking: every method but [`Parking::submit_park`] may do disk I/O and must not be called
+//! on an async event loop; `submit_park` only enqueues and answers through a channel.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod embedded;
 pub mod record;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 pub use record::{AccountCount, DagTelling, PrognoseRecord, RunRecord, Teller};
@@ -140,60 +159,60 @@ pub struct Completion {
     pub webhook: bool,
 }
 
-/// The storage interface the engine runs on.
-pub trait Store: Send + Sync + Debug + 'static {
+/// What every role shares: the backend is shared across threads, and work that is divided by
+/// shard (processing, the notification queues) asks how many shards there are.
+pub trait Sharded: Send + Sync + Debug + 'static {
+    /// The number of shards; fixed for the life of the data.
     fn shard_count(&self) -> usize;
+}
 
+/// Parking: taking a batch in durably, whole or not at all, before the `202`. Used by the
+/// afnemer actors (`can_park`, `submit_park`); the parked berichten and their bijlagen are read
+/// back by processing and by the citizens' API.
+pub trait Parking: Sharded {
     /// Whether a park of this batch would be queued now (store open, disk above its minimum,
-    /// home shard's queue not full). Asked before the rate is charged, so a refusal that is
-    /// the store's costs the afnemer nothing; `submit_park` checks again.
+    /// home shard's queue not full, processing's backlog under its bound). Asked before the
+    /// rate is charged, so a refusal that is the store's costs the afnemer nothing;
+    /// `submit_park` checks again.
     fn can_park(&self, request: &ParkRequest) -> Result<(), StoreError>;
 
     /// Queues a batch for its home shard's writer. Never blocks: a full queue or a disk under
-    /// its minimum is an immediate error, and nothing is written.
+    /// its minimum is an immediate error, and nothing is written. The receipt answers after
+    /// the sync that covers the batch: `Parked`, or `Duplicate`/`Conflict` with the record of
+    /// the first delivery of that (oin, batchId).
     fn submit_park(&self, request: ParkRequest) -> Result<ParkReceipt, StoreError>;
 
-    /// The batch an afnemer delivered under this id, if any.
-    fn find_batch(&self, oin: &str, batch_id: &str) -> Result<Option<BatchRecord>, StoreError>;
-
-    /// Parked messages of a shard in arrival order, starting after `after_seq`.
-    fn parked_messages(
+    /// Parked berichten of a shard in arrival (sequence) order, starting after `after_seq`.
+    fn parked_berichten(
         &self,
         shard: usize,
         after_seq: Option<u64>,
         limit: usize,
     ) -> Result<Vec<ParkedMessage>, StoreError>;
 
-    /// The bytes of one attachment.
+    /// The bytes of one bijlage (they stay where they were parked until the box entry or the
+    /// batch that references them goes).
     fn bijlage(&self, reference: &BijlageRef) -> Result<Option<Vec<u8>>, StoreError>;
+}
 
-    fn shard_stats(&self) -> Vec<ShardStats>;
-
-    /// Whether the store can park now: open, and with the disk above its minimum.
-    fn health(&self) -> Result<(), StoreError>;
-
-    fn put_afnemer(&self, afnemer: &AfnemerRecord) -> Result<(), StoreError>;
-    fn afnemers(&self) -> Result<Vec<AfnemerRecord>, StoreError>;
-    /// Stores the SHA-256 of an API key and the OIN it opens.
-    fn put_api_key(&self, key_hash: [u8; 32], oin: &str) -> Result<(), StoreError>;
-    fn api_keys(&self) -> Result<Vec<([u8; 32], String)>, StoreError>;
-    fn put_berichttype(&self, berichttype: &BerichttypeRecord) -> Result<(), StoreError>;
-    fn berichttypen(&self, oin: &str) -> Result<Vec<BerichttypeRecord>, StoreError>;
-
-    // Processing. Each call is durable when it returns.
-
+/// Processing: taking whole parked batches per shard and making each processed exactly once.
+/// Used by the processors (and the notifier and metrics read the watermark). Each write is
+/// durable when it returns; every write but `complete` is idempotent, so a round that is cut
+/// short by a crash is simply done again.
+pub trait Processing: Sharded {
     /// Whole parked batches of a shard in arrival order: at least one batch when any is
-    /// parked, and no more berichten than `max_messages` beyond the first batch.
+    /// parked; it stops taking batches once it holds `max_berichten` berichten, so only the
+    /// last batch it takes may carry it over that bound.
     fn parked_batches(
         &self,
         shard: usize,
-        max_messages: usize,
+        max_berichten: usize,
     ) -> Result<Vec<ParkedBatch>, StoreError>;
 
     /// Whether another shard still holds a parked copy of this afnemer's berichtId that was
     /// accepted before this one (arrival time, then shard and seq): then this one must wait,
     /// for `BerichtBestaatAl` belongs to the later copy.
-    fn earlier_pending(
+    fn earlier_parked_copy(
         &self,
         oin: &str,
         bericht_id: &str,
@@ -215,13 +234,14 @@ pub trait Store: Send + Sync + Debug + 'static {
     fn deliver(&self, deliveries: &[Delivery]) -> Result<(), StoreError>;
 
     /// Settles processed batches in their home shard in one write: their parked berichten and
-    /// unread attachments go, the receipt is stored and fed to the afnemer (and its webhook).
+    /// unread bijlagen go, the receipt is stored and fed to the afnemer (and its webhook
+    /// outbox), the day's tellingen count them.
     ///
     /// The receipts' `verwerkt_op` is stamped from `clock` inside the store, in the order the
     /// completions commit across all shards, so the receipt feed only ever grows at its end.
     ///
     /// `completions` must be a prefix of the shard's parked batches in sequence order (the
-    /// lowest ones): the store then scans `geparkeerd` from the end of it onwards.
+    /// lowest ones): the store then scans the parked berichten from the end of it onwards.
     fn complete(
         &self,
         shard: usize,
@@ -229,10 +249,22 @@ pub trait Store: Send + Sync + Debug + 'static {
         clock: &SharedClock,
     ) -> Result<(), StoreError>;
 
+    /// The arrival time of the oldest parked bericht of a shard: processing's watermark.
+    fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError>;
+}
+
+/// Receipts: each batch's record with its outcome, an afnemer's receipt feed, and the webhook
+/// outbox. Read by the HTTP API (`GET /v1/batches/{id}`, the feed) and the webhook dispatcher;
+/// written by [`Processing::complete`].
+pub trait Receipts: Sharded {
+    /// The batch an afnemer delivered under this id, if any: its status, and once processed
+    /// its receipt.
+    fn find_batch(&self, oin: &str, batch_id: &str) -> Result<Option<BatchRecord>, StoreError>;
+
     /// An afnemer's receipts in the order they became ready, after `after`. Only receipts
     /// stamped before the time read from `clock` now are answered: a receipt committing at
     /// this moment can never land behind a cursor already handed out.
-    fn receipts(
+    fn receipt_feed(
         &self,
         oin: &str,
         after: Option<ReceiptCursor>,
@@ -240,27 +272,32 @@ pub trait Store: Send + Sync + Debug + 'static {
         clock: &SharedClock,
     ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError>;
 
-    // Webhooks.
+    /// The oldest receipt in the afnemer's webhook outbox.
+    fn webhook_outbox_head(
+        &self,
+        oin: &str,
+    ) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError>;
 
-    /// The oldest receipt waiting for the afnemer's webhook.
-    fn webhook_head(&self, oin: &str) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError>;
-    /// Updates a waiting receipt's retry state, or (with `None`) removes it.
+    /// Updates a receipt's retry state in the webhook outbox, or (with `None`) removes it.
     fn put_webhook_job(
         &self,
         oin: &str,
         cursor: ReceiptCursor,
         job: Option<&WebhookJob>,
     ) -> Result<(), StoreError>;
+}
 
-    // Notifications.
-
-    /// The first `limit` notifications waiting in a shard, in arrival order (those published
-    /// after their arrival wait apart: [`Store::due_later_notifications`]).
-    fn pending_notifications(
+/// Notifications: the per-shard queues of e-mails to citizens (filled by
+/// [`Processing::deliver`]) and the caps' window the notifier counts in. Used by the notifier.
+pub trait Notifications: Sharded {
+    /// The first `limit` notifications queued in a shard, in arrival order (those published
+    /// after their arrival wait apart: [`Notifications::due_later_notifications`]).
+    fn queued_notifications(
         &self,
         shard: usize,
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
+
     /// Notifications of berichten published after they arrived, whose publication has come
     /// by `until`, in order of that time.
     fn due_later_notifications(
@@ -269,44 +306,30 @@ pub trait Store: Send + Sync + Debug + 'static {
         until: jiff::Timestamp,
         limit: usize,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
+
     /// Removes notifications that were sent (or refused for good).
     ///
     /// Per shard, those from the arrival queue must be its first ones (a prefix of what
-    /// [`Store::pending_notifications`] answers), and no notification that arrived earlier may
-    /// be queued afterwards (the notifier sends only behind processing's watermark): the store
-    /// then starts later scans of the queue at the last arrival removed.
+    /// [`Notifications::queued_notifications`] answers), and no notification that arrived
+    /// earlier may be queued afterwards (the notifier sends only behind processing's
+    /// watermark): the store then starts later scans of the queue at the last arrival removed.
     fn remove_notifications(&self, done: &[NotificationRecord]) -> Result<(), StoreError>;
-    /// The arrival time of the oldest parked bericht of a shard: processing's watermark.
-    fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError>;
+
+    /// The caps' window: what was sent this clock hour and this Amsterdam day.
     fn notification_window(&self) -> Result<Option<CapWindowRecord>, StoreError>;
 
-    // Reports and the rolling forecast.
-
-    /// The day counters of every afnemer for the Amsterdam days `from..=until`, all shards
-    /// summed. Parks and completions write them in the same atomic write as what they count.
-    fn tellingen(
-        &self,
-        from: jiff::civil::Date,
-        until: jiff::civil::Date,
-    ) -> Result<std::collections::BTreeMap<(jiff::civil::Date, String), DagTelling>, StoreError>;
-    /// Stores an afnemer's forecast for a month; answers whether that month had none before.
-    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<bool, StoreError>;
-    /// The forecasts of one afnemer (by month), or of all afnemers.
-    fn prognoses(&self, oin: Option<&str>) -> Result<Vec<PrognoseRecord>, StoreError>;
-    /// Records (or moves on) this run's last sign of life; synced.
-    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError>;
-    fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;
-    /// Counts citizens' accounts (a scan: for reports, not for a hot path).
-    fn count_accounts(&self) -> Result<AccountCount, StoreError>;
     fn put_notification_window(&self, window: &CapWindowRecord) -> Result<(), StoreError>;
+}
 
-    // Citizens.
-
+/// Citizens: accounts, berichtenvoorkeuren (with their mutaties) and boxes, all keyed by BSN.
+/// Used by the citizens' API; processing reads accounts and voorkeuren.
+pub trait Citizens: Sharded {
     fn account(&self, bsn: &str) -> Result<Option<AccountRecord>, StoreError>;
     fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
     fn voorkeur(&self, bsn: &str, oin: &str) -> Result<Option<VoorkeurRecord>, StoreError>;
     fn voorkeuren(&self, bsn: &str) -> Result<Vec<VoorkeurRecord>, StoreError>;
-    /// Stores a berichtenvoorkeur and, in the same write, its mutation for the Abonnementservice.
+    /// Stores a berichtenvoorkeur and, in the same write, its mutatie for the
+    /// Abonnementservice.
     fn put_voorkeur(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError>;
     /// A box's berichten, newest first, starting before `before`.
     fn box_entries(
@@ -323,16 +346,71 @@ pub trait Store: Send + Sync + Debug + 'static {
         id: BoxId,
         gelezen: bool,
     ) -> Result<Option<BoxEntry>, StoreError>;
+    /// Removes a box entry and then its bijlagen; an entry that is gone stays gone.
     fn delete_box_entry(&self, bsn: &str, id: BoxId) -> Result<(), StoreError>;
+}
+
+/// Afnemers: the operator's catalog of afnemers, their API-key hashes and their berichttypen.
+/// Written through by [`crate::catalog::Catalog`], which keeps them in memory.
+pub trait Afnemers: Sharded {
+    fn put_afnemer(&self, afnemer: &AfnemerRecord) -> Result<(), StoreError>;
+    fn afnemers(&self) -> Result<Vec<AfnemerRecord>, StoreError>;
+    /// Stores the SHA-256 of an API key and the OIN it opens.
+    fn put_api_key(&self, key_hash: [u8; 32], oin: &str) -> Result<(), StoreError>;
+    fn api_keys(&self) -> Result<Vec<([u8; 32], String)>, StoreError>;
+    fn put_berichttype(&self, berichttype: &BerichttypeRecord) -> Result<(), StoreError>;
+    fn berichttypen(&self, oin: &str) -> Result<Vec<BerichttypeRecord>, StoreError>;
+}
+
+/// Reports: the day tellingen (written by parks and completions in the same write as what they
+/// count), the rolling prognoses, the engine's runs, account counts. Used by the reporting
+/// endpoints, the metrics and the heartbeat.
+pub trait Reports: Sharded {
+    /// The tellingen of every afnemer for the Amsterdam days `from..=until`, all shards summed.
+    fn tellingen(
+        &self,
+        from: jiff::civil::Date,
+        until: jiff::civil::Date,
+    ) -> Result<BTreeMap<(jiff::civil::Date, String), DagTelling>, StoreError>;
+    /// Stores an afnemer's prognose for a month; answers whether that month had none before.
+    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<bool, StoreError>;
+    /// The prognoses of one afnemer (by month), or of all afnemers.
+    fn prognoses(&self, oin: Option<&str>) -> Result<Vec<PrognoseRecord>, StoreError>;
+    /// Records (or moves on) this run's last sign of life; synced.
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError>;
+    /// Counts citizens' accounts (a scan: for reports, not for a hot path).
+    fn count_accounts(&self) -> Result<AccountCount, StoreError>;
+}
+
+/// Admin: the store as one thing, for the server that opens it and the operator's endpoints.
+pub trait Admin: Sharded {
+    /// Per-shard figures (queue depths), read from memory.
+    fn shard_stats(&self) -> Vec<ShardStats>;
+
+    /// Whether the store can park now: open, and with the disk above its minimum.
+    fn health(&self) -> Result<(), StoreError>;
 
     /// Stops accepting parks, lets every queued park finish (answered), and syncs.
     fn close(&self) -> Result<(), StoreError>;
 }
 
+/// The whole store, every role: what the server opens and hands out. Each consumer keeps only
+/// the role it uses (`Arc<dyn Store>` upcasts to `Arc<dyn Processing>` and the like).
+pub trait Store:
+    Parking + Processing + Receipts + Notifications + Citizens + Afnemers + Reports + Admin
+{
+}
+
+impl<T> Store for T where
+    T: Parking + Processing + Receipts + Notifications + Citizens + Afnemers + Reports + Admin
+{
+}
+
 /// Whether a citizen takes this afnemer's digital mail: an active box, and no berichtenvoorkeur
 /// refusing the afnemer. Processing and the Validatieservice decide alike through this.
 pub fn wil_digitaal(
-    store: &dyn Store,
+    store: &dyn Citizens,
     account: Option<&AccountRecord>,
     oin: &str,
 ) -> Result<bool, StoreError> {

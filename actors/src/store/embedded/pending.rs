@@ -2,7 +2,7 @@
 //! fast "no" in front of the `wachtend` index.
 //!
 //! Processing asks, for every bericht, whether another shard holds an earlier-accepted copy of
-//! its berichtId (`earlier_pending`). Answering from `wachtend` costs a prefix scan in every
+//! its berichtId (`earlier_parked_copy`). Answering from `wachtend` costs a prefix scan in every
 //! other shard; nearly always the answer is "no", and this filter says so from memory.
 //!
 //! The one rule that keeps it correct: a copy is counted in the filter *before* its park

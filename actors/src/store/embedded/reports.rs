@@ -1,19 +1,20 @@
-//! The embedded store's part of reporting: the day counters (written by parks and
-//! completions, read here), the rolling forecast, the engine's runs, and account counts.
+//! Reports, embedded: reading the day tellingen (written by the shard writers with each park
+//! and by completions, summed here over the shards), the rolling prognoses and the engine's
+//! runs (catalog database), and counting accounts.
 
 use std::collections::BTreeMap;
 
 use fjall::PersistMode;
 
 use super::EmbeddedStore;
-use crate::store::StoreError;
 use crate::store::record::{
     AccountCount, AccountRecord, DagTelling, PrognoseRecord, RunRecord, day_prefix, decode,
     decode_u64, encode, parse_teller_key,
 };
+use crate::store::{Reports, StoreError};
 
-impl EmbeddedStore {
-    pub(super) fn tellingen_in(
+impl Reports for EmbeddedStore {
+    fn tellingen(
         &self,
         from: jiff::civil::Date,
         until: jiff::civil::Date,
@@ -42,7 +43,7 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(super) fn put_prognose_in(&self, prognose: &PrognoseRecord) -> Result<bool, StoreError> {
+    fn put_prognose(&self, prognose: &PrognoseRecord) -> Result<bool, StoreError> {
         let key = prognose_key(&prognose.oin, &prognose.maand);
         let created = !self.catalog.prognoses.contains_key(&key)?;
         self.catalog.prognoses.insert(key, encode(prognose))?;
@@ -50,10 +51,7 @@ impl EmbeddedStore {
         Ok(created)
     }
 
-    pub(super) fn prognoses_in(
-        &self,
-        oin: Option<&str>,
-    ) -> Result<Vec<PrognoseRecord>, StoreError> {
+    fn prognoses(&self, oin: Option<&str>) -> Result<Vec<PrognoseRecord>, StoreError> {
         let mut out = Vec::new();
         for guard in self.catalog.prognoses.prefix(oin.unwrap_or_default()) {
             let (key, value) = guard.into_inner()?;
@@ -62,14 +60,14 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(super) fn record_run_in(&self, run: &RunRecord) -> Result<(), StoreError> {
+    fn record_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let key = run.started.as_nanosecond().to_be_bytes();
         self.catalog.runs.insert(key, encode(run))?;
         self.catalog.db.persist(PersistMode::SyncData)?;
         Ok(())
     }
 
-    pub(super) fn runs_in(&self) -> Result<Vec<RunRecord>, StoreError> {
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
         let mut out = Vec::new();
         for guard in self.catalog.runs.iter() {
             let (key, value) = guard.into_inner()?;
@@ -78,7 +76,7 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(super) fn count_accounts_in(&self) -> Result<AccountCount, StoreError> {
+    fn count_accounts(&self) -> Result<AccountCount, StoreError> {
         let mut count = AccountCount::default();
         for shard in &self.shards {
             for guard in shard.accounts.iter() {

@@ -1,19 +1,15 @@
-//! The citizens' side of the embedded store: accounts, berichtenvoorkeuren and boxes, each in
-//! the shard of the citizen's BSN. Writes are synced before they return.
+//! Citizens, embedded: accounts, berichtenvoorkeuren (with their mutaties) and boxes, each in
+//! the shard of the citizen's BSN. Writes are synced before they return; changes that read
+//! first (mark, delete, and processing's deliver) hold the shard's box lock.
 
 use fjall::PersistMode;
 
 use super::EmbeddedStore;
-use crate::core::routing::shard_of_citizen;
 use crate::store::record::{bijlage_key, decode, encode, prefixed};
-use crate::store::{AccountRecord, BoxEntry, BoxId, StoreError, VoorkeurRecord};
+use crate::store::{AccountRecord, BoxEntry, BoxId, Citizens, StoreError, VoorkeurRecord};
 
-impl EmbeddedStore {
-    fn citizen_shard(&self, bsn: &str) -> &super::ShardHandles {
-        self.shard(shard_of_citizen(bsn, self.shards.len()))
-    }
-
-    pub(super) fn account_in(&self, bsn: &str) -> Result<Option<AccountRecord>, StoreError> {
+impl Citizens for EmbeddedStore {
+    fn account(&self, bsn: &str) -> Result<Option<AccountRecord>, StoreError> {
         let handles = self.citizen_shard(bsn);
         handles
             .accounts
@@ -22,18 +18,14 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    pub(super) fn put_account_in(&self, account: &AccountRecord) -> Result<(), StoreError> {
+    fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let handles = self.citizen_shard(&account.bsn);
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         write.insert(&handles.accounts, account.bsn.as_bytes(), encode(account));
         Ok(write.commit()?)
     }
 
-    pub(super) fn voorkeur_in(
-        &self,
-        bsn: &str,
-        oin: &str,
-    ) -> Result<Option<VoorkeurRecord>, StoreError> {
+    fn voorkeur(&self, bsn: &str, oin: &str) -> Result<Option<VoorkeurRecord>, StoreError> {
         let key = prefixed(bsn, oin.as_bytes());
         self.citizen_shard(bsn)
             .voorkeuren
@@ -42,7 +34,7 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    pub(super) fn voorkeuren_in(&self, bsn: &str) -> Result<Vec<VoorkeurRecord>, StoreError> {
+    fn voorkeuren(&self, bsn: &str) -> Result<Vec<VoorkeurRecord>, StoreError> {
         let mut out = Vec::new();
         for guard in self.citizen_shard(bsn).voorkeuren.prefix(bsn) {
             let (key, value) = guard.into_inner()?;
@@ -51,7 +43,7 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(super) fn put_voorkeur_in(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError> {
+    fn put_voorkeur(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError> {
         let handles = self.citizen_shard(&voorkeur.bsn);
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         write.insert(
@@ -66,7 +58,7 @@ impl EmbeddedStore {
         Ok(write.commit()?)
     }
 
-    pub(super) fn box_entries_in(
+    fn box_entries(
         &self,
         bsn: &str,
         before: Option<BoxId>,
@@ -91,11 +83,7 @@ impl EmbeddedStore {
         Ok(out)
     }
 
-    pub(super) fn box_entry_in(
-        &self,
-        bsn: &str,
-        id: BoxId,
-    ) -> Result<Option<BoxEntry>, StoreError> {
+    fn box_entry(&self, bsn: &str, id: BoxId) -> Result<Option<BoxEntry>, StoreError> {
         let key = prefixed(bsn, &id.to_bytes());
         self.citizen_shard(bsn)
             .boxes
@@ -104,7 +92,7 @@ impl EmbeddedStore {
             .transpose()
     }
 
-    pub(super) fn mark_gelezen_in(
+    fn mark_gelezen(
         &self,
         bsn: &str,
         id: BoxId,
@@ -112,7 +100,7 @@ impl EmbeddedStore {
     ) -> Result<Option<BoxEntry>, StoreError> {
         let handles = self.citizen_shard(bsn);
         let _boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
-        let Some(mut entry) = self.box_entry_in(bsn, id)? else {
+        let Some(mut entry) = self.box_entry(bsn, id)? else {
             return Ok(None);
         };
         if entry.gelezen != gelezen {
@@ -130,10 +118,10 @@ impl EmbeddedStore {
 
     /// Removes the entry, then its attachments (in the shard where they were parked): a crash
     /// in between leaves unreferenced bytes, never a reference without bytes.
-    pub(super) fn delete_box_entry_in(&self, bsn: &str, id: BoxId) -> Result<(), StoreError> {
+    fn delete_box_entry(&self, bsn: &str, id: BoxId) -> Result<(), StoreError> {
         let handles = self.citizen_shard(bsn);
         let boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
-        let Some(entry) = self.box_entry_in(bsn, id)? else {
+        let Some(entry) = self.box_entry(bsn, id)? else {
             return Ok(());
         };
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));

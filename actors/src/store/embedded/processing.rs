@@ -1,5 +1,5 @@
-//! Processing's side of the embedded store: taking whole parked batches, claiming berichtIds,
-//! delivering into boxes and settling batches with their receipts.
+//! Processing, embedded: taking whole parked batches, claiming berichtIds, delivering into
+//! boxes and settling batches with their receipts.
 //!
 //! Every write here is a fjall write batch committed with `PersistMode::SyncData`, grouped per
 //! shard, so a call is durable when it returns. Calls that touch other shards than the batch's
@@ -7,38 +7,28 @@
 //! nor doubles anything; the home shard's `complete` is the step that makes a batch processed.
 
 use std::collections::HashMap;
-use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use fjall::{PersistMode, Readable as _};
 
-use super::EmbeddedStore;
+use super::{EmbeddedStore, by_shard};
 use crate::core::clock::SharedClock;
 use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
 use crate::core::verwerking::VerwerkingsCode;
 use crate::store::record::{
-    BatchStatus, Teller, bijlage_key, decode, decode_u64, encode, pending_key, prefixed, seq_key,
-    teller_key,
+    BatchStatus, Teller, batch_key, bijlage_key, decode, decode_u64, encode, pending_key, prefixed,
+    seq_key, teller_key,
 };
 use crate::store::{
     BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
-    ParkedMessage, ReceiptCursor, StoreError, WebhookJob,
+    ParkedMessage, Processing, ReceiptCursor, StoreError, WebhookJob,
 };
 
-/// Groups items by shard, keeping each item's position in the input.
-fn by_shard<T>(items: &[T], shard_of: impl Fn(&T) -> usize) -> HashMap<usize, Vec<usize>> {
-    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (position, item) in items.iter().enumerate() {
-        groups.entry(shard_of(item)).or_default().push(position);
-    }
-    groups
-}
-
-impl EmbeddedStore {
-    pub(super) fn parked_batches_in(
+impl Processing for EmbeddedStore {
+    fn parked_batches(
         &self,
         shard: usize,
-        max_messages: usize,
+        max_berichten: usize,
     ) -> Result<Vec<ParkedBatch>, StoreError> {
         let handles = self.shard(shard);
         let mut batches: Vec<ParkedBatch> = Vec::new();
@@ -63,11 +53,11 @@ impl EmbeddedStore {
             if let Some(done) = current.take() {
                 taken += done.berichten.len();
                 batches.push(done);
-                if taken >= max_messages {
+                if taken >= max_berichten {
                     break;
                 }
             }
-            let key = crate::store::record::batch_key(&message.oin, &message.batch_id);
+            let key = batch_key(&message.oin, &message.batch_id);
             let record: BatchRecord = match snapshot.get(&handles.batches, &key)? {
                 Some(bytes) => decode(&key, &bytes)?,
                 None => {
@@ -105,10 +95,44 @@ impl EmbeddedStore {
         Ok(batches)
     }
 
-    pub(super) fn claim_bericht_ids_in(
+    fn earlier_parked_copy(
         &self,
-        claims: &[BerichtClaim],
-    ) -> Result<Vec<String>, StoreError> {
+        oin: &str,
+        bericht_id: &str,
+        ontvangen_op: jiff::Timestamp,
+        shard: usize,
+        seq: u64,
+    ) -> Result<bool, StoreError> {
+        let mine = pending_key(oin, bericht_id, ontvangen_op, seq);
+        let prefix = prefixed(oin, bericht_id.as_bytes());
+        for (index, handles) in self.shards.iter().enumerate() {
+            if index == shard
+                || !handles
+                    .pending
+                    .may_contain(oin.as_bytes(), bericht_id.as_bytes())
+            {
+                continue;
+            }
+            // The smallest key of the prefix is that shard's earliest copy; on equal arrival
+            // times the lower shard counts as earlier.
+            if let Some(guard) = handles.wachtend.prefix(&prefix).next() {
+                let key = guard.key()?;
+                let theirs = key.as_ref();
+                let arrival = |k: &[u8]| k[prefix.len()..prefix.len() + 8].to_vec();
+                let earlier = match arrival(theirs).cmp(&arrival(&mine)) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Equal => index < shard,
+                    std::cmp::Ordering::Greater => false,
+                };
+                if earlier {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    fn claim_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<Vec<String>, StoreError> {
         let n_shards = self.shards.len();
         let mut holders = vec![String::new(); claims.len()];
         for (shard, positions) in by_shard(claims, |c| {
@@ -145,7 +169,7 @@ impl EmbeddedStore {
         Ok(holders)
     }
 
-    pub(super) fn release_bericht_ids_in(&self, claims: &[BerichtClaim]) -> Result<(), StoreError> {
+    fn release_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<(), StoreError> {
         let n_shards = self.shards.len();
         for (shard, positions) in by_shard(claims, |c| {
             shard_of_bericht_id(&c.oin, &c.bericht_id, n_shards)
@@ -171,7 +195,7 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    pub(super) fn deliver_in(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+    fn deliver(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
         let n_shards = self.shards.len();
         for (shard, positions) in by_shard(deliveries, |d| shard_of_citizen(&d.entry.bsn, n_shards))
         {
@@ -213,7 +237,7 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    pub(super) fn complete_in(
+    fn complete(
         &self,
         shard: usize,
         mut completions: Vec<Completion>,
@@ -269,7 +293,7 @@ impl EmbeddedStore {
                     bijlage_key(bijlage.seq, bijlage.volgorde),
                 );
             }
-            let batch_key = crate::store::record::batch_key(&record.oin, &record.batch_id);
+            let batch_key = batch_key(&record.oin, &record.batch_id);
             write.insert(&handles.batches, batch_key, encode(record));
             let cursor = ReceiptCursor {
                 ready_nanos,
@@ -324,135 +348,7 @@ impl EmbeddedStore {
         Ok(())
     }
 
-    pub(super) fn receipts_in(
-        &self,
-        oin: &str,
-        after: Option<ReceiptCursor>,
-        limit: usize,
-        clock: &SharedClock,
-    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError> {
-        // Every completion stamped before `until` has committed: it held the lock throughout.
-        let until = {
-            let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
-            u64::try_from(clock.now().as_nanosecond()).unwrap_or(0)
-        };
-        let start = match after {
-            Some(cursor) => Bound::Excluded(prefixed(oin, &cursor.to_bytes())),
-            None => Bound::Included(oin.as_bytes().to_vec()),
-        };
-        let end = Bound::Excluded(prefixed(
-            oin,
-            &ReceiptCursor {
-                ready_nanos: until,
-                shard: 0,
-                first_seq: 0,
-            }
-            .to_bytes(),
-        ));
-        let mut found: Vec<(ReceiptCursor, usize, Vec<u8>)> = Vec::new();
-        for (shard, handles) in self.shards.iter().enumerate() {
-            for guard in handles
-                .ontvangstbewijzen
-                .range((start.clone(), end.clone()))
-                .take(limit)
-            {
-                let (key, batch_id) = guard.into_inner()?;
-                let Some(cursor) = ReceiptCursor::from_bytes(&key[oin.len()..]) else {
-                    continue;
-                };
-                found.push((cursor, shard, batch_id.to_vec()));
-            }
-        }
-        found.sort_by_key(|(cursor, ..)| *cursor);
-        found.truncate(limit);
-        let mut out = Vec::with_capacity(found.len());
-        for (cursor, shard, batch_id) in found {
-            let key = prefixed(oin, &batch_id);
-            if let Some(bytes) = self.shard(shard).batches.get(&key)? {
-                out.push((cursor, decode(&key, &bytes)?));
-            }
-        }
-        Ok(out)
-    }
-
-    pub(super) fn pending_notifications_in(
-        &self,
-        shard: usize,
-        limit: usize,
-    ) -> Result<Vec<NotificationRecord>, StoreError> {
-        let mut out = Vec::with_capacity(limit.min(4096));
-        let handles = self.shard(shard);
-        let from = handles.notified_from.load(Ordering::Acquire).to_be_bytes();
-        for guard in handles.notificaties.range(from.as_slice()..).take(limit) {
-            let (key, value) = guard.into_inner()?;
-            out.push(decode(&key, &value)?);
-        }
-        Ok(out)
-    }
-
-    pub(super) fn remove_notifications_in(
-        &self,
-        done: &[NotificationRecord],
-    ) -> Result<(), StoreError> {
-        let n_shards = self.shards.len();
-        for (shard, positions) in by_shard(done, |n| shard_of_citizen(&n.bsn, n_shards)) {
-            let handles = self.shard(shard);
-            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
-            let positions_len = positions.len() as u64;
-            let mut sent_up_to: Option<u64> = None;
-            for position in positions {
-                let record = &done[position];
-                if !record.published_later() {
-                    sent_up_to = sent_up_to.max(Some(record.id.ontvangen_nanos));
-                }
-                let queue = if record.published_later() {
-                    &handles.notificaties_later
-                } else {
-                    &handles.notificaties
-                };
-                write.remove(queue, record.key());
-            }
-            write.commit()?;
-            saturating_sub(&handles.notifications_waiting, positions_len);
-            // Inclusive: a notification of the same arrival nanosecond may still come.
-            if let Some(sent_up_to) = sent_up_to {
-                handles
-                    .notified_from
-                    .fetch_max(sent_up_to, Ordering::Release);
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn due_later_notifications_in(
-        &self,
-        shard: usize,
-        until: jiff::Timestamp,
-        limit: usize,
-    ) -> Result<Vec<NotificationRecord>, StoreError> {
-        // Saturating: a time past what the key's 64 bits hold means "all of them".
-        let until_nanos = until.as_nanosecond().clamp(0, i128::from(u64::MAX));
-        let end = u64::try_from(until_nanos)
-            .unwrap_or(u64::MAX)
-            .saturating_add(1)
-            .to_be_bytes();
-        let mut out = Vec::new();
-        for guard in self
-            .shard(shard)
-            .notificaties_later
-            .range(..end.as_slice())
-            .take(limit)
-        {
-            let (key, value) = guard.into_inner()?;
-            out.push(decode(&key, &value)?);
-        }
-        Ok(out)
-    }
-
-    pub(super) fn oldest_parked_in(
-        &self,
-        shard: usize,
-    ) -> Result<Option<jiff::Timestamp>, StoreError> {
+    fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError> {
         let handles = self.shard(shard);
         let from = handles.processed_upto.load(Ordering::Acquire);
         let Some(guard) = handles.geparkeerd.range(seq_key(from)..).next() else {
@@ -462,89 +358,4 @@ impl EmbeddedStore {
         let message: ParkedMessage = decode(&key, &value)?;
         Ok(Some(message.ontvangen_op))
     }
-
-    pub(super) fn webhook_head_in(
-        &self,
-        oin: &str,
-    ) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError> {
-        let mut head: Option<(ReceiptCursor, WebhookJob)> = None;
-        for handles in &self.shards {
-            let Some(guard) = handles.webhooks.prefix(oin).next() else {
-                continue;
-            };
-            let (key, value) = guard.into_inner()?;
-            let Some(cursor) = ReceiptCursor::from_bytes(&key[oin.len()..]) else {
-                continue;
-            };
-            if head.as_ref().is_none_or(|(first, _)| cursor < *first) {
-                head = Some((cursor, decode(&key, &value)?));
-            }
-        }
-        Ok(head)
-    }
-
-    pub(super) fn put_webhook_job_in(
-        &self,
-        oin: &str,
-        cursor: ReceiptCursor,
-        job: Option<&WebhookJob>,
-    ) -> Result<(), StoreError> {
-        let handles = self.shard(usize::from(cursor.shard));
-        let key = prefixed(oin, &cursor.to_bytes());
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
-        match job {
-            Some(job) => write.insert(&handles.webhooks, key, encode(job)),
-            None => write.remove(&handles.webhooks, key),
-        }
-        write.commit()?;
-        if job.is_none() {
-            saturating_sub(&handles.webhooks_waiting, 1);
-        }
-        Ok(())
-    }
-
-    pub(super) fn earlier_pending_in(
-        &self,
-        oin: &str,
-        bericht_id: &str,
-        ontvangen_op: jiff::Timestamp,
-        shard: usize,
-        seq: u64,
-    ) -> Result<bool, StoreError> {
-        let mine = pending_key(oin, bericht_id, ontvangen_op, seq);
-        let prefix = prefixed(oin, bericht_id.as_bytes());
-        for (index, handles) in self.shards.iter().enumerate() {
-            if index == shard
-                || !handles
-                    .pending
-                    .may_contain(oin.as_bytes(), bericht_id.as_bytes())
-            {
-                continue;
-            }
-            // The smallest key of the prefix is that shard's earliest copy; on equal arrival
-            // times the lower shard counts as earlier.
-            if let Some(guard) = handles.wachtend.prefix(&prefix).next() {
-                let key = guard.key()?;
-                let theirs = key.as_ref();
-                let arrival = |k: &[u8]| k[prefix.len()..prefix.len() + 8].to_vec();
-                let earlier = match arrival(theirs).cmp(&arrival(&mine)) {
-                    std::cmp::Ordering::Less => true,
-                    std::cmp::Ordering::Equal => index < shard,
-                    std::cmp::Ordering::Greater => false,
-                };
-                if earlier {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    }
-}
-
-/// Takes `n` from a queue's counter without wrapping below zero (a removal of what a crash
-/// already removed is not counted twice into a huge number).
-fn saturating_sub(counter: &AtomicU64, n: u64) {
-    let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |current| {
-        Some(current.saturating_sub(n))
-    });
 }

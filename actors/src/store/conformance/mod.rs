@@ -1,0 +1,1197 @@
+//! The store conformance suite: what any backend must do, written once over the roles.
+//!
+//! Each check is a `pub fn` over a [`Backend`] (a factory of fresh, empty stores that can also
+//! close one and open it again on the same data) and panics when the backend breaks the
+//! contract. [`store_conformance_tests!`](crate::store_conformance_tests) stamps one `#[test]`
+//! per check for a backend; the embedded store runs it in `store/embedded/tests.rs`, and a
+//! ScyllaDB backend will run the same list.
+//!
+//! What is checked, by role:
+//!
+//! - Parking: a batch is parked whole (every bericht and bijlage read back, consecutive
+//!   sequence numbers) or not at all (a refused park leaves nothing); the same batch again is
+//!   `Duplicate`, the same id with other content `Conflict`, also when submitted concurrently
+//!   and after a restart; within a shard, arrival (`ontvangenOp`, sequence) order.
+//! - Processing: `parked_batches` answers whole batches in order within its bound; only
+//!   `complete` makes a batch processed, once; claims and deliveries are idempotent on retry;
+//!   an earlier parked copy of a berichtId in another shard holds a later copy back.
+//! - Receipts: each completed receipt appears in its afnemer's feed exactly once, in order,
+//!   never before the clock has passed its stamp; the webhook outbox holds a receipt until it
+//!   is removed.
+//! - Notifications: each shard's queue is in arrival order; berichten published later wait
+//!   until due; removal of a prefix leaves the rest.
+//! - Isolation: one afnemer's batches, receipts, outbox and berichtIds are not another's; one
+//!   citizen's box, account and voorkeuren are not another's.
+//! - Reports and the catalog: tellingen count once, records round-trip.
+//! - [`park_model`]: a property test of parking against a model, with bursts and restarts.
+//!
+//! Compiled for this crate's tests and with the `conformance` feature; it does no I/O of its
+//! own beyond the store's, and never reads the system clock (a `ManualClock` drives it).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{
+    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtClaim, BerichtUitkomst,
+    BerichttypeRecord, BoxEntry, BoxId, CapWindowRecord, Completion, Delivery, ParkOutcome,
+    ParkRequest, ParkedBatch, PrognoseRecord, Receipt, RunRecord, Store, VoorkeurRecord,
+    WebhookJob, wil_digitaal,
+};
+use crate::core::clock::{ManualClock, SharedClock};
+use crate::core::model::{Batch, Bericht, Bijlage};
+use crate::core::verwerking::{Stadium, VerwerkingsCode};
+
+pub mod park_model;
+
+pub use park_model::parking_model;
+
+/// A backend under test.
+pub trait Backend {
+    /// Opens a fresh, empty store of `shards` shards.
+    fn open(&mut self, shards: usize) -> Arc<dyn Store>;
+
+    /// Closes the store last opened (the caller gives up its handle) and opens it again on the
+    /// same data: a restart.
+    fn reopen(&mut self, store: Arc<dyn Store>) -> Arc<dyn Store>;
+}
+
+/// Stamps one `#[test]` per conformance check, each on a backend made by `$backend`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($backend:expr) => {
+        $crate::store_conformance_tests!(@each $backend;
+            parks_a_batch_whole_and_reads_it_back,
+            a_refused_park_leaves_nothing,
+            a_redelivery_is_a_duplicate_and_other_content_a_conflict,
+            concurrent_deliveries_of_one_batch_park_it_once,
+            batch_ids_belong_to_their_afnemer,
+            a_shard_keeps_arrival_order,
+            parked_batches_are_whole_and_bounded,
+            complete_processes_a_batch_once_and_feeds_its_receipt_once,
+            the_receipt_feed_is_per_afnemer_and_grows_at_its_end,
+            the_webhook_outbox_holds_a_receipt_until_removed,
+            claims_are_idempotent_and_the_first_holder_keeps_them,
+            an_earlier_parked_copy_holds_a_later_one_back,
+            deliveries_are_idempotent_and_boxes_are_private,
+            notifications_are_queued_in_arrival_order,
+            citizens_are_private,
+            tellingen_count_parks_and_completions_once,
+            catalog_and_reports_round_trip,
+            parking_model
+        );
+    };
+    (@each $backend:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                let mut backend = $backend;
+                $crate::store::conformance::$check(&mut backend);
+            }
+        )+
+    };
+}
+
+const OIN_A: &str = "00000001000000000001";
+const OIN_B: &str = "00000001000000000002";
+const OIN_C: &str = "00000001000000000003";
+const BSN_X: &str = "999993653";
+const BSN_Y: &str = "999990019";
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().expect("a timestamp")
+}
+
+fn guid(a: u32, b: u64) -> String {
+    format!("{a:08x}-0000-4000-8000-{b:012x}")
+}
+
+/// A batch of `n` berichten for `BSN_X`, the even ones with a bijlage of a few hundred bytes;
+/// `no` makes its ids unique.
+fn batch(oin: &str, no: u32, n: u32) -> Batch {
+    Batch {
+        oin: oin.to_owned(),
+        batch_id: guid(no, 0xffff_ffff),
+        aanmaak_datum: ts("2026-11-01T08:00:00Z"),
+        berichten: (0..n)
+            .map(|i| Bericht {
+                bericht_id: guid(no, u64::from(i)),
+                bericht_type: "AANSLAG".to_owned(),
+                ontvanger: BSN_X.to_owned(),
+                onderwerp: format!("bericht {i} van batch {no}"),
+                tekst: format!("tekst {i}"),
+                referentie: (i % 3 == 0).then(|| format!("REF-{i}")),
+                publicatie_datum: None,
+                bijlagen: if i % 2 == 0 {
+                    vec![Bijlage {
+                        omschrijving: format!("bijlage {i}"),
+                        mediatype: "application/pdf".to_owned(),
+                        inhoud: (0..300 + i).map(|b| (b ^ no) as u8).collect(),
+                    }]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect(),
+    }
+}
+
+fn request(batch: Batch, ontvangen_op: Timestamp) -> ParkRequest {
+    ParkRequest {
+        digest: batch.content_digest(),
+        batch,
+        ontvangen_op,
+    }
+}
+
+/// Parks and waits for the answer after the sync.
+fn park(store: &dyn Store, batch: Batch, ontvangen_op: Timestamp) -> ParkOutcome {
+    store
+        .submit_park(request(batch, ontvangen_op))
+        .expect("submit the park")
+        .blocking_recv()
+        .expect("the park is answered")
+        .expect("the park succeeds")
+}
+
+fn parked(outcome: ParkOutcome) -> BatchRecord {
+    match outcome {
+        ParkOutcome::Parked(record) => record,
+        other => panic!("expected Parked, got {other:?}"),
+    }
+}
+
+fn total_parked(store: &dyn Store) -> usize {
+    (0..store.shard_count())
+        .map(|shard| {
+            store
+                .parked_berichten(shard, None, usize::MAX)
+                .expect("parked berichten")
+                .len()
+        })
+        .sum()
+}
+
+fn manual_clock(at: &str) -> (Arc<ManualClock>, SharedClock) {
+    let manual = Arc::new(ManualClock::new(ts(at)));
+    (manual.clone(), SharedClock::new(manual))
+}
+
+/// The completion of a parked batch: every bericht `Verwerkt`, except those at the positions
+/// in `rejected`.
+fn completion(batch: &ParkedBatch, rejected: &[usize], webhook: bool) -> Completion {
+    let mut record = batch.record.clone();
+    record.status = BatchStatus::Verwerkt;
+    let mut drop_bijlagen = Vec::new();
+    let berichten = batch
+        .berichten
+        .iter()
+        .enumerate()
+        .map(|(position, bericht)| {
+            let code = if rejected.contains(&position) {
+                drop_bijlagen.extend(bericht.bijlagen.iter().cloned());
+                VerwerkingsCode::NietActiefOfGeabonneerd
+            } else {
+                VerwerkingsCode::Verwerkt
+            };
+            BerichtUitkomst {
+                bericht_id: bericht.bericht_id.clone(),
+                code,
+                stadium: Stadium::NA,
+            }
+        })
+        .collect();
+    record.receipt = Some(Receipt {
+        verwerkt_op: Timestamp::UNIX_EPOCH,
+        berichten,
+    });
+    Completion {
+        record,
+        drop_bijlagen,
+        webhook,
+    }
+}
+
+/// Completes the first parked batch of every shard (a prefix), answering their records.
+fn complete_first_of_each_shard(
+    store: &dyn Store,
+    clock: &SharedClock,
+    webhook: bool,
+) -> Vec<BatchRecord> {
+    let mut done = Vec::new();
+    for shard in 0..store.shard_count() {
+        let batches = store.parked_batches(shard, 1).expect("parked batches");
+        let Some(first) = batches.first() else {
+            continue;
+        };
+        store
+            .complete(shard, vec![completion(first, &[], webhook)], clock)
+            .expect("complete");
+        done.push(first.record.clone());
+    }
+    done
+}
+
+/// Every receipt in an afnemer's feed, followed page by page.
+fn whole_feed(
+    store: &dyn Store,
+    oin: &str,
+    clock: &SharedClock,
+) -> Vec<(super::ReceiptCursor, BatchRecord)> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .receipt_feed(oin, after, 2, clock)
+            .expect("receipt feed");
+        let Some((last, _)) = page.last() else {
+            return all;
+        };
+        after = Some(*last);
+        all.extend(page);
+    }
+}
+
+/// Parking: a batch is parked whole and read back as it was sent, also after a restart.
+pub fn parks_a_batch_whole_and_reads_it_back(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let sent = batch(OIN_A, 1, 5);
+    let at = ts("2026-11-03T12:00:00Z");
+    let record = parked(park(&*store, sent.clone(), at));
+    assert_eq!(record.oin, OIN_A);
+    assert_eq!(record.batch_id, sent.batch_id);
+    assert_eq!(record.digest, sent.content_digest());
+    assert_eq!(record.aantal_berichten, 5);
+    assert_eq!(record.status, BatchStatus::Geparkeerd);
+    assert!(record.receipt.is_none());
+    assert!(record.ontvangen_op >= at, "stamped before it arrived");
+    assert!(usize::from(record.shard) < store.shard_count());
+
+    let mut store = backend.reopen(store);
+    for restart in [false, true] {
+        if restart {
+            store = backend.reopen(store);
+        }
+        let found = store.find_batch(OIN_A, &sent.batch_id).expect("find");
+        assert_eq!(found.as_ref(), Some(&record));
+        let shard = usize::from(record.shard);
+        let berichten = store
+            .parked_berichten(shard, None, usize::MAX)
+            .expect("parked berichten");
+        assert_eq!(berichten.len(), 5, "the whole batch and nothing else");
+        assert_eq!(total_parked(&*store), 5);
+        for (index, (parked, bericht)) in berichten.iter().zip(&sent.berichten).enumerate() {
+            assert_eq!(parked.seq, record.first_seq + index as u64);
+            assert_eq!(parked.index as usize, index);
+            assert_eq!(parked.oin, OIN_A);
+            assert_eq!(parked.batch_id, sent.batch_id);
+            assert_eq!(parked.bericht_id, bericht.bericht_id);
+            assert_eq!(parked.ontvanger, bericht.ontvanger);
+            assert_eq!(parked.onderwerp, bericht.onderwerp);
+            assert_eq!(parked.tekst, bericht.tekst);
+            assert_eq!(parked.referentie, bericht.referentie);
+            assert_eq!(parked.aanmaak_datum, sent.aanmaak_datum);
+            assert_eq!(parked.ontvangen_op, record.ontvangen_op);
+            assert_eq!(parked.bijlagen.len(), bericht.bijlagen.len());
+            for (reference, bijlage) in parked.bijlagen.iter().zip(&bericht.bijlagen) {
+                assert_eq!(reference.mediatype, bijlage.mediatype);
+                assert_eq!(reference.size_bytes as usize, bijlage.inhoud.len());
+                let bytes = store.bijlage(reference).expect("read a bijlage");
+                assert_eq!(bytes.as_deref(), Some(bijlage.inhoud.as_slice()));
+            }
+        }
+        let batches = store
+            .parked_batches(shard, usize::MAX)
+            .expect("parked batches");
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].record, record);
+        assert_eq!(batches[0].berichten, berichten);
+        assert_eq!(store.shard_stats()[shard].parked_messages, 5);
+        assert_eq!(
+            store.oldest_parked(shard).expect("oldest parked"),
+            Some(record.ontvangen_op)
+        );
+    }
+}
+
+/// Parking: a park refused (the store is closed) leaves nothing behind, nor does a conflict.
+pub fn a_refused_park_leaves_nothing(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let first = parked(park(
+        &*store,
+        batch(OIN_A, 1, 3),
+        ts("2026-11-03T12:00:00Z"),
+    ));
+    let mut other = batch(OIN_A, 1, 4);
+    other.berichten[0].tekst.push('!');
+    assert!(matches!(
+        park(&*store, other, ts("2026-11-03T12:00:01Z")),
+        ParkOutcome::Conflict(_)
+    ));
+    assert_eq!(total_parked(&*store), 3, "a conflict writes nothing");
+
+    store.close().expect("close");
+    let refused = store.submit_park(request(batch(OIN_A, 2, 3), ts("2026-11-03T12:00:02Z")));
+    let refused = match refused {
+        Err(_) => true,
+        Ok(receipt) => receipt
+            .blocking_recv()
+            .map_or(true, |answer| answer.is_err()),
+    };
+    assert!(refused, "a closed store parks nothing");
+    assert!(store.health().is_err(), "a closed store is not healthy");
+    let store = backend.reopen(store);
+    assert_eq!(
+        store
+            .find_batch(OIN_A, &batch(OIN_A, 2, 3).batch_id)
+            .expect("find"),
+        None
+    );
+    assert_eq!(total_parked(&*store), 3);
+    assert_eq!(
+        store.find_batch(OIN_A, &first.batch_id).expect("find"),
+        Some(first)
+    );
+}
+
+/// Parking: the same batch again is `Duplicate`, the same id with other content `Conflict`,
+/// each with the first delivery's record, before and after a restart.
+pub fn a_redelivery_is_a_duplicate_and_other_content_a_conflict(backend: &mut dyn Backend) {
+    let mut store = backend.open(3);
+    let sent = batch(OIN_A, 7, 4);
+    let record = parked(park(&*store, sent.clone(), ts("2026-11-03T12:00:00Z")));
+    for restart in [false, true] {
+        if restart {
+            store = backend.reopen(store);
+        }
+        assert_eq!(
+            park(&*store, sent.clone(), ts("2026-11-03T13:00:00Z")),
+            ParkOutcome::Duplicate(record.clone())
+        );
+        let mut changed = sent.clone();
+        changed.berichten[3].onderwerp.push('?');
+        assert_eq!(
+            park(&*store, changed, ts("2026-11-03T13:00:01Z")),
+            ParkOutcome::Conflict(record.clone())
+        );
+        let mut fewer = sent.clone();
+        fewer.berichten.pop();
+        assert_eq!(
+            park(&*store, fewer, ts("2026-11-03T13:00:02Z")),
+            ParkOutcome::Conflict(record.clone())
+        );
+        assert_eq!(total_parked(&*store), 4, "nothing was parked twice");
+    }
+}
+
+/// Parking: deliveries of one batch id submitted together park it once; the others get the
+/// winner's record, `Duplicate` for the same content and `Conflict` for other content.
+pub fn concurrent_deliveries_of_one_batch_park_it_once(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let same = batch(OIN_A, 3, 2);
+    let mut other = same.clone();
+    other.berichten[1].tekst.push('x');
+    let at = ts("2026-11-03T12:00:00Z");
+    let receipts: Vec<_> = [same.clone(), other, same.clone(), same]
+        .into_iter()
+        .map(|b| {
+            let digest = b.content_digest();
+            let receipt = store.submit_park(request(b, at)).expect("submit");
+            (digest, receipt)
+        })
+        .collect();
+    let answers: Vec<_> = receipts
+        .into_iter()
+        .map(|(digest, receipt)| {
+            let outcome = receipt
+                .blocking_recv()
+                .expect("answered")
+                .expect("no error");
+            (digest, outcome)
+        })
+        .collect();
+    let winners: Vec<&BatchRecord> = answers
+        .iter()
+        .filter_map(|(_, outcome)| match outcome {
+            ParkOutcome::Parked(record) => Some(record),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one delivery parks: {answers:?}");
+    let winner = winners[0].clone();
+    for (digest, outcome) in &answers {
+        match outcome {
+            ParkOutcome::Parked(_) => {}
+            ParkOutcome::Duplicate(record) => {
+                assert_eq!(record, &winner);
+                assert_eq!(*digest, winner.digest);
+            }
+            ParkOutcome::Conflict(record) => {
+                assert_eq!(record, &winner);
+                assert_ne!(*digest, winner.digest);
+            }
+        }
+    }
+    assert_eq!(total_parked(&*store), 2);
+}
+
+/// Isolation: a batch id is the afnemer's own; another afnemer may use it for its own batch.
+pub fn batch_ids_belong_to_their_afnemer(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let at = ts("2026-11-03T12:00:00Z");
+    let a = parked(park(&*store, batch(OIN_A, 9, 2), at));
+    let mut for_b = batch(OIN_A, 9, 2);
+    for_b.oin = OIN_B.to_owned();
+    let b = parked(park(&*store, for_b, at));
+    assert_ne!(a, b);
+    assert_eq!(b.oin, OIN_B);
+    let id = &a.batch_id.clone();
+    assert_eq!(store.find_batch(OIN_A, id).expect("find"), Some(a));
+    assert_eq!(store.find_batch(OIN_B, id).expect("find"), Some(b));
+    assert_eq!(store.find_batch(OIN_C, id).expect("find"), None);
+    assert_eq!(total_parked(&*store), 4);
+}
+
+/// Parking: within a shard, batches keep the order they were parked in: sequence numbers grow,
+/// `ontvangenOp` never goes back (even when a request's own time does), and reading in pages
+/// sees each bericht once.
+pub fn a_shard_keeps_arrival_order(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let start = ts("2026-11-03T12:00:00Z");
+    let mut order: Vec<BatchRecord> = Vec::new();
+    for no in 0..12u32 {
+        // Every third request carries a time before the previous ones.
+        let offset = if no % 3 == 2 { -60 } else { i64::from(no) };
+        let at = start + jiff::SignedDuration::from_secs(offset);
+        let record = parked(park(&*store, batch(OIN_A, 100 + no, 1 + no % 4), at));
+        assert!(record.ontvangen_op >= at);
+        order.push(record);
+    }
+    for shard in 0..store.shard_count() {
+        let mine: Vec<&BatchRecord> = order
+            .iter()
+            .filter(|r| usize::from(r.shard) == shard)
+            .collect();
+        for pair in mine.windows(2) {
+            assert!(pair[0].first_seq + u64::from(pair[0].aantal_berichten) <= pair[1].first_seq);
+            assert!(pair[0].ontvangen_op <= pair[1].ontvangen_op);
+        }
+        let batches = store
+            .parked_batches(shard, usize::MAX)
+            .expect("parked batches");
+        let ids: Vec<&str> = batches.iter().map(|b| b.record.batch_id.as_str()).collect();
+        let expected: Vec<&str> = mine.iter().map(|r| r.batch_id.as_str()).collect();
+        assert_eq!(ids, expected, "shard {shard} reorders its batches");
+
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .parked_berichten(shard, after, 2)
+                .expect("parked berichten");
+            assert!(page.len() <= 2);
+            let Some(last) = page.last() else { break };
+            after = Some(last.seq);
+            paged.extend(page);
+        }
+        let all = store
+            .parked_berichten(shard, None, usize::MAX)
+            .expect("parked berichten");
+        assert_eq!(paged, all);
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert!(
+            all.windows(2)
+                .all(|w| w[0].ontvangen_op <= w[1].ontvangen_op)
+        );
+    }
+}
+
+/// Processing: `parked_batches` answers whole batches, at least one, and stops taking batches
+/// once it holds the bound's berichten.
+pub fn parked_batches_are_whole_and_bounded(backend: &mut dyn Backend) {
+    let store = backend.open(1);
+    let at = ts("2026-11-03T12:00:00Z");
+    for (no, n) in [(1, 3), (2, 4), (3, 5)] {
+        parked(park(&*store, batch(OIN_A, no, n), at));
+    }
+    for bound in [0, 1, 3, 4, 7, 8, 100] {
+        let batches = store.parked_batches(0, bound).expect("parked batches");
+        assert!(!batches.is_empty(), "at least one batch (bound {bound})");
+        for batch in &batches {
+            assert_eq!(
+                batch.berichten.len(),
+                batch.record.aantal_berichten as usize,
+                "a batch is read whole"
+            );
+            let seqs: Vec<u64> = batch.berichten.iter().map(|b| b.seq).collect();
+            let expected: Vec<u64> = (batch.record.first_seq..)
+                .take(batch.berichten.len())
+                .collect();
+            assert_eq!(seqs, expected);
+        }
+        // Batches are whole, so only the last one taken may carry the read over its bound.
+        let before_last: usize = batches[..batches.len() - 1]
+            .iter()
+            .map(|b| b.berichten.len())
+            .sum();
+        assert!(
+            batches.len() == 1 || before_last < bound,
+            "bound {bound}: {before_last} berichten before the last batch"
+        );
+    }
+    assert_eq!(
+        store.parked_batches(0, usize::MAX).expect("all").len(),
+        3,
+        "an unbounded read takes every batch"
+    );
+}
+
+/// Processing and receipts: `complete` makes a batch processed once (its berichten leave the
+/// parked ones, its record gets the receipt); its receipt appears in the feed once.
+pub fn complete_processes_a_batch_once_and_feeds_its_receipt_once(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let (manual, clock) = manual_clock("2026-11-03T12:00:00Z");
+    let mut sent = Vec::new();
+    for no in 0..6u32 {
+        let record = parked(park(&*store, batch(OIN_A, no, 2 + no % 2), clock.now()));
+        sent.push(record);
+        manual.advance(Duration::from_millis(10));
+    }
+    let mut completed: Vec<BatchRecord> = Vec::new();
+    while total_parked(&*store) > 0 {
+        manual.advance(Duration::from_secs(1));
+        let stamped = clock.now();
+        for record in complete_first_of_each_shard(&*store, &clock, false) {
+            let found = store
+                .find_batch(OIN_A, &record.batch_id)
+                .expect("find")
+                .expect("still there");
+            assert_eq!(found.status, BatchStatus::Verwerkt);
+            let receipt = found.receipt.as_ref().expect("a receipt");
+            assert_eq!(receipt.verwerkt_op, stamped);
+            assert_eq!(receipt.berichten.len(), record.aantal_berichten as usize);
+            for shard in 0..store.shard_count() {
+                for left in store.parked_batches(shard, usize::MAX).expect("parked") {
+                    assert_ne!(
+                        left.record.batch_id, record.batch_id,
+                        "completed but parked"
+                    );
+                }
+            }
+            completed.push(found.clone());
+        }
+    }
+    assert_eq!(completed.len(), sent.len());
+    for shard in 0..store.shard_count() {
+        assert_eq!(store.oldest_parked(shard).expect("oldest"), None);
+        assert_eq!(store.shard_stats()[shard].parked_messages, 0);
+    }
+    manual.advance(Duration::from_secs(1));
+    let store = backend.reopen(store);
+    let feed = whole_feed(&*store, OIN_A, &clock);
+    let mut seen = HashSet::new();
+    for (_, record) in &feed {
+        assert!(
+            seen.insert(record.batch_id.clone()),
+            "a receipt appears twice"
+        );
+    }
+    let expected: HashSet<String> = sent.iter().map(|r| r.batch_id.clone()).collect();
+    assert_eq!(seen, expected, "every receipt appears once");
+    assert!(
+        feed.windows(2).all(|w| w[0].0 < w[1].0),
+        "the feed is ordered by its cursor"
+    );
+}
+
+/// Receipts and isolation: an afnemer's feed holds its own receipts only; a receipt stamped
+/// now is answered once the clock has passed it, and lands after every cursor handed out.
+pub fn the_receipt_feed_is_per_afnemer_and_grows_at_its_end(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let (manual, clock) = manual_clock("2026-11-03T12:00:00Z");
+    for (no, oin) in [(1, OIN_A), (2, OIN_B), (3, OIN_A), (4, OIN_B)] {
+        parked(park(&*store, batch(oin, no, 1), clock.now()));
+    }
+    let mut cursor_a = None;
+    let mut received_a = 0;
+    while total_parked(&*store) > 0 {
+        manual.advance(Duration::from_secs(1));
+        let done = complete_first_of_each_shard(&*store, &clock, false);
+        let a_now = done.iter().filter(|r| r.oin == OIN_A).count();
+        // Stamped at this instant: not answered before the clock moves on.
+        let page = store
+            .receipt_feed(OIN_A, cursor_a, 100, &clock)
+            .expect("feed");
+        assert!(page.is_empty(), "a receipt was answered at its own instant");
+        manual.advance(Duration::from_millis(1));
+        let page = store
+            .receipt_feed(OIN_A, cursor_a, 100, &clock)
+            .expect("feed");
+        assert_eq!(page.len(), a_now, "the new receipts come after the cursor");
+        for (cursor, record) in &page {
+            assert_eq!(record.oin, OIN_A);
+            assert!(cursor_a.is_none_or(|before| before < *cursor));
+        }
+        received_a += page.len();
+        if let Some((last, _)) = page.last() {
+            cursor_a = Some(*last);
+        }
+    }
+    assert_eq!(received_a, 2);
+    let feed_b = whole_feed(&*store, OIN_B, &clock);
+    assert_eq!(feed_b.len(), 2);
+    assert!(feed_b.iter().all(|(_, record)| record.oin == OIN_B));
+    assert!(whole_feed(&*store, OIN_C, &clock).is_empty());
+}
+
+/// Receipts: the webhook outbox holds each receipt offered to it, oldest first, with its
+/// retry state, until it is removed; other afnemers' outboxes are apart.
+pub fn the_webhook_outbox_holds_a_receipt_until_removed(backend: &mut dyn Backend) {
+    let store = backend.open(1);
+    let (manual, clock) = manual_clock("2026-11-03T12:00:00Z");
+    for no in 0..3 {
+        parked(park(&*store, batch(OIN_A, no, 1), clock.now()));
+    }
+    parked(park(&*store, batch(OIN_B, 9, 1), clock.now()));
+    let mut offered = Vec::new();
+    for webhook in [true, false, true, true] {
+        manual.advance(Duration::from_secs(1));
+        let done = complete_first_of_each_shard(&*store, &clock, webhook);
+        if webhook {
+            offered.extend(done);
+        }
+    }
+    assert_eq!(offered.len(), 3, "two of A, one of B");
+    let store = backend.reopen(store);
+    manual.advance(Duration::from_secs(1));
+    let feed = whole_feed(&*store, OIN_A, &clock);
+
+    let (cursor, job) = store
+        .webhook_outbox_head(OIN_A)
+        .expect("head")
+        .expect("a receipt waits");
+    assert_eq!(job.batch_id, offered[0].batch_id);
+    assert_eq!(job.failures, 0);
+    let in_feed = feed
+        .iter()
+        .find(|(_, record)| record.batch_id == job.batch_id)
+        .expect("in the feed");
+    assert_eq!(
+        in_feed.0, cursor,
+        "the outbox and the feed share the cursor"
+    );
+
+    let retry = WebhookJob {
+        failures: 1,
+        next_attempt: clock.now() + jiff::SignedDuration::from_secs(30),
+        ..job.clone()
+    };
+    store
+        .put_webhook_job(OIN_A, cursor, Some(&retry))
+        .expect("reschedule");
+    assert_eq!(
+        store.webhook_outbox_head(OIN_A).expect("head"),
+        Some((cursor, retry))
+    );
+    store.put_webhook_job(OIN_A, cursor, None).expect("remove");
+    let (next, job) = store
+        .webhook_outbox_head(OIN_A)
+        .expect("head")
+        .expect("the next receipt waits");
+    assert!(next > cursor);
+    assert_eq!(job.batch_id, offered[1].batch_id);
+    let (cursor_b, job_b) = store
+        .webhook_outbox_head(OIN_B)
+        .expect("head")
+        .expect("B's receipt waits");
+    assert_eq!(job_b.batch_id, offered[2].batch_id);
+    store.put_webhook_job(OIN_A, next, None).expect("remove");
+    assert_eq!(store.webhook_outbox_head(OIN_A).expect("head"), None);
+    assert_eq!(
+        store.webhook_outbox_head(OIN_B).expect("head"),
+        Some((cursor_b, job_b)),
+        "removing A's receipts leaves B's"
+    );
+    let waiting: u64 = store.shard_stats().iter().map(|s| s.webhooks_waiting).sum();
+    assert_eq!(waiting, 1);
+}
+
+/// Processing: a claim on a berichtId is taken again by the batch that holds it (a retry),
+/// refused to another batch of the afnemer, and free for another afnemer; a release by a
+/// batch that does not hold it changes nothing.
+pub fn claims_are_idempotent_and_the_first_holder_keeps_them(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let claim = |oin: &str, id: u64, batch: u32| BerichtClaim {
+        oin: oin.to_owned(),
+        bericht_id: guid(0, id),
+        batch_id: guid(batch, 0xffff_ffff),
+    };
+    let first: Vec<BerichtClaim> = (0..8).map(|id| claim(OIN_A, id, 1)).collect();
+    let holders = store.claim_bericht_ids(&first).expect("claim");
+    assert!(holders.iter().all(|h| *h == guid(1, 0xffff_ffff)));
+    let again = store.claim_bericht_ids(&first).expect("claim again");
+    assert_eq!(again, holders, "a retry takes its own claims again");
+
+    let mut mixed: Vec<BerichtClaim> = (4..12).map(|id| claim(OIN_A, id, 2)).collect();
+    mixed.push(claim(OIN_B, 0, 2));
+    let holders = store.claim_bericht_ids(&mixed).expect("claim");
+    for (claim, holder) in mixed.iter().zip(&holders) {
+        let taken_before = claim.oin == OIN_A && claim.bericht_id < guid(0, 8);
+        let expected = if taken_before {
+            guid(1, 0xffff_ffff)
+        } else {
+            guid(2, 0xffff_ffff)
+        };
+        assert_eq!(*holder, expected, "{claim:?}");
+    }
+    // A release by a batch that does not hold the claim leaves it.
+    store
+        .release_bericht_ids(&[claim(OIN_A, 0, 2)])
+        .expect("release");
+    assert_eq!(
+        store
+            .claim_bericht_ids(&[claim(OIN_A, 0, 3)])
+            .expect("claim"),
+        vec![guid(1, 0xffff_ffff)]
+    );
+    // Released by its holder, it is free again; twice is the same as once.
+    for _ in 0..2 {
+        store
+            .release_bericht_ids(&[claim(OIN_A, 0, 1)])
+            .expect("release");
+    }
+    assert_eq!(
+        store
+            .claim_bericht_ids(&[claim(OIN_A, 0, 3)])
+            .expect("claim"),
+        vec![guid(3, 0xffff_ffff)]
+    );
+}
+
+/// Processing: while another shard still holds an earlier-accepted parked copy of a berichtId,
+/// a later copy waits; the earliest does not; completing the earliest frees the next.
+pub fn an_earlier_parked_copy_holds_a_later_one_back(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let (manual, clock) = manual_clock("2026-11-03T12:00:00Z");
+    let shared = guid(0xaaaa, 1);
+    let with_shared = |no: u32| {
+        let mut b = batch(OIN_A, no, 2);
+        b.berichten[1].bericht_id = shared.clone();
+        b
+    };
+    let first = parked(park(&*store, with_shared(1), clock.now()));
+    let mut later = Vec::new();
+    for no in 2..10 {
+        manual.advance(Duration::from_secs(1));
+        later.push(parked(park(&*store, with_shared(no), clock.now())));
+    }
+    let elsewhere: Vec<&BatchRecord> = later.iter().filter(|r| r.shard != first.shard).collect();
+    assert!(
+        !elsewhere.is_empty(),
+        "eight batches all in the first one's shard"
+    );
+    let asks = |record: &BatchRecord| {
+        store
+            .earlier_parked_copy(
+                OIN_A,
+                &shared,
+                record.ontvangen_op,
+                usize::from(record.shard),
+                record.first_seq + 1,
+            )
+            .expect("ask")
+    };
+    assert!(!asks(&first), "the earliest copy waits for nobody");
+    for record in &elsewhere {
+        assert!(asks(record), "a later copy in another shard must wait");
+    }
+    // The same id under another afnemer is another bericht.
+    assert!(
+        !store
+            .earlier_parked_copy(
+                OIN_B,
+                &shared,
+                later[0].ontvangen_op,
+                usize::from(later[0].shard),
+                0
+            )
+            .expect("ask")
+    );
+    // Completing every batch of the first one's shard up to and including it frees the rest
+    // of the other shards from it.
+    let shard = usize::from(first.shard);
+    let batches = store.parked_batches(shard, usize::MAX).expect("parked");
+    let completions: Vec<Completion> = batches.iter().map(|b| completion(b, &[], false)).collect();
+    store
+        .complete(shard, completions, &clock)
+        .expect("complete");
+    let earliest_elsewhere = elsewhere
+        .iter()
+        .min_by_key(|r| r.ontvangen_op)
+        .expect("one");
+    assert!(!asks(earliest_elsewhere), "its earlier copy is processed");
+}
+
+fn entry(bsn: &str, oin: &str, at: Timestamp, seq: u64, publicatie: Option<Timestamp>) -> BoxEntry {
+    BoxEntry {
+        id: BoxId::new(at, (seq % 3) as u16, seq),
+        bsn: bsn.to_owned(),
+        oin: oin.to_owned(),
+        batch_id: guid(seq as u32, 0xffff_ffff),
+        bericht_id: guid(seq as u32, 0),
+        bericht_type: "AANSLAG".to_owned(),
+        onderwerp: format!("bericht {seq}"),
+        tekst: "tekst".to_owned(),
+        referentie: None,
+        publicatie_datum: publicatie,
+        ontvangen_op: at,
+        bijlagen: Vec::new(),
+        gelezen: false,
+    }
+}
+
+fn queued_total(store: &dyn Store) -> usize {
+    (0..store.shard_count())
+        .map(|shard| {
+            store
+                .queued_notifications(shard, usize::MAX)
+                .expect("queued")
+                .len()
+                + store
+                    .due_later_notifications(shard, Timestamp::MAX, usize::MAX)
+                    .expect("due later")
+                    .len()
+        })
+        .sum()
+}
+
+/// Processing and citizens: a delivery done again (a retry) changes nothing, its read flag and
+/// its notification included; one citizen's box is not another's.
+pub fn deliveries_are_idempotent_and_boxes_are_private(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let at = ts("2026-11-03T12:00:00Z");
+    let deliveries: Vec<Delivery> = (0..3)
+        .map(|seq| Delivery {
+            entry: entry(
+                BSN_X,
+                OIN_A,
+                at + jiff::SignedDuration::from_secs(seq as i64),
+                seq,
+                None,
+            ),
+            notify: Some("x@example.nl".to_owned()),
+        })
+        .collect();
+    store.deliver(&deliveries).expect("deliver");
+    let first = deliveries[0].entry.id;
+    let marked = store
+        .mark_gelezen(BSN_X, first, true)
+        .expect("mark")
+        .expect("the entry is there");
+    assert!(marked.gelezen);
+    store.deliver(&deliveries).expect("deliver again");
+    let store = backend.reopen(store);
+    store.deliver(&deliveries[..1]).expect("and once more");
+
+    let box_x = store.box_entries(BSN_X, None, 100).expect("box");
+    assert_eq!(box_x.len(), 3, "each bericht once");
+    let ids: Vec<BoxId> = box_x.iter().map(|e| e.id).collect();
+    let mut newest_first: Vec<BoxId> = deliveries.iter().map(|d| d.entry.id).collect();
+    newest_first.reverse();
+    assert_eq!(ids, newest_first, "newest first");
+    assert!(
+        store
+            .box_entry(BSN_X, first)
+            .expect("entry")
+            .expect("there")
+            .gelezen,
+        "a retried delivery keeps the read flag"
+    );
+    assert_eq!(queued_total(&*store), 3, "one notification per bericht");
+    let page = store
+        .box_entries(BSN_X, Some(newest_first[0]), 1)
+        .expect("page");
+    assert_eq!(
+        page.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![newest_first[1]]
+    );
+
+    // Another citizen sees none of it and cannot touch it.
+    assert!(store.box_entries(BSN_Y, None, 100).expect("box").is_empty());
+    assert_eq!(store.box_entry(BSN_Y, first).expect("entry"), None);
+    assert_eq!(store.mark_gelezen(BSN_Y, first, false).expect("mark"), None);
+    store.delete_box_entry(BSN_Y, first).expect("delete");
+    assert_eq!(store.box_entries(BSN_X, None, 100).expect("box").len(), 3);
+
+    store.delete_box_entry(BSN_X, first).expect("delete");
+    assert_eq!(store.box_entry(BSN_X, first).expect("entry"), None);
+    assert_eq!(
+        store.mark_gelezen(BSN_X, first, true).expect("mark"),
+        None,
+        "a deleted entry stays gone"
+    );
+    assert_eq!(store.box_entries(BSN_X, None, 100).expect("box").len(), 2);
+}
+
+/// Notifications: each shard's queue answers in arrival order whatever the order of delivery;
+/// a bericht published later waits until due; removing a prefix leaves the rest in order.
+pub fn notifications_are_queued_in_arrival_order(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let start = ts("2026-11-03T12:00:00Z");
+    let bsns = [
+        "999993653",
+        "999990019",
+        "999990020",
+        "999990032",
+        "111222333",
+    ];
+    // Arrival seconds in a scrambled order; every fifth is published an hour after arrival.
+    let mut all = Vec::new();
+    for (n, second) in [7u64, 3, 11, 0, 5, 9, 1, 14, 2, 8, 13, 4, 6, 12, 10]
+        .into_iter()
+        .enumerate()
+    {
+        let at = start + jiff::SignedDuration::from_secs(second as i64);
+        let publicatie = (n % 5 == 4).then(|| at + jiff::SignedDuration::from_secs(3600));
+        all.push(Delivery {
+            entry: entry(bsns[n % bsns.len()], OIN_A, at, second, publicatie),
+            notify: Some(format!("burger{n}@example.nl")),
+        });
+    }
+    for chunk in all.chunks(4) {
+        store.deliver(chunk).expect("deliver");
+    }
+    let (mut in_order, mut removed) = (0, 0);
+    for shard in 0..store.shard_count() {
+        let queue = store
+            .queued_notifications(shard, usize::MAX)
+            .expect("queue");
+        assert!(
+            queue.windows(2).all(|w| w[0].id < w[1].id),
+            "shard {shard} is out of arrival order"
+        );
+        assert!(queue.iter().all(|n| n.publicatie_datum.is_none()));
+        in_order += queue.len();
+        let not_yet = store
+            .due_later_notifications(shard, start + jiff::SignedDuration::from_secs(60), 100)
+            .expect("due later");
+        assert!(
+            not_yet.is_empty(),
+            "published later, sent before it was due"
+        );
+
+        // A prefix goes; the rest stays, in order.
+        let limited = store.queued_notifications(shard, 2).expect("queue");
+        assert_eq!(limited.as_slice(), &queue[..queue.len().min(2)]);
+        let (sent, rest) = queue.split_at(queue.len().min(2));
+        store.remove_notifications(sent).expect("remove");
+        removed += sent.len();
+        assert_eq!(
+            store
+                .queued_notifications(shard, usize::MAX)
+                .expect("queue"),
+            rest
+        );
+    }
+    assert_eq!(in_order, 12);
+    let due: Vec<_> = (0..store.shard_count())
+        .flat_map(|shard| {
+            store
+                .due_later_notifications(shard, start + jiff::SignedDuration::from_secs(7200), 100)
+                .expect("due later")
+        })
+        .collect();
+    assert_eq!(due.len(), 3, "published later, due now");
+    store.remove_notifications(&due).expect("remove");
+    assert_eq!(queued_total(&*store), 15 - removed - due.len());
+}
+
+/// Citizens and isolation: accounts and voorkeuren are per citizen; `wil_digitaal` reads them.
+pub fn citizens_are_private(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let at = ts("2026-11-03T12:00:00Z");
+    let account = AccountRecord {
+        bsn: BSN_X.to_owned(),
+        email: Some("x@example.nl".to_owned()),
+        notificaties: true,
+        actief: true,
+        geopend_op: at,
+        gewijzigd_op: at,
+    };
+    store.put_account(&account).expect("put account");
+    let voorkeur = VoorkeurRecord {
+        bsn: BSN_X.to_owned(),
+        oin: OIN_A.to_owned(),
+        digitaal: false,
+        gewijzigd_op: at,
+    };
+    store.put_voorkeur(&voorkeur).expect("put voorkeur");
+    let store = backend.reopen(store);
+    assert_eq!(
+        store.account(BSN_X).expect("account"),
+        Some(account.clone())
+    );
+    assert_eq!(store.account(BSN_Y).expect("account"), None);
+    assert_eq!(
+        store.voorkeur(BSN_X, OIN_A).expect("voorkeur"),
+        Some(voorkeur.clone())
+    );
+    assert_eq!(store.voorkeur(BSN_X, OIN_B).expect("voorkeur"), None);
+    assert_eq!(store.voorkeur(BSN_Y, OIN_A).expect("voorkeur"), None);
+    assert_eq!(store.voorkeuren(BSN_X).expect("voorkeuren"), vec![voorkeur]);
+    assert!(store.voorkeuren(BSN_Y).expect("voorkeuren").is_empty());
+
+    assert!(!wil_digitaal(&*store, Some(&account), OIN_A).expect("decide"));
+    assert!(wil_digitaal(&*store, Some(&account), OIN_B).expect("decide"));
+    let inactive = AccountRecord {
+        actief: false,
+        ..account
+    };
+    assert!(!wil_digitaal(&*store, Some(&inactive), OIN_B).expect("decide"));
+    assert!(!wil_digitaal(&*store, None, OIN_B).expect("decide"));
+    let count = store.count_accounts().expect("count");
+    assert_eq!((count.total, count.actief), (1, 1));
+}
+
+/// Reports: a park counts its berichten `aangeboden` once (a redelivery adds nothing), a
+/// completion counts each `verwerkt` or `afgewezen` once, per afnemer and Amsterdam day.
+pub fn tellingen_count_parks_and_completions_once(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let (manual, clock) = manual_clock("2026-11-03T12:00:00Z");
+    let day = jiff::civil::date(2026, 11, 3);
+    parked(park(&*store, batch(OIN_A, 1, 3), clock.now()));
+    parked(park(&*store, batch(OIN_B, 2, 2), clock.now()));
+    assert!(matches!(
+        park(&*store, batch(OIN_A, 1, 3), clock.now()),
+        ParkOutcome::Duplicate(_)
+    ));
+    manual.advance(Duration::from_secs(60));
+    for shard in 0..store.shard_count() {
+        let batches = store.parked_batches(shard, usize::MAX).expect("parked");
+        let completions: Vec<Completion> =
+            batches.iter().map(|b| completion(b, &[0], false)).collect();
+        store
+            .complete(shard, completions, &clock)
+            .expect("complete");
+    }
+    let store = backend.reopen(store);
+    let tellingen = store.tellingen(day, day).expect("tellingen");
+    let a = tellingen.get(&(day, OIN_A.to_owned())).expect("A counted");
+    assert_eq!((a.aangeboden, a.verwerkt, a.afgewezen), (3, 2, 1));
+    let b = tellingen.get(&(day, OIN_B.to_owned())).expect("B counted");
+    assert_eq!((b.aangeboden, b.verwerkt, b.afgewezen), (2, 1, 1));
+    assert_eq!(tellingen.len(), 2);
+    let next = day.tomorrow().expect("a next day");
+    assert!(store.tellingen(next, next).expect("tellingen").is_empty());
+    assert!(
+        store
+            .tellingen(next, day)
+            .expect("an empty range")
+            .is_empty()
+    );
+}
+
+/// The catalog, the notification window, prognoses and runs read back what was written, per
+/// afnemer where they are the afnemer's.
+pub fn catalog_and_reports_round_trip(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let at = ts("2026-11-03T12:00:00Z");
+    let afnemers: Vec<AfnemerRecord> = [OIN_A, OIN_B]
+        .iter()
+        .map(|oin| AfnemerRecord {
+            oin: (*oin).to_owned(),
+            naam: format!("afnemer {oin}"),
+            berichten_per_seconde: 45,
+            burst: 1000,
+            webhook_url: None,
+            actief: true,
+        })
+        .collect();
+    for afnemer in &afnemers {
+        store.put_afnemer(afnemer).expect("put afnemer");
+    }
+    store.put_api_key([1; 32], OIN_A).expect("put key");
+    store.put_api_key([2; 32], OIN_B).expect("put key");
+    let berichttype = |oin: &str, code: &str| BerichttypeRecord {
+        oin: oin.to_owned(),
+        code: code.to_owned(),
+        omschrijving: format!("{code} van {oin}"),
+        actief: true,
+    };
+    store
+        .put_berichttype(&berichttype(OIN_A, "AANSLAG"))
+        .expect("put berichttype");
+    store
+        .put_berichttype(&berichttype(OIN_B, "AANSLAG"))
+        .expect("put berichttype");
+    store
+        .put_berichttype(&berichttype(OIN_B, "HERINNERING"))
+        .expect("put berichttype");
+    let window = CapWindowRecord {
+        hour_start: at,
+        sent_this_hour: 7,
+        day_start: at,
+        sent_today: 9,
+    };
+    store.put_notification_window(&window).expect("put window");
+    let prognose = |oin: &str, maand: &str| PrognoseRecord {
+        oin: oin.to_owned(),
+        maand: maand.to_owned(),
+        aantal_berichten: 1000,
+        gemiddelde_grootte_kb: 80,
+        bijgewerkt_op: at,
+    };
+    assert!(
+        store
+            .put_prognose(&prognose(OIN_A, "2026-12"))
+            .expect("put")
+    );
+    assert!(
+        !store
+            .put_prognose(&prognose(OIN_A, "2026-12"))
+            .expect("put")
+    );
+    assert!(
+        store
+            .put_prognose(&prognose(OIN_A, "2027-01"))
+            .expect("put")
+    );
+    assert!(
+        store
+            .put_prognose(&prognose(OIN_B, "2026-12"))
+            .expect("put")
+    );
+    let run = RunRecord {
+        started: at,
+        seen: at,
+    };
+    store.record_run(&run).expect("record run");
+    let moved_on = RunRecord {
+        seen: at + jiff::SignedDuration::from_secs(15),
+        ..run
+    };
+    store.record_run(&moved_on).expect("record run");
+
+    let store = backend.reopen(store);
+    let mut stored = store.afnemers().expect("afnemers");
+    stored.sort_by(|a, b| a.oin.cmp(&b.oin));
+    assert_eq!(stored, afnemers);
+    let keys: BTreeMap<[u8; 32], String> = store.api_keys().expect("keys").into_iter().collect();
+    assert_eq!(keys.get(&[1; 32]).map(String::as_str), Some(OIN_A));
+    assert_eq!(keys.get(&[2; 32]).map(String::as_str), Some(OIN_B));
+    assert_eq!(store.berichttypen(OIN_A).expect("berichttypen").len(), 1);
+    assert_eq!(store.berichttypen(OIN_B).expect("berichttypen").len(), 2);
+    assert!(store.berichttypen(OIN_C).expect("berichttypen").is_empty());
+    assert_eq!(store.notification_window().expect("window"), Some(window));
+    let mine = store.prognoses(Some(OIN_A)).expect("prognoses");
+    assert_eq!(
+        mine.iter().map(|p| p.maand.as_str()).collect::<Vec<_>>(),
+        ["2026-12", "2027-01"],
+        "an afnemer's prognoses by month"
+    );
+    assert!(mine.iter().all(|p| p.oin == OIN_A));
+    assert_eq!(store.prognoses(None).expect("prognoses").len(), 3);
+    assert_eq!(store.runs().expect("runs"), vec![moved_on]);
+}

@@ -1,0 +1,117 @@
+//! Receipts, embedded: batch records (`batches`, in the batch's home shard), the receipt feed
+//! (`ontvangstbewijzen`) and the webhook outbox (`webhooks`), both keyed oin ++ cursor in the
+//! shard where the batch completed. The feed and the outbox are filled by
+//! `Processing::complete`; this file reads them and settles webhook jobs.
+
+use std::ops::Bound;
+
+use fjall::PersistMode;
+
+use super::{EmbeddedStore, saturating_sub};
+use crate::core::clock::SharedClock;
+use crate::core::routing::home_shard_of_batch;
+use crate::store::record::{batch_key, decode, encode, prefixed};
+use crate::store::{BatchRecord, ReceiptCursor, Receipts, StoreError, WebhookJob};
+
+impl Receipts for EmbeddedStore {
+    fn find_batch(&self, oin: &str, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let shard = self.shard(home_shard_of_batch(oin, batch_id, self.shards.len()));
+        let key = batch_key(oin, batch_id);
+        shard
+            .batches
+            .get(&key)?
+            .map(|bytes| decode(&key, &bytes))
+            .transpose()
+    }
+
+    fn receipt_feed(
+        &self,
+        oin: &str,
+        after: Option<ReceiptCursor>,
+        limit: usize,
+        clock: &SharedClock,
+    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError> {
+        // Every completion stamped before `until` has committed: it held the lock throughout.
+        let until = {
+            let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
+            u64::try_from(clock.now().as_nanosecond()).unwrap_or(0)
+        };
+        let start = match after {
+            Some(cursor) => Bound::Excluded(prefixed(oin, &cursor.to_bytes())),
+            None => Bound::Included(oin.as_bytes().to_vec()),
+        };
+        let end = Bound::Excluded(prefixed(
+            oin,
+            &ReceiptCursor {
+                ready_nanos: until,
+                shard: 0,
+                first_seq: 0,
+            }
+            .to_bytes(),
+        ));
+        let mut found: Vec<(ReceiptCursor, usize, Vec<u8>)> = Vec::new();
+        for (shard, handles) in self.shards.iter().enumerate() {
+            for guard in handles
+                .ontvangstbewijzen
+                .range((start.clone(), end.clone()))
+                .take(limit)
+            {
+                let (key, batch_id) = guard.into_inner()?;
+                let Some(cursor) = ReceiptCursor::from_bytes(&key[oin.len()..]) else {
+                    continue;
+                };
+                found.push((cursor, shard, batch_id.to_vec()));
+            }
+        }
+        found.sort_by_key(|(cursor, ..)| *cursor);
+        found.truncate(limit);
+        let mut out = Vec::with_capacity(found.len());
+        for (cursor, shard, batch_id) in found {
+            let key = prefixed(oin, &batch_id);
+            if let Some(bytes) = self.shard(shard).batches.get(&key)? {
+                out.push((cursor, decode(&key, &bytes)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn webhook_outbox_head(
+        &self,
+        oin: &str,
+    ) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError> {
+        let mut head: Option<(ReceiptCursor, WebhookJob)> = None;
+        for handles in &self.shards {
+            let Some(guard) = handles.webhooks.prefix(oin).next() else {
+                continue;
+            };
+            let (key, value) = guard.into_inner()?;
+            let Some(cursor) = ReceiptCursor::from_bytes(&key[oin.len()..]) else {
+                continue;
+            };
+            if head.as_ref().is_none_or(|(first, _)| cursor < *first) {
+                head = Some((cursor, decode(&key, &value)?));
+            }
+        }
+        Ok(head)
+    }
+
+    fn put_webhook_job(
+        &self,
+        oin: &str,
+        cursor: ReceiptCursor,
+        job: Option<&WebhookJob>,
+    ) -> Result<(), StoreError> {
+        let handles = self.shard(usize::from(cursor.shard));
+        let key = prefixed(oin, &cursor.to_bytes());
+        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        match job {
+            Some(job) => write.insert(&handles.webhooks, key, encode(job)),
+            None => write.remove(&handles.webhooks, key),
+        }
+        write.commit()?;
+        if job.is_none() {
+            saturating_sub(&handles.webhooks_waiting, 1);
+        }
+        Ok(())
+    }
+}

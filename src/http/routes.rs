@@ -1,0 +1,310 @@
+//! The one table of the engine's routes: path pattern, methods with their handlers, and the API
+//! (audience) each belongs to.
+//!
+//! Everything else about routes is built from [`ROUTES`] or checked against it: `configure`
+//! walks it to register every resource; the `Allow` header of a 405 lists the route's methods
+//! from it; the request metrics take the `api` label from it; `tests/it/openapi.rs` checks that
+//! `openapi.json` documents exactly these paths and methods. It holds no logic of its own.
+
+use std::sync::LazyLock;
+
+use actix_web::http::Method;
+use actix_web::web;
+
+use super::{account, batches, beheer, berichttypen, ops, prognoses, rapportages};
+use super::{receipts, validaties};
+
+/// An HTTP method a route answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// As HTTP spells it (`GET`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    pub fn method(self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Post => Method::POST,
+            Self::Put => Method::PUT,
+            Self::Patch => Method::PATCH,
+            Self::Delete => Method::DELETE,
+        }
+    }
+}
+
+/// The audience a route serves: the `api` label of the request duration histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    Afnemer,
+    Burger,
+    Beheer,
+    Ops,
+}
+
+impl Api {
+    pub const ALL: [Self; 4] = [Self::Afnemer, Self::Burger, Self::Beheer, Self::Ops];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Afnemer => "afnemer",
+            Self::Burger => "burger",
+            Self::Beheer => "beheer",
+            Self::Ops => "ops",
+        }
+    }
+}
+
+/// One method of a route and the handler that answers it (an actix route without its method
+/// guard, which `configure` adds from `verb`).
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub verb: Verb,
+    pub handler: fn() -> actix_web::Route,
+}
+
+/// One resource: its full path pattern (as `match_pattern` reports it), its API and its
+/// methods, in the order the `Allow` header lists them.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub path: &'static str,
+    pub api: Api,
+    pub operations: &'static [Operation],
+}
+
+impl Route {
+    /// The value of the `Allow` header on this route's 405 answers: `POST, GET`.
+    pub fn allow(&self) -> String {
+        let verbs: Vec<&str> = self.operations.iter().map(|o| o.verb.as_str()).collect();
+        verbs.join(", ")
+    }
+}
+
+const fn op(verb: Verb, handler: fn() -> actix_web::Route) -> Operation {
+    Operation { verb, handler }
+}
+
+use Api::{Afnemer, Beheer, Burger, Ops};
+use Verb::{Delete, Get, Patch, Post, Put};
+
+/// Every route the engine serves.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/v1/batches",
+        api: Afnemer,
+        operations: &[op(Post, || web::to(batches::deliver))],
+    },
+    Route {
+        path: "/v1/batches/{batchId}",
+        api: Afnemer,
+        operations: &[op(Get, || web::to(batches::status))],
+    },
+    Route {
+        path: "/v1/account",
+        api: Burger,
+        operations: &[
+            op(Post, || web::to(account::open)),
+            op(Get, || web::to(account::get)),
+            op(Patch, || web::to(account::patch)),
+            op(Delete, || web::to(account::close)),
+        ],
+    },
+    Route {
+        path: "/v1/account/voorkeuren",
+        api: Burger,
+        operations: &[op(Get, || web::to(account::voorkeuren))],
+    },
+    Route {
+        path: "/v1/account/voorkeuren/{oin}",
+        api: Burger,
+        operations: &[op(Put, || web::to(account::put_voorkeur))],
+    },
+    Route {
+        path: "/v1/account/berichten",
+        api: Burger,
+        operations: &[op(Get, || web::to(account::berichten))],
+    },
+    Route {
+        path: "/v1/account/berichten/{id}",
+        api: Burger,
+        operations: &[
+            op(Get, || web::to(account::bericht)),
+            op(Patch, || web::to(account::patch_bericht)),
+            op(Delete, || web::to(account::delete_bericht)),
+        ],
+    },
+    Route {
+        path: "/v1/account/berichten/{id}/bijlagen/{volgorde}",
+        api: Burger,
+        operations: &[op(Get, || web::to(account::bijlage))],
+    },
+    Route {
+        path: "/v1/verwerkingsberichten",
+        api: Afnemer,
+        operations: &[op(Get, || web::to(receipts::list))],
+    },
+    Route {
+        path: "/v1/berichttypen",
+        api: Afnemer,
+        operations: &[op(Get, || web::to(berichttypen::list))],
+    },
+    Route {
+        path: "/v1/berichttypen/{code}",
+        api: Afnemer,
+        operations: &[op(Put, || web::to(berichttypen::put))],
+    },
+    Route {
+        path: "/v1/prognoses",
+        api: Afnemer,
+        operations: &[op(Get, || web::to(prognoses::list))],
+    },
+    Route {
+        path: "/v1/prognoses/{maand}",
+        api: Afnemer,
+        operations: &[op(Put, || web::to(prognoses::put))],
+    },
+    Route {
+        path: "/v1/rapportages/dagelijks",
+        api: Afnemer,
+        operations: &[op(Get, || web::to(rapportages::dagelijks))],
+    },
+    Route {
+        path: "/v1/validaties",
+        api: Afnemer,
+        operations: &[op(Post, || web::to(validaties::validate))],
+    },
+    Route {
+        path: "/v1/beheer/rapportages/maandelijks",
+        api: Beheer,
+        operations: &[op(Get, || web::to(rapportages::maandelijks))],
+    },
+    Route {
+        path: "/v1/beheer/afnemers",
+        api: Beheer,
+        operations: &[op(Get, || web::to(beheer::list_afnemers))],
+    },
+    Route {
+        path: "/v1/beheer/afnemers/{oin}",
+        api: Beheer,
+        operations: &[op(Put, || web::to(beheer::put_afnemer))],
+    },
+    Route {
+        path: "/v1/beheer/afnemers/{oin}/api-sleutels",
+        api: Beheer,
+        operations: &[op(Post, || web::to(beheer::create_api_key))],
+    },
+    Route {
+        path: "/v1/openapi.json",
+        api: Ops,
+        operations: &[op(Get, || web::to(ops::openapi))],
+    },
+    Route {
+        path: "/metrics",
+        api: Ops,
+        operations: &[op(Get, || web::to(ops::metrics))],
+    },
+    Route {
+        path: "/health/live",
+        api: Ops,
+        operations: &[op(Get, || web::to(ops::live))],
+    },
+    Route {
+        path: "/health/ready",
+        api: Ops,
+        operations: &[op(Get, || web::to(ops::ready))],
+    },
+];
+
+/// Each route's `Allow` value, computed once (the 405 answer needs a `&'static str`).
+static ALLOW: LazyLock<Vec<String>> = LazyLock::new(|| ROUTES.iter().map(Route::allow).collect());
+
+/// The `Allow` value of `ROUTES[index]`.
+pub(super) fn allow_of(index: usize) -> &'static str {
+    ALLOW[index].as_str()
+}
+
+/// The API of the route with this pattern (as `HttpRequest::match_pattern` gives it).
+pub fn api_of_pattern(pattern: &str) -> Option<Api> {
+    ROUTES.iter().find(|r| r.path == pattern).map(|r| r.api)
+}
+
+/// The API of a path no route matched: by its prefix, as the routes under it are. A test
+/// keeps this rule true to [`ROUTES`].
+pub fn api_of_path(path: &str) -> Api {
+    if path.starts_with("/v1/account") {
+        Burger
+    } else if path.starts_with("/v1/beheer") {
+        Beheer
+    } else if path.starts_with("/v1/openapi.json")
+        || path.starts_with("/metrics")
+        || path.starts_with("/health")
+    {
+        Ops
+    } else {
+        Afnemer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn each_path_and_method_is_routed_once() {
+        let mut seen = BTreeSet::new();
+        for route in ROUTES {
+            assert!(!route.operations.is_empty(), "{} has no method", route.path);
+            for operation in route.operations {
+                assert!(
+                    seen.insert((route.path, operation.verb.as_str())),
+                    "{} {} twice",
+                    operation.verb.as_str(),
+                    route.path
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_prefix_rule_agrees_with_the_table() {
+        for route in ROUTES {
+            assert_eq!(api_of_path(route.path), route.api, "{}", route.path);
+            assert_eq!(api_of_pattern(route.path), Some(route.api));
+        }
+        assert_eq!(api_of_path("/v1/account/onbekend"), Burger);
+        assert_eq!(api_of_path("/v1/beheer/onbekend"), Beheer);
+        assert_eq!(api_of_path("/health/onbekend"), Ops);
+        assert_eq!(api_of_path("/onbekend"), Afnemer);
+        assert_eq!(api_of_pattern("/onbekend"), None);
+    }
+
+    #[test]
+    fn allow_lists_the_methods_in_table_order() {
+        let account = ROUTES
+            .iter()
+            .position(|r| r.path == "/v1/account")
+            .expect("/v1/account");
+        assert_eq!(allow_of(account), "POST, GET, PATCH, DELETE");
+        let batches = ROUTES
+            .iter()
+            .position(|r| r.path == "/v1/batches")
+            .expect("/v1/batches");
+        assert_eq!(allow_of(batches), "POST");
+    }
+}
