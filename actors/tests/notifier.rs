@@ -144,19 +144,7 @@ fn wait_for_pauses(n: usize, context: &str) -> Vec<u64> {
 // ---------------------------------------------------------------------------------------------
 
 fn open_store(dir: &Path, shards: usize) -> Arc<EmbeddedStore> {
-    Arc::new(
-        EmbeddedStore::open(EmbeddedConfig {
-            data_dir: dir.to_owned(),
-            shards,
-            queue_capacity: 16,
-            max_group_messages: 1000,
-            min_free_disk_bytes: 0,
-            cache_bytes_per_shard: 1 << 20,
-            memtable_bytes: 16 << 20,
-            max_parked_berichten: u64::MAX,
-        })
-        .expect("open the store"),
-    )
+    Arc::new(EmbeddedStore::open(EmbeddedConfig::scratch(dir, shards)).expect("open the store"))
 }
 
 fn catalog(store: &Arc<EmbeddedStore>) -> Arc<Catalog> {
