@@ -11,7 +11,7 @@ need_packages=()
 command -v kill >/dev/null 2>&1 || need_packages+=(procps)
 command -v cc >/dev/null 2>&1 || need_packages+=(gcc)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_packages+=(python3-aiosmtpd)
-# A real Prometheus and promtool for the monitoring tests (tests/monitoring.rs).
+# A real Prometheus and promtool for the monitoring tests (tests/it/monitoring.rs).
 command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
 if [ "${#need_packages[@]}" -gt 0 ]; then
   apt-get update -qq

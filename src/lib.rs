@@ -4,7 +4,8 @@
 //!
 //! - [`config`]: the typed configuration, its documented defaults and its validation.
 //! - [`http`]: the HTTP edge: routes, JSON, authentication, problem+json.
-//! - [`server`]: start-up (store, catalog, actors, HTTP) and the one shutdown path.
+//! - [`server`]: start-up (store, catalog, actors, HTTP) and the one shutdown path; `start`
+//!   runs the engine in the calling process (the tests' sandbox), `run` is the binary's.
 //!
 //! The actors, the pure core and the store live in the `berichtenbox-actors` crate.
 

@@ -4,8 +4,13 @@
 //! Shutdown: actix stops accepting, lets requests in flight finish (each ends in its 202 after
 //! the covering sync, or in an error) within the configured timeout; then the afnemer actors
 //! stop, the store's writers drain what is queued and the shards are synced; then `run` returns.
+//!
+//! [`start`] runs the engine in this process on a listener, a clock and a shutdown future
+//! that it is given (tests hand it `127.0.0.1:0`, a `ManualClock` and their own stop);
+//! [`run`] is the binary's: the configured address, the system clock, SIGTERM or SIGINT.
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,11 +30,14 @@ use berichtenbox_actors::registry::Registry;
 use berichtenbox_actors::store::embedded::EmbeddedStore;
 use berichtenbox_actors::store::{RunRecord, Store};
 use berichtenbox_actors::webhook::{WebhookClient, WebhookConfig};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::sync::Semaphore;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::config::{Config, SmtpTlsMode};
 use crate::http::{self, AppState};
+
+/// How long a stopping engine waits for its actors' threads to let go of the store.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The slowest the webhook dispatcher looks for receipts to push.
 const WEBHOOK_BEAT: Duration = Duration::from_secs(1);
@@ -85,8 +93,15 @@ impl Background {
         })
     }
 
-    /// Starts the processors, the notifier and the webhook dispatcher; runs on an arbiter.
-    fn start(self, store: Arc<dyn Store>, catalog: Arc<Catalog>, clock: SharedClock) {
+    /// Starts the processors, the notifier and the webhook dispatcher (on `webhooks`, an
+    /// arbiter of its own); runs on an arbiter.
+    fn start(
+        self,
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        clock: SharedClock,
+        webhooks: actix::dev::ArbiterHandle,
+    ) {
         let mut pacemaker = Pacemaker::new(self.beat);
         processor::start(
             &mut pacemaker,
@@ -118,7 +133,7 @@ impl Background {
             // second is ample for receipts (the backoff's first retry is a second too).
             self.beat.max(WEBHOOK_BEAT),
         );
-        actix::Arbiter::new().spawn_fn(move || {
+        webhooks.spawn_fn(move || {
             dispatcher.start();
         });
     }
@@ -135,69 +150,173 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-/// Installs the process-wide Prometheus recorder, with explicit histogram buckets.
+/// Installs the process-wide Prometheus recorder, with the histogram buckets and help texts
+/// of the list of metrics (`http::telemetry`).
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Suffix("_seconds".into()),
-            &[
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5,
-            ],
-        )?
-        // Processing is allowed 24 hours; its delay is seen from milliseconds to a day.
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::PROCESSING_DELAY.into()),
-            &[
-                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
-                21600.0, 86400.0,
-            ],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::BATCH_BERICHTEN.into()),
-            &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::PARK_GROUP_BATCHES.into()),
-            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
-        )?
-        .set_buckets_for_metric(
-            Matcher::Full(http::telemetry::PARK_GROUP_MESSAGES.into()),
-            &[
-                1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0,
-            ],
-        )?
+    http::telemetry::recorder_builder()?
         .install_recorder()
         .context("cannot install the metrics recorder")
         .inspect(|_| http::telemetry::describe())
 }
 
-/// Runs the engine until SIGTERM or SIGINT, then shuts down cleanly.
-pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
-    let catalog = Arc::new(Catalog::load(store.clone()).context("cannot load the catalog")?);
-    let clock = SharedClock::system();
-
-    let system = actix_web::rt::System::new();
-    let served = system.block_on(serve(config, store.clone(), catalog, clock, metrics));
-    let closed = store.close().context("cannot close the store cleanly");
-    served?;
-    closed?;
-    tracing::info!("stopped");
-    Ok(())
+/// A running engine, from [`start`]: its address, its graceful stop and the end of its run.
+///
+/// Dropping it stops the engine (gracefully) and waits for it.
+#[derive(Debug)]
+pub struct Running {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
+impl Running {
+    /// The address the engine listens on (the listener's, so a port 0 is resolved).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Asks for the graceful stop, the one SIGTERM takes; [`Running::join`] waits for its end.
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits until the engine has stopped (its store closed) and answers how its run ended.
+    pub fn join(mut self) -> anyhow::Result<()> {
+        let thread = self.thread.take();
+        match thread.map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(error))) => Err(error),
+            Some(Err(_)) => anyhow::bail!("the engine's thread panicked"),
+        }
+    }
+
+    /// Stops the engine gracefully and waits for the end of its run.
+    pub fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.join()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the engine on an already bound listener, on `clock`, in this process: store,
+/// catalog, actors and HTTP run on a thread of their own (an actix system). It stops
+/// gracefully when `shutdown` completes or [`Running::stop`] is called: one path, the one
+/// `run` takes on SIGTERM. Answers once the engine accepts connections, or the error that
+/// stopped its start (a store that does not open, a configuration that cannot work).
+///
+/// `metrics` is the process-wide Prometheus recorder's handle (see [`install_metrics`]);
+/// engines in one process share that recorder, so their metrics add up.
+pub fn start(
+    config: Config,
+    listener: TcpListener,
+    clock: SharedClock,
+    metrics: Option<PrometheusHandle>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let address = listener
+        .local_addr()
+        .context("cannot read the listener's address")?;
+    let (ready, started) = std::sync::mpsc::sync_channel::<()>(1);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("berichtenbox-engine".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let store = open_store(&config)?;
+            let catalog =
+                Arc::new(Catalog::load(store.clone()).context("cannot load the catalog")?);
+            let shutdown = async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    // A stop, or the handle dropped.
+                    _ = stopped => {}
+                }
+            };
+            let system = actix_web::rt::System::new();
+            let served = system.block_on(serve(
+                config,
+                listener,
+                store.clone(),
+                catalog,
+                clock,
+                metrics,
+                shutdown,
+                ready,
+            ));
+            drop(system);
+            // The actors' threads let go of the store as they end; the store is closed once
+            // they have (so whoever started this engine may open its data again at once).
+            let deadline = std::time::Instant::now() + RELEASE_TIMEOUT;
+            while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let closed = store.close().context("cannot close the store cleanly");
+            drop(store);
+            served?;
+            closed?;
+            tracing::info!("stopped");
+            Ok(())
+        })
+        .context("cannot start the engine's thread")?;
+    let mut running = Running {
+        address,
+        stop: Some(stop),
+        thread: Some(thread),
+    };
+    if started.recv().is_err() {
+        // The thread ended before the server ran: its answer is why.
+        running.stop();
+        running.join()?;
+        anyhow::bail!("the engine stopped before it started");
+    }
+    Ok(running)
+}
+
+/// Runs the engine on the configured address and the system clock until SIGTERM or SIGINT,
+/// then shuts down cleanly.
+pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    let listen = config.server.listen;
+    let listener =
+        TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let running = start(
+        config,
+        listener,
+        SharedClock::system(),
+        metrics,
+        signalled(),
+    )?;
+    // One line on stdout, for whoever started the engine (and for tests that asked for port 0).
+    println!("listening on http://{}", running.address());
+    running.join()
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     config: Config,
+    listener: TcpListener,
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     metrics: Option<PrometheusHandle>,
+    shutdown: impl Future<Output = ()> + 'static,
+    ready: std::sync::mpsc::SyncSender<()>,
 ) -> anyhow::Result<()> {
     let actors = actix::Arbiter::new();
+    let webhooks = actix::Arbiter::new();
     let background = Background::build(&config, &clock)?;
     let started = {
         let (store, catalog, clock) = (store.clone(), catalog.clone(), clock.clone());
-        actors.spawn_fn(move || background.start(store, catalog, clock))
+        let webhooks = webhooks.handle();
+        actors.spawn_fn(move || background.start(store, catalog, clock, webhooks))
     };
     if !started {
         anyhow::bail!("cannot start the processing, notification and webhook actors");
@@ -208,7 +327,6 @@ async fn serve(
         actors.handle(),
         config.afnemers.mailbox_capacity,
     );
-    let listen: SocketAddr = config.server.listen;
     let workers = config.server.workers;
     let shutdown_timeout = config.server.shutdown_timeout_seconds;
     let in_flight = Arc::new(Semaphore::new(config.server.in_flight_bytes / 1024));
@@ -248,22 +366,29 @@ async fn serve(
     })
     .shutdown_timeout(shutdown_timeout)
     .client_request_timeout(Duration::from_secs(30))
-    // actix treats SIGINT as a forced stop that drops requests in flight; both signals mean
-    // the same graceful stop here (see `stop_on_signal`).
+    // actix treats SIGINT as a forced stop that drops requests in flight; the shutdown future
+    // (SIGTERM or SIGINT in `run`) is the one graceful stop here.
     .disable_signals();
     if workers > 0 {
         server = server.workers(workers);
     }
     let server = server
-        .bind(listen)
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .listen(listener)
+        .context("cannot serve on the listener")?;
     for address in server.addrs() {
         tracing::info!(%address, "listening");
-        // One line on stdout, for whoever started the engine (and for tests that asked for port 0).
-        println!("listening on http://{address}");
     }
     let server = server.run();
-    actix_web::rt::spawn(stop_on_signal(server.handle()));
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.await;
+        tracing::info!("stopping: no new connections, finishing requests in flight");
+        handle.stop(true).await;
+    });
+    // Let the stop task run up to its first wait (in `run`: the signal handlers are installed),
+    // then `start` returns: the server accepts connections.
+    tokio::task::yield_now().await;
+    let _ = ready.send(());
     server.await.context("http server failed")?;
     heartbeat.abort();
     let _ = web::block(move || {
@@ -272,6 +397,7 @@ async fn serve(
     .await;
     tracing::info!("http server stopped, stopping actors");
     actors.stop();
+    webhooks.stop();
     Ok(())
 }
 
@@ -292,24 +418,21 @@ async fn heartbeat(state: web::Data<AppState>) {
 /// than the outage itself.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// Waits for SIGTERM or SIGINT, then stops the server gracefully: no new connections, and the
-/// requests in flight end (a 202 after its sync, or an error) within the shutdown timeout.
-async fn stop_on_signal(server: actix_web::dev::ServerHandle) {
+/// Completes on SIGTERM or SIGINT: `run`'s shutdown. Then the server stops gracefully: no new
+/// connections, and the requests in flight end (a 202 after its sync, or an error) within the
+/// shutdown timeout.
+async fn signalled() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         tracing::error!("cannot listen for SIGTERM and SIGINT; stop the engine with SIGKILL");
-        return;
+        return std::future::pending().await;
     };
     let name = tokio::select! {
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
     };
-    tracing::info!(
-        signal = name,
-        "stopping: no new connections, finishing requests in flight"
-    );
-    server.stop(true).await;
+    tracing::info!(signal = name, "signal received");
 }

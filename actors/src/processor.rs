@@ -388,17 +388,7 @@ mod tests {
     fn setup() -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn Store> = Arc::new(
-            EmbeddedStore::open(EmbeddedConfig {
-                data_dir: dir.path().to_owned(),
-                shards: SHARDS,
-                queue_capacity: 16,
-                max_group_messages: 1000,
-                min_free_disk_bytes: 0,
-                cache_bytes_per_shard: 1 << 20,
-                memtable_bytes: 16 << 20,
-                max_parked_berichten: u64::MAX,
-            })
-            .expect("open store"),
+            EmbeddedStore::open(EmbeddedConfig::scratch(dir.path(), SHARDS)).expect("open store"),
         );
         let catalog = Catalog::load(store.clone()).expect("load the catalog");
         catalog

@@ -128,17 +128,7 @@ mod tests {
     fn setup() -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn Store> = Arc::new(
-            EmbeddedStore::open(EmbeddedConfig {
-                data_dir: dir.path().to_owned(),
-                shards: 2,
-                queue_capacity: 64,
-                max_group_messages: 10_000,
-                min_free_disk_bytes: 0,
-                cache_bytes_per_shard: 4 << 20,
-                memtable_bytes: 16 << 20,
-                max_parked_berichten: u64::MAX,
-            })
-            .expect("open store"),
+            EmbeddedStore::open(EmbeddedConfig::scratch(dir.path(), 2)).expect("open store"),
         );
         let clock = Arc::new(ManualClock::new(jiff::Timestamp::UNIX_EPOCH));
         let registry = Registry::new(

@@ -1,11 +1,11 @@
 //! The one list of every metric the engine exports: its name (a constant every call site
-//! uses), kind, unit, labels and help text.
+//! uses), kind, unit, labels, help text and, for a histogram, its buckets.
 //!
-//! Both crates emit metrics, so the list lives here, below them both. The server's
-//! `http::telemetry::describe` hands it to the recorder; the README's "Metrics" table is
-//! checked against it; [`register_at_zero`] makes the series a dashboard reads exist before
-//! their first event. This module records nothing itself but those zeros, and it owns no
-//! values: whoever emits a metric owns what it says.
+//! Both crates emit metrics, so the list lives here, below them both. The server builds its
+//! recorder's histogram buckets from it and `describe` hands the recorder its help texts; the
+//! README's "Metrics" table is checked against it; [`register_at_zero`] makes the series a
+//! dashboard reads exist before their first event. This module records nothing itself but
+//! those zeros, and it owns no values: whoever emits a metric owns what it says.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -39,6 +39,8 @@ pub struct Metric {
     /// Its label names (a histogram's `le` not included).
     pub labels: &'static [&'static str],
     pub help: &'static str,
+    /// A histogram's bucket bounds (ascending); empty for counters and gauges.
+    pub buckets: &'static [f64],
     /// Whether 0 is its true value until something happens, so that it may be registered at 0
     /// at start-up (every counter and histogram; gauges only where 0 is true: a gauge that
     /// its owner sets from state is left to its owner).
@@ -56,6 +58,7 @@ const fn counter(
         unit: Some(Unit::Count),
         labels,
         help,
+        buckets: &[],
         zero_at_start: true,
     }
 }
@@ -63,6 +66,7 @@ const fn counter(
 const fn histogram(
     name: &'static str,
     unit: Unit,
+    buckets: &'static [f64],
     labels: &'static [&'static str],
     help: &'static str,
 ) -> Metric {
@@ -72,9 +76,16 @@ const fn histogram(
         unit: Some(unit),
         labels,
         help,
+        buckets,
         zero_at_start: true,
     }
 }
+
+/// The buckets of a duration, from half a millisecond (a group commit on a fast disk) to
+/// 2.5 seconds.
+const SECONDS_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5,
+];
 
 /// A gauge its owner sets from state (at each scrape, on each beat).
 const fn gauge(
@@ -89,6 +100,7 @@ const fn gauge(
         unit,
         labels,
         help,
+        buckets: &[],
         zero_at_start: false,
     }
 }
@@ -136,12 +148,14 @@ metric_list! {
     BATCH_BERICHTEN = histogram(
         "berichtenbox_batch_berichten",
         Unit::Count,
+        &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
         &[],
         "Berichten per parked batch.",
     );
     ACCEPT_DURATION = histogram(
         "berichtenbox_accept_duration_seconds",
         Unit::Seconds,
+        SECONDS_BUCKETS,
         &[],
         "POST /v1/batches from the request's start to its 202 (after the sync).",
     );
@@ -149,18 +163,21 @@ metric_list! {
     PARK_SYNC = histogram(
         "berichtenbox_park_sync_seconds",
         Unit::Seconds,
+        SECONDS_BUCKETS,
         &[],
         "One group commit of a shard: its write batch and its sync.",
     );
     PARK_GROUP_BATCHES = histogram(
         "berichtenbox_park_group_batches",
         Unit::Count,
+        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
         &[],
         "Batches per group commit (per sync).",
     );
     PARK_GROUP_MESSAGES = histogram(
         "berichtenbox_park_group_messages",
         Unit::Count,
+        &[1.0, 10.0, 100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0, 16000.0],
         &[],
         "Berichten per group commit (per sync).",
     );
@@ -178,6 +195,11 @@ metric_list! {
     PROCESSING_DELAY = histogram(
         "berichtenbox_processing_delay_seconds",
         Unit::Seconds,
+        // Processing is allowed 24 hours; its delay is seen from milliseconds to a day.
+        &[
+            0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            21600.0, 86400.0,
+        ],
         &[],
         "From a bericht's arrival (ontvangenOp) to its decision.",
     );
@@ -269,6 +291,7 @@ metric_list! {
     HTTP_REQUEST_DURATION = histogram(
         "berichtenbox_http_request_duration_seconds",
         Unit::Seconds,
+        SECONDS_BUCKETS,
         &["api"],
         "HTTP request durations, per API (afnemer, burger, beheer, ops).",
     );
@@ -452,6 +475,17 @@ mod tests {
                 assert_eq!(metric.unit, Some(Unit::Seconds), "{}", metric.name);
             }
             assert!(!metric.help.is_empty(), "{}", metric.name);
+            assert_eq!(
+                metric.kind == Kind::Histogram,
+                !metric.buckets.is_empty(),
+                "{}: histograms, and only histograms, have buckets",
+                metric.name
+            );
+            assert!(
+                metric.buckets.windows(2).all(|pair| pair[0] < pair[1]),
+                "{}: buckets ascend",
+                metric.name
+            );
         }
         assert_eq!(metric(BERICHTEN_BESLOTEN).map(|m| m.labels.len()), Some(2));
     }

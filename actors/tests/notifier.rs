@@ -10,9 +10,9 @@
 //! relay that is down (nothing lost, the pause grows, everything arrives once and in order
 //! when it comes up); and notifications that wait for their `publicatieDatum`.
 //!
-//! Time in the engine is the `ManualClock` only. Wall time is used for polling deadlines and
-//! for [`quiet`], which gives the dispatcher beats to do what it must not: a slow machine can
-//! make such a check miss a fault, never report one that is not there. It must not skip
+//! Time in the engine is the `ManualClock` only (counting its readings). Wall time is used for
+//! polling deadlines only; [`quiet`], which gives the dispatcher rounds to do what it must
+//! not, waits until the clock's readings show three more of them, not for a time. It must not skip
 //! without python3 and aiosmtpd (it fails and says how to install them), nor talk to any
 //! address but 127.0.0.1.
 
@@ -20,25 +20,26 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::Actor as _;
 use berichtenbox_actors::catalog::Catalog;
 use berichtenbox_actors::core::caps::{Caps, amsterdam};
-use berichtenbox_actors::core::clock::{ManualClock, SharedClock};
+use berichtenbox_actors::core::clock::{Clock, ManualClock, SharedClock};
 use berichtenbox_actors::core::routing::shard_of_citizen;
 use berichtenbox_actors::notifier::{self, NotifierConfig};
 use berichtenbox_actors::notify::{MailTransportConfig, Mailer, SmtpRelay, SmtpTls};
 use berichtenbox_actors::pacemaker::Pacemaker;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use berichtenbox_actors::store::{
-    Admin, AfnemerRecord, BerichtInhoud, BoxEntry, BoxId, Delivery, Notifications, Processing,
-    Sharded, Store,
+    Admin, AfnemerRecord, BerichtInhoud, BoxEntry, BoxId, Delivery, Notifications, Processing, Sharded, Store,
 };
 use jiff::{SignedDuration, Timestamp};
 use support::smtp::{Sink, free_port, text};
+use support::wait::{poll_until, wait_until};
 
 const FROM: &str = "MijnOverheid <noreply@mijnoverheid.nl>";
 const DOMAIN: &str = "mijnoverheid.nl";
@@ -127,20 +128,15 @@ fn pauses() -> Vec<u64> {
 }
 
 fn wait_for_pauses(n: usize, context: &str) -> Vec<u64> {
-    let until = Instant::now() + DEADLINE;
-    loop {
-        let pauses = pauses();
-        if pauses.len() >= n {
-            return pauses;
-        }
-        assert!(
-            Instant::now() < until,
-            "{context}: the dispatcher announced {} of {n} pauses within {DEADLINE:?} (its \
-             log line \"notification not sent, pausing\" with pause_seconds may have changed)",
-            pauses.len()
-        );
-        std::thread::sleep(BEAT);
-    }
+    let announced = poll_until(DEADLINE, || pauses().len() >= n);
+    let pauses = pauses();
+    assert!(
+        announced,
+        "{context}: the dispatcher announced {} of {n} pauses within {DEADLINE:?} (its \
+         log line \"notification not sent, pausing\" with pause_seconds may have changed)",
+        pauses.len()
+    );
+    pauses
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,19 +144,7 @@ fn wait_for_pauses(n: usize, context: &str) -> Vec<u64> {
 // ---------------------------------------------------------------------------------------------
 
 fn open_store(dir: &Path, shards: usize) -> Arc<EmbeddedStore> {
-    Arc::new(
-        EmbeddedStore::open(EmbeddedConfig {
-            data_dir: dir.to_owned(),
-            shards,
-            queue_capacity: 16,
-            max_group_messages: 1000,
-            min_free_disk_bytes: 0,
-            cache_bytes_per_shard: 1 << 20,
-            memtable_bytes: 16 << 20,
-            max_parked_berichten: u64::MAX,
-        })
-        .expect("open the store"),
-    )
+    Arc::new(EmbeddedStore::open(EmbeddedConfig::scratch(dir, shards)).expect("open the store"))
 }
 
 fn catalog(store: &Arc<EmbeddedStore>) -> Arc<Catalog> {
@@ -188,8 +172,41 @@ fn ts(text: &str) -> Timestamp {
     text.parse().expect("timestamp")
 }
 
-fn clock(at: &str) -> (Arc<ManualClock>, SharedClock) {
-    let manual = Arc::new(ManualClock::new(ts(at)));
+/// A `ManualClock` that counts how often it is read: the dispatcher reads it twice in each
+/// `Drain` it takes while it has nothing to send (at the start of its round, and for the cap
+/// window after it), so the count shows its rounds (see [`quiet`]).
+#[derive(Debug)]
+struct CountingClock {
+    manual: ManualClock,
+    reads: AtomicU64,
+}
+
+impl CountingClock {
+    fn advance(&self, by: Duration) {
+        self.manual.advance(by);
+    }
+
+    fn reads(&self) -> u64 {
+        self.reads.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for CountingClock {
+    fn now(&self) -> Timestamp {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.manual.now()
+    }
+
+    fn monotonic_nanos(&self) -> u64 {
+        self.manual.monotonic_nanos()
+    }
+}
+
+fn clock(at: &str) -> (Arc<CountingClock>, SharedClock) {
+    let manual = Arc::new(CountingClock {
+        manual: ManualClock::new(ts(at)),
+        reads: AtomicU64::new(0),
+    });
     let shared = SharedClock::new(manual.clone());
     (manual, shared)
 }
@@ -259,14 +276,9 @@ impl Running {
     /// once its mailbox is gone and the `Drain` in hand, if any, is done).
     fn stop(mut self, store: &Arc<EmbeddedStore>, others: usize) {
         self.halt();
-        let until = Instant::now() + DEADLINE;
-        while Arc::strong_count(store) > 1 + others {
-            assert!(
-                Instant::now() < until,
-                "the dispatcher did not let go of the store within {DEADLINE:?}"
-            );
-            std::thread::sleep(BEAT);
-        }
+        wait_until("the dispatcher lets go of the store", DEADLINE, || {
+            Arc::strong_count(store) <= 1 + others
+        });
     }
 
     fn halt(&mut self) {
@@ -283,10 +295,17 @@ impl Drop for Running {
     }
 }
 
-/// Gives the dispatcher many beats to do something it must not. Only used before asserting
-/// that nothing happened: a slow machine can make such a check miss a fault, never fail it.
-fn quiet() {
-    std::thread::sleep(BEAT * 30);
+/// Waits until the dispatcher has taken three more `Drain`s, each a whole round over the
+/// store as it is now, in which to do something it must not. Only used before asserting that
+/// nothing happened. An idle `Drain` reads the clock twice, so eight more reads hold at least
+/// three whole ones after the one that may be under way (a `Drain` that sends reads it more,
+/// and ends the wait sooner: the assertion after it then sees what it sent, or the next check
+/// does).
+fn quiet(clock: &CountingClock) {
+    let mark = clock.reads();
+    wait_until("the dispatcher takes three more Drains", DEADLINE, || {
+        clock.reads() >= mark + 8
+    });
 }
 
 /// How many notifications wait in the store, all shards together.
@@ -306,15 +325,12 @@ fn queued(store: &Arc<EmbeddedStore>) -> usize {
 }
 
 fn wait_until_none_queued(store: &Arc<EmbeddedStore>, context: &str) {
-    let until = Instant::now() + DEADLINE;
-    while queued(store) > 0 {
-        assert!(
-            Instant::now() < until,
-            "{context}: {} notifications still queued after {DEADLINE:?}",
-            queued(store)
-        );
-        std::thread::sleep(BEAT);
-    }
+    let sent = poll_until(DEADLINE, || queued(store) == 0);
+    assert!(
+        sent,
+        "{context}: {} notifications still queued after {DEADLINE:?}",
+        queued(store)
+    );
 }
 
 /// BSNs (passing the elfproef) from `n` upward; the store does not check them, but real ones
@@ -433,7 +449,7 @@ fn notifications_arrive_in_order_of_arrival_across_shards_each_once() {
     let dir = tempfile::tempdir().expect("data dir");
     let store = open_store(dir.path(), SHARDS);
     let catalog = catalog(&store);
-    let (_manual, clock) = clock("2026-11-03T13:10:00Z");
+    let (manual, clock) = clock("2026-11-03T13:10:00Z");
     let sink = Sink::start(0);
 
     // Five arrivals a few seconds (and some nanoseconds) apart, for citizens in three shards,
@@ -479,7 +495,7 @@ fn notifications_arrive_in_order_of_arrival_across_shards_each_once() {
     );
     let messages = sink.wait_for(5, "all five");
     wait_until_none_queued(&store, "all five sent");
-    quiet();
+    quiet(&manual);
     assert_eq!(
         sink.message_ids(),
         message_ids(&specs, &[0, 1, 2, 3, 4]),
@@ -547,12 +563,12 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
         caps(),
     );
     sink.wait_for(3, "the first hour's three");
-    quiet();
+    quiet(&manual);
     assert_eq!(sink.message_ids(), all[..3], "only three in the first hour");
     assert_eq!(queued(&store), 4);
     // Later in the same hour: still nothing.
     manual.advance(Duration::from_secs(40 * 60));
-    quiet();
+    quiet(&manual);
     assert_eq!(sink.messages().len(), 3, "the hour is spent at 13:50 UTC");
 
     // A restart of the dispatcher, with the store closed and opened again: the spent hour is
@@ -578,7 +594,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
         smtp_mailer(sink.port, &clock),
         caps(),
     );
-    quiet();
+    quiet(&manual);
     assert_eq!(
         sink.messages().len(),
         3,
@@ -589,7 +605,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
     // The next hour: three more, in order.
     manual.advance(Duration::from_secs(5 * 60 + 30));
     sink.wait_for(6, "the second hour's three");
-    quiet();
+    quiet(&manual);
     assert_eq!(
         sink.message_ids(),
         all[..6],
@@ -600,7 +616,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
     manual.advance(Duration::from_secs(3_600));
     let messages = sink.wait_for(7, "the last");
     wait_until_none_queued(&store, "all seven sent");
-    quiet();
+    quiet(&manual);
     assert_eq!(sink.message_ids(), all, "all seven, in order, each once");
 
     let hours: Vec<i64> = messages
@@ -655,14 +671,14 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
     );
     let first = wait_for_pauses(1, "the first failure")[0];
     assert!(first >= 1, "a pause of at least a second, got {first}");
-    quiet();
+    quiet(&manual);
     assert_eq!(pauses().len(), 1, "no retry while the clock stands still");
 
     // Each pause is kept to the second, and the next is longer.
     let mut last = first;
     for round in 2..=3 {
         manual.advance(Duration::from_secs(last - 1));
-        quiet();
+        quiet(&manual);
         assert_eq!(
             pauses().len(),
             round - 1,
@@ -673,11 +689,15 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
         assert!(next > last, "the pause grows: {:?}", pauses());
         last = next;
     }
-    assert_eq!(queued(&store), 4, "nothing dropped while the relay is down");
+    assert_eq!(
+        queued(&store),
+        4,
+        "nothing dropped while the relay is down"
+    );
 
     // The relay comes up; the pause still holds until it ends.
     let sink = Sink::start(port);
-    quiet();
+    quiet(&manual);
     assert!(
         sink.messages().is_empty(),
         "nothing before the pause of {last} s ends"
@@ -685,7 +705,7 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
     manual.advance(Duration::from_secs(last));
     sink.wait_for(4, "after the relay came up");
     wait_until_none_queued(&store, "all four sent");
-    quiet();
+    quiet(&manual);
     assert_eq!(
         sink.message_ids(),
         message_ids(&specs, &[0, 1, 2, 3]),
@@ -727,7 +747,7 @@ fn a_notification_waits_for_its_publicatie_datum_and_holds_no_other_back() {
         config(),
     );
     sink.wait_for(3, "the published ones");
-    quiet();
+    quiet(&manual);
     assert_eq!(
         sink.message_ids(),
         message_ids(&specs, &[1, 2, 3]),
@@ -737,14 +757,14 @@ fn a_notification_waits_for_its_publicatie_datum_and_holds_no_other_back() {
     // A second before publication: still waiting.
     let ahead = clock.now().duration_until(publicatie) - seconds(1);
     manual.advance(ahead.unsigned_abs());
-    quiet();
+    quiet(&manual);
     assert_eq!(sink.messages().len(), 3, "not before its publicatieDatum");
     assert_eq!(queued(&store), 1);
 
     manual.advance(Duration::from_secs(1));
     let messages = sink.wait_for(4, "once published");
     wait_until_none_queued(&store, "the held one sent");
-    quiet();
+    quiet(&manual);
     assert_eq!(sink.message_ids(), message_ids(&specs, &[1, 2, 3, 0]));
     assert_eq!(
         messages[3]["date_epoch"],
@@ -764,7 +784,7 @@ fn unpublished_notifications_at_the_head_of_a_shard_do_not_hold_back_published_o
     let dir = tempfile::tempdir().expect("data dir");
     let store = open_store(dir.path(), SHARDS);
     let catalog = catalog(&store);
-    let (_manual, clock) = clock("2026-11-03T13:10:00Z");
+    let (manual, clock) = clock("2026-11-03T13:10:00Z");
     let sink = Sink::start(0);
     let config = config();
 
@@ -803,11 +823,9 @@ fn unpublished_notifications_at_the_head_of_a_shard_do_not_hold_back_published_o
         smtp_mailer(sink.port, &clock),
         config,
     );
-    let until = Instant::now() + DEADLINE;
-    while sink.messages().len() < 2 && Instant::now() < until {
-        std::thread::sleep(BEAT);
-    }
-    quiet();
+    // The assertion below says what arrived.
+    poll_until(DEADLINE, || sink.messages().len() >= 2);
+    quiet(&manual);
     assert_eq!(
         sink.message_ids(),
         message_ids(&specs, &[held, held + 1]),

@@ -3,7 +3,7 @@
 //!
 //! Everything else about routes is built from [`ROUTES`] or checked against it: `configure`
 //! walks it to register every resource; the `Allow` header of a 405 lists the route's methods
-//! from it; the request metrics take the `api` label from it; `tests/openapi.rs` checks that
+//! from it; the request metrics take the `api` label from it; `tests/it/openapi.rs` checks that
 //! `openapi.json` documents exactly these paths and methods. It holds no logic of its own.
 
 use std::sync::LazyLock;

@@ -12,12 +12,24 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
 use super::routes;
 
 /// The list of every metric (names, kinds, units, labels, help texts) and `describe`, which
 /// hands it to the recorder: defined in the actors crate, which emits metrics too.
 pub use berichtenbox_actors::telemetry::*;
+
+/// The Prometheus recorder's builder, every histogram with its buckets from [`METRICS`] (a
+/// histogram without buckets would be exported as a summary).
+pub fn recorder_builder() -> Result<PrometheusBuilder, BuildError> {
+    METRICS
+        .iter()
+        .filter(|metric| metric.kind == Kind::Histogram)
+        .try_fold(PrometheusBuilder::new(), |builder, metric| {
+            builder.set_buckets_for_metric(Matcher::Full(metric.name.into()), metric.buckets)
+        })
+}
 
 /// The middleware: wraps every request of the app (`App::wrap(from_fn(observe))`).
 pub async fn observe(

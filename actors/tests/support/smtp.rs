@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -173,20 +173,15 @@ impl Sink {
 
     /// Waits until at least `n` messages are in; answers them all.
     pub fn wait_for(&self, n: usize, context: &str) -> Vec<Value> {
-        let until = Instant::now() + WAIT;
-        loop {
-            let messages = self.messages();
-            if messages.len() >= n {
-                return messages;
-            }
-            assert!(
-                Instant::now() < until,
-                "{context}: {} of {n} notifications arrived within {WAIT:?}: {:?}",
-                messages.len(),
-                self.message_ids()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let arrived = super::wait::poll_until(WAIT, || self.messages().len() >= n);
+        let messages = self.messages();
+        assert!(
+            arrived,
+            "{context}: {} of {n} notifications arrived within {WAIT:?}: {:?}",
+            messages.len(),
+            self.message_ids()
+        );
+        messages
     }
 }
 

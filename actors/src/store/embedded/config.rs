@@ -59,6 +59,20 @@ impl Default for EmbeddedConfig {
 pub struct InvalidEmbeddedConfig(pub String);
 
 impl EmbeddedConfig {
+    /// A throwaway store in `data_dir` for tests and benchmarks: the defaults, but no
+    /// free-space minimum (a test's temporary directory may sit on a nearly full disk), a
+    /// 1 MiB block cache per shard, and no bound on the processing backlog.
+    pub fn scratch(data_dir: impl Into<PathBuf>, shards: usize) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            shards,
+            min_free_disk_bytes: 0,
+            cache_bytes_per_shard: 1 << 20,
+            max_parked_berichten: u64::MAX,
+            ..Self::default()
+        }
+    }
+
     /// The checks that need no I/O. Field names in the message are those of the TOML section.
     pub fn validate(&self) -> Result<(), InvalidEmbeddedConfig> {
         let fail = |message: &str| Err(InvalidEmbeddedConfig(message.to_owned()));

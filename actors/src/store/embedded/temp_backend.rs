@@ -37,14 +37,8 @@ impl TempBackend {
     fn open_at(&self, data_dir: PathBuf, shards: usize) -> Arc<dyn Store> {
         Arc::new(
             EmbeddedStore::open(EmbeddedConfig {
-                data_dir,
-                shards,
-                queue_capacity: 64,
                 max_group_messages: self.max_group_messages,
-                min_free_disk_bytes: 0,
-                cache_bytes_per_shard: 1 << 20,
-                memtable_bytes: 16 << 20,
-                max_parked_berichten: u64::MAX,
+                ..EmbeddedConfig::scratch(data_dir, shards)
             })
             .expect("open the embedded store"),
         )

@@ -11,17 +11,14 @@
 //! `TechnischProbleem` is not covered: it answers a failure inside the engine (storage), which
 //! a client cannot provoke over HTTP, and faking one would test the fake, not the engine.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use berichtenbox_actors::core::routing::home_shard_of_batch;
-use common::{
-    Engine, Options, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json,
-    send,
+use crate::support::{
+    Engine, assert_problem, bsn, burger_token, guid, invalid_names, oin, ok_json, send,
 };
+use berichtenbox_actors::core::routing::home_shard_of_batch;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -35,20 +32,15 @@ const SHARDS: usize = 4;
 // HTTP helpers
 // ---------------------------------------------------------------------------------------------
 
-/// A GET with a bearer token (an afnemer's API key or a citizen's JWT).
-fn get(engine: &Engine, token: &str, path: &str) -> Reply {
-    send(engine.client.get(engine.url(path)).bearer_auth(token))
-}
-
 // ---------------------------------------------------------------------------------------------
 // The scenario
 // ---------------------------------------------------------------------------------------------
 
-fn options() -> Options {
-    Options {
-        sections: format!("[store]\nshards = {SHARDS}\n"),
-        ..Options::default()
-    }
+/// An engine with [`SHARDS`] shards.
+fn start(data: &Path) -> Engine {
+    Engine::builder(data)
+        .configure(|c| c.store.shards = SHARDS)
+        .start()
 }
 
 fn days(n: i64) -> SignedDuration {
@@ -79,19 +71,7 @@ fn batch_of(batch_id: &str, aanmaak: Timestamp, berichten: Vec<Value>) -> Value 
 }
 
 fn put_berichttype(engine: &Engine, key: &str, code: &str, actief: bool) {
-    let reply = send(
-        engine
-            .client
-            .put(engine.url(&format!("/v1/berichttypen/{code}")))
-            .bearer_auth(key)
-            .json(&json!({ "omschrijving": format!("Type {code}"), "actief": actief })),
-    );
-    assert!(
-        reply.status == 200 || reply.status == 201,
-        "put berichttype {code}: {} {}",
-        reply.status,
-        String::from_utf8_lossy(&reply.body)
-    );
+    engine.berichttype(key, code, actief);
 }
 
 /// One bericht's expected line in a receipt.
@@ -140,7 +120,7 @@ fn deliver_and_check(
     expected: Vec<Expect>,
 ) -> Delivered {
     let batch_id = batch["batchId"].as_str().expect("batchId").to_owned();
-    let parked = ok_json(&engine_deliver(engine, key, batch), 202, "deliver");
+    let parked = ok_json(&engine.post_batch(key, batch), 202, "deliver");
     assert_eq!(parked["status"], "geparkeerd");
     let ontvangen_op = parked["ontvangenOp"]
         .as_str()
@@ -155,16 +135,6 @@ fn deliver_and_check(
     };
     check_receipt(&delivered, batch);
     delivered
-}
-
-fn engine_deliver(engine: &Engine, key: &str, batch: &Value) -> Reply {
-    send(
-        engine
-            .client
-            .post(engine.url("/v1/batches"))
-            .bearer_auth(key)
-            .json(batch),
-    )
 }
 
 /// The receipt says, in batch order, each bericht's code and stadium, and counts them right.
@@ -393,50 +363,22 @@ fn scenario(engine: &Engine) -> Scenario {
 
 /// Walks the feed with `limit=1`, following `volgende`, and answers every receipt on the way.
 fn walk_feed(engine: &Engine, key: &str) -> Vec<Value> {
-    let mut seen = Vec::new();
-    let mut path = "/v1/verwerkingsberichten?limit=1".to_owned();
-    loop {
-        let page = ok_json(&get(engine, key, &path), 200, "feed page");
-        let items = page["verwerkingsberichten"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no verwerkingsberichten: {page}"));
-        assert!(items.len() <= 1, "limit=1 answered {}", items.len());
-        seen.extend(items.iter().cloned());
-        match page["volgende"].as_str() {
-            Some(cursor) => {
-                assert_eq!(items.len(), 1, "a page with a cursor but nothing on it");
-                path = format!("/v1/verwerkingsberichten?limit=1&na={cursor}");
-            }
-            None => return seen,
-        }
-        assert!(seen.len() < 1000, "the feed does not end");
-    }
+    engine.all_pages(
+        key,
+        "/v1/verwerkingsberichten?limit=1",
+        "verwerkingsberichten",
+    )
 }
 
 /// The citizen's visible berichten (all pages), or `None` when he has no box (404).
 fn box_of(engine: &Engine, bsn: &str) -> Option<Vec<Value>> {
-    let token = burger_token(bsn);
-    let mut all = Vec::new();
-    let mut path = "/v1/account/berichten?limit=500".to_owned();
-    loop {
-        let reply = get(engine, &token, &path);
-        if reply.status == 404 {
-            assert_problem(&reply, 404, "box of a citizen without one");
-            return None;
-        }
-        let page = ok_json(&reply, 200, "box");
-        all.extend(
-            page["berichten"]
-                .as_array()
-                .expect("berichten")
-                .iter()
-                .cloned(),
-        );
-        match page["volgende"].as_str() {
-            Some(cursor) => path = format!("/v1/account/berichten?limit=500&na={cursor}"),
-            None => return Some(all),
-        }
+    let burger = engine.burger(bsn);
+    let reply = burger.get("/v1/account/berichten?limit=1");
+    if reply.status == 404 {
+        assert_problem(&reply, 404, "box of a citizen without one");
+        return None;
     }
+    Some(burger.box_all())
 }
 
 fn onderwerpen(berichten: &[Value]) -> Vec<&str> {
@@ -453,7 +395,7 @@ fn onderwerpen(berichten: &[Value]) -> Vec<&str> {
 #[test]
 fn every_verwerkingscode_lands_in_the_receipt_and_only_verwerkt_in_a_box() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     // The receipts themselves are checked line by line inside `scenario`.
     let s = scenario(&engine);
 
@@ -483,7 +425,7 @@ fn every_verwerkingscode_lands_in_the_receipt_and_only_verwerkt_in_a_box() {
 #[test]
 fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let s = scenario(&engine);
     let receipts_a: Vec<Value> = s.a.iter().map(|d| d.receipt().clone()).collect();
 
@@ -497,7 +439,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
 
     // Without a limit: all on one page, and no cursor.
     let page = ok_json(
-        &get(&engine, &s.key_a, "/v1/verwerkingsberichten"),
+        &engine.get(&s.key_a, "/v1/verwerkingsberichten"),
         200,
         "page",
     );
@@ -505,7 +447,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
     assert!(page.get("volgende").is_none(), "{page}");
     // limit=2: two, then the third.
     let page = ok_json(
-        &get(&engine, &s.key_a, "/v1/verwerkingsberichten?limit=2"),
+        &engine.get(&s.key_a, "/v1/verwerkingsberichten?limit=2"),
         200,
         "limit=2",
     );
@@ -514,8 +456,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
         .as_str()
         .expect("volgende after a full page");
     let page = ok_json(
-        &get(
-            &engine,
+        &engine.get(
             &s.key_a,
             &format!("/v1/verwerkingsberichten?limit=2&na={cursor}"),
         ),
@@ -534,34 +475,26 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
         ("limit=veel", "limit"),
         ("limit=-1", "limit"),
     ] {
-        let reply = get(
-            &engine,
-            &s.key_a,
-            &format!("/v1/verwerkingsberichten?{query}"),
-        );
+        let reply = engine.get(&s.key_a, &format!("/v1/verwerkingsberichten?{query}"));
         let problem = assert_problem(&reply, 400, query);
         assert_eq!(invalid_names(&problem), [name], "{query}: {problem}");
     }
 
     // Another afnemer sees none of A's receipts, and not A's batches either.
     let key_c = engine.afnemer(&oin(3), json!({ "naam": "Gemeente C" }));
-    let page = ok_json(&get(&engine, &key_c, "/v1/verwerkingsberichten"), 200, "C");
+    let page = ok_json(&engine.get(&key_c, "/v1/verwerkingsberichten"), 200, "C");
     assert_eq!(page["verwerkingsberichten"], json!([]), "C's feed");
     assert!(page.get("volgende").is_none(), "{page}");
     // Not even with A's cursor in hand.
     let a_first = ok_json(
-        &get(&engine, &s.key_a, "/v1/verwerkingsberichten?limit=1"),
+        &engine.get(&s.key_a, "/v1/verwerkingsberichten?limit=1"),
         200,
         "A's first page",
     );
     let a_cursor = a_first["volgende"].as_str().expect("cursor");
     for key in [&s.key_b, &key_c] {
         let page = ok_json(
-            &get(
-                &engine,
-                key,
-                &format!("/v1/verwerkingsberichten?na={a_cursor}"),
-            ),
+            &engine.get(key, &format!("/v1/verwerkingsberichten?na={a_cursor}")),
             200,
             "A's cursor in other hands",
         );
@@ -571,7 +504,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
             }
         }
         for delivered in &s.a {
-            let reply = get(&engine, key, &format!("/v1/batches/{}", delivered.batch_id));
+            let reply = engine.get(key, &format!("/v1/batches/{}", delivered.batch_id));
             assert_problem(&reply, 404, "another afnemer's batch");
         }
     }
@@ -579,7 +512,7 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
     // The feed is for afnemers only.
     let reply = send(engine.client.get(engine.url("/v1/verwerkingsberichten")));
     assert_problem(&reply, 401, "no credentials");
-    let reply = get(&engine, &burger_token(&s.x), "/v1/verwerkingsberichten");
+    let reply = engine.get(&burger_token(&s.x), "/v1/verwerkingsberichten");
     assert_problem(&reply, 401, "a citizen's token");
 }
 
@@ -608,7 +541,7 @@ fn marker_batches(oin_a: &str, y: &str) -> Vec<Value> {
 fn snapshot(engine: &Engine, s: &Scenario) -> Value {
     let batch = |key: &str, d: &Delivered| {
         ok_json(
-            &get(engine, key, &format!("/v1/batches/{}", d.batch_id)),
+            &engine.get(key, &format!("/v1/batches/{}", d.batch_id)),
             200,
             "batch",
         )
@@ -630,7 +563,7 @@ fn snapshot(engine: &Engine, s: &Scenario) -> Value {
 fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let engine = Engine::start_with(&data, &options());
+    let engine = start(&data);
     let s = scenario(&engine);
     let before = snapshot(&engine, &s);
     // Sanity: the snapshot holds what the scenario made.
@@ -640,9 +573,8 @@ fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
         "status unchanged while running"
     );
 
-    let status = engine.terminate();
-    assert!(status.success(), "engine exit on SIGTERM: {status}");
-    let engine = restart(&data);
+    // The graceful stop (SIGTERM's path), then a start on the same data and clock.
+    let engine = engine.restart();
 
     assert_eq!(snapshot(&engine, &s), before, "right after the restart");
 
@@ -650,11 +582,7 @@ fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
     // shard, processed after whatever might (wrongly) still have been parked there.
     let markers = marker_batches(&oin(1), &s.y);
     for marker in &markers {
-        assert_eq!(
-            engine_deliver(&engine, &s.key_a, marker).status,
-            202,
-            "marker"
-        );
+        assert_eq!(engine.post_batch(&s.key_a, marker).status, 202, "marker");
     }
     let mut marker_receipts = BTreeSet::new();
     for marker in &markers {
@@ -682,10 +610,6 @@ fn a_restart_keeps_receipts_and_boxes_and_processes_nothing_twice() {
     after_without_markers["feed_a"] = before["feed_a"].clone();
     // Same receipts (same verwerktOp: none was made again), same boxes, same B.
     assert_eq!(after_without_markers, before, "after the markers");
-}
-
-fn restart(data: &Path) -> Engine {
-    Engine::start_with(data, &options())
 }
 
 /// A receipt line: (verwerkingsCode, stadium).
@@ -730,8 +654,10 @@ fn race(engine: &Engine) -> (Vec<Value>, Vec<(Race, [Line; 2])>) {
                 Timestamp::now(),
                 vec![bericht(&bericht_id, "AANSLAG", &x, &onderwerp)],
             );
-            // The second is parked only after the first's 202: the first is accepted first.
-            assert_eq!(engine_deliver(engine, &key, &batch).status, 202);
+            // The second is parked only after the first's 202: the first is accepted first, and
+            // time passes between the two (the engine's clock is a ManualClock).
+            assert_eq!(engine.post_batch(&key, &batch).status, 202);
+            engine.advance(Duration::from_millis(1));
         }
         races.push(Race {
             first,
@@ -769,7 +695,7 @@ fn bestaat_al() -> Line {
 #[test]
 fn one_bericht_id_in_two_batches_at_once_is_delivered_once() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let (x_box, outcomes) = race(&engine);
     for (race, lines) in &outcomes {
         let mut sorted = lines.clone();
@@ -794,7 +720,7 @@ fn one_bericht_id_in_two_batches_at_once_is_delivered_once() {
 #[test]
 fn of_two_batches_with_one_bericht_id_the_one_accepted_first_is_verwerkt() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let (_, outcomes) = race(&engine);
     let wrong: Vec<String> = outcomes
         .iter()
@@ -822,7 +748,7 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(&dir.path().join("data"), &options());
+    let engine = start(&dir.path().join("data"));
     let key = engine.afnemer(&oin(1), json!({ "naam": "Belastingdienst" }));
     put_berichttype(&engine, &key, "AANSLAG", true);
     let x = bsn(730_000);
@@ -872,7 +798,7 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
                 Timestamp::now(),
                 vec![bericht(&guid(31, n), "AANSLAG", &x, "Volgen")],
             );
-            assert_eq!(engine_deliver(&engine, &key, &batch).status, 202);
+            assert_eq!(engine.post_batch(&key, &batch).status, 202);
             batch_id
         })
         .collect();
@@ -903,7 +829,7 @@ fn a_client_following_the_cursor_during_processing_misses_no_receipt() {
 #[test]
 fn batches_sharing_bericht_ids_across_shards_are_all_processed() {
     let dir = tempfile::tempdir().expect("data dir");
-    let engine = Engine::start_with(dir.path(), &options());
+    let engine = start(dir.path());
     let oin_a = oin(61);
     let key = engine.afnemer(
         &oin_a,
@@ -940,7 +866,7 @@ fn batches_sharing_bericht_ids_across_shards_are_all_processed() {
                             })
                             .collect();
                         let reply =
-                            engine_deliver(engine, key, &batch_of(&batch_id, aanmaak, berichten));
+                            engine.post_batch(key, &batch_of(&batch_id, aanmaak, berichten));
                         assert_eq!(reply.status, 202, "deliver {batch_id}");
                         mine.push((batch_id, ids));
                     }

@@ -27,7 +27,7 @@
 //! parked: a graceful stop answers every request it took in, and a 503 stores nothing. After a
 //! restart the same checks as above hold, and at the end the same store check.
 
-mod common;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -36,10 +36,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::support::{EngineBuilder, Process as Engine};
 use base64::Engine as _;
-use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
-use berichtenbox_actors::store::{Parking, Receipts, Sharded};
-use common::{Engine, Options};
 use rand::Rng as _;
 use serde_json::{Value, json};
 
@@ -130,15 +128,16 @@ const UNTIL_STOPPED: Load = Load {
     stop_when_unanswered: false,
 };
 
-fn options() -> Options {
-    Options {
-        server: format!("shutdown_timeout_seconds = {}", SHUTDOWN_TIMEOUT.as_secs()),
+fn options(data_dir: &Path) -> EngineBuilder {
+    EngineBuilder::new(data_dir).configure(|c| {
+        c.server.shutdown_timeout_seconds = SHUTDOWN_TIMEOUT.as_secs();
         // The test must not depend on the free space of the machine it runs on. Processing
         // (which takes parked berichten out of the shards into boxes) is paced so it never
         // starts during the test: what is checked here is parking, and the store check reads
         // the parked berichten (processing under crashes is another test's subject).
-        sections: "[store]\nmin_free_disk_bytes = 0\n[processing]\nbeat_ms = 3600000\n".to_owned(),
-    }
+        c.store.min_free_disk_bytes = 0;
+        c.processing.beat_ms = 3_600_000;
+    })
 }
 
 /// Registers the test's afnemers with a rate that never throttles, and answers their keys.
@@ -147,7 +146,7 @@ fn register_afnemers(engine: &Engine) -> Arc<Vec<String>> {
         (1..=AFNEMERS)
             .map(|n| {
                 engine.afnemer(
-                    &common::oin(n as u32),
+                    &support::oin(n as u32),
                     json!({ "naam": format!("afnemer {n}"), "berichtenPerSeconde": 100_000, "burst": 100_000 }),
                 )
             })
@@ -174,7 +173,7 @@ fn client(
         let batch_no = next_batch_no.fetch_add(1, Ordering::SeqCst);
         let berichten = rng.random_range(1..=MAX_BERICHTEN);
         let afnemer = rng.random_range(0..AFNEMERS);
-        let body = common::batch(batch_no, berichten);
+        let body = support::batch(batch_no, berichten);
         let started = Instant::now();
         let answer = match http
             .post(format!("{base}/v1/batches"))
@@ -310,9 +309,9 @@ fn every_202_survives_sigkill_and_redelivery_parks_nothing_twice() {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
-    let options = options();
+    let options = options(&data_dir);
 
-    let mut engine = Engine::start_with(&data_dir, &options);
+    let mut engine = options.clone().spawn();
     let keys = register_afnemers(&engine);
     let next_batch_no = Arc::new(AtomicU32::new(1));
     // Every batch known to be parked, by batch number.
@@ -350,7 +349,7 @@ fn every_202_survives_sigkill_and_redelivery_parks_nothing_twice() {
             }
         }
 
-        engine = Engine::start_with(&data_dir, &options);
+        engine = options.clone().spawn();
         let lost_answers = check_after_restart(&engine, &keys, round, &mut accepted, unanswered);
         eprintln!(
             "round {round}: killed after {delay:?}, {accepted_now} batches answered 202, \
@@ -378,14 +377,14 @@ fn sigterm_under_load_ends_every_request_cleanly() {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
-    let options = options();
+    let options = options(&data_dir);
     // Long enough that only a request the engine holds past its own exit times out.
     let load = Load {
         timeout: SHUTDOWN_TIMEOUT + EXIT_MARGIN,
         stop_when_unanswered: true,
     };
 
-    let mut engine = Engine::start_with(&data_dir, &options);
+    let mut engine = options.clone().spawn();
     let keys = register_afnemers(&engine);
     let next_batch_no = Arc::new(AtomicU32::new(1));
     // Every batch known to be parked, by batch number.
@@ -459,7 +458,7 @@ fn sigterm_under_load_ends_every_request_cleanly() {
             unsettled.push(sent);
         }
 
-        engine = Engine::start_with(&data_dir, &options);
+        engine = options.clone().spawn();
         let lost_answers = check_after_restart(&engine, &keys, round, &mut accepted, unsettled);
         // A graceful stop answers what it took in: nothing parked may have gone unanswered.
         let dropped: Vec<_> = unanswered
@@ -493,22 +492,12 @@ fn sigterm_under_load_ends_every_request_cleanly() {
 }
 
 fn keys_oins() -> Vec<String> {
-    (1..=AFNEMERS).map(|n| common::oin(n as u32)).collect()
+    (1..=AFNEMERS).map(|n| support::oin(n as u32)).collect()
 }
 
 /// Reads the stopped engine's store directly and compares it with what was accepted.
 fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) {
-    let store = EmbeddedStore::open(EmbeddedConfig {
-        data_dir: data_dir.to_owned(),
-        shards: 4,
-        queue_capacity: 16,
-        max_group_messages: 1000,
-        min_free_disk_bytes: 0,
-        cache_bytes_per_shard: 8 << 20,
-        memtable_bytes: 16 << 20,
-        max_parked_berichten: u64::MAX,
-    })
-    .expect("open the engine's store");
+    let store = options(data_dir).open_store();
 
     // bericht id -> (its batch, its index in the batch)
     let mut expected: HashMap<String, (&Sent, usize)> = HashMap::new();

@@ -10,18 +10,18 @@
 //! `application/octet-stream` with `format: binary` (a bijlage, served with its own media type)
 //! takes any media type; its bytes come back base64-encoded for the test to compare.
 
-mod common;
+use crate::support;
 
 use std::collections::BTreeSet;
 
+use crate::support::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
 use base64::Engine as _;
-use common::{BEHEER_TOKEN, BURGER_JWT_SECRET, Engine};
 use reqwest::Method;
 use reqwest::blocking::{RequestBuilder, Response};
 use serde_json::{Value, json};
 
 /// The document, as the binary embeds it.
-const OPENAPI_JSON: &str = include_str!("../openapi.json");
+const OPENAPI_JSON: &str = include_str!("../../openapi.json");
 
 /// Every (method, path) the engine routes: from the routes table that `configure` walks.
 fn routes() -> BTreeSet<(String, String)> {
@@ -542,7 +542,7 @@ fn batch_delivery_answers_as_documented() {
     let running = start();
     let engine = &running.engine;
     let post = "/v1/batches";
-    let key = engine.afnemer(&common::oin(1), json!({ "naam": "Afnemer een" }));
+    let key = engine.afnemer(&support::oin(1), json!({ "naam": "Afnemer een" }));
     let deliver =
         |key: &str, batch: &Value| check_response(&doc, "POST", post, engine.deliver(key, batch));
 
@@ -550,18 +550,18 @@ fn batch_delivery_answers_as_documented() {
     let response = engine
         .client
         .post(engine.url(post))
-        .json(&common::batch(1, 1))
+        .json(&support::batch(1, 1))
         .send()
         .expect("post");
     assert_eq!(check_response(&doc, "POST", post, response).0, 401);
-    assert_eq!(deliver("geen-sleutel", &common::batch(1, 1)).0, 401);
+    assert_eq!(deliver("geen-sleutel", &support::batch(1, 1)).0, 401);
 
     // 403: an afnemer that is not active.
     let inactive = engine.afnemer(
-        &common::oin(2),
+        &support::oin(2),
         json!({ "naam": "Afnemer twee", "actief": false }),
     );
-    assert_eq!(deliver(&inactive, &common::batch(1, 1)).0, 403);
+    assert_eq!(deliver(&inactive, &support::batch(1, 1)).0, 403);
 
     // 415: not JSON by media type.
     let response = engine
@@ -584,7 +584,7 @@ fn batch_delivery_answers_as_documented() {
         .send()
         .expect("post");
     assert_eq!(check_response(&doc, "POST", post, response).0, 400);
-    let mut broken = common::batch(2, 2);
+    let mut broken = support::batch(2, 2);
     broken["berichten"][1]["ontvanger"] = json!("123456789");
     let (status, problem) = deliver(&key, &broken);
     assert_eq!(status, 400);
@@ -594,13 +594,13 @@ fn batch_delivery_answers_as_documented() {
     );
 
     // 413: more than 1000 berichten, and attachments over 500 KB in one bericht.
-    let (status, problem) = deliver(&key, &common::batch(3, 1001));
+    let (status, problem) = deliver(&key, &support::batch(3, 1001));
     assert_eq!(status, 413);
     assert!(
         invalid_param_names(&problem).contains(&"berichten"),
         "{problem}"
     );
-    let mut heavy = common::batch(4, 1);
+    let mut heavy = support::batch(4, 1);
     let inhoud = base64::engine::general_purpose::STANDARD.encode(vec![0u8; 300_000]);
     heavy["berichten"][0]["bijlagen"] = json!([
         { "omschrijving": "Een", "mediatype": "application/pdf", "inhoud": inhoud },
@@ -614,7 +614,7 @@ fn batch_delivery_answers_as_documented() {
     );
 
     // 202, then 200 for the same batch again, then 409 for other content under its batchId.
-    let batch = common::batch(5, 3);
+    let batch = support::batch(5, 3);
     let batch_id = batch["batchId"].as_str().expect("batchId").to_owned();
     let response = engine.deliver(&key, &batch);
     let location = response
@@ -636,10 +636,10 @@ fn batch_delivery_answers_as_documented() {
 
     // 429: a batch larger than the afnemer's burst.
     let narrow = engine.afnemer(
-        &common::oin(3),
+        &support::oin(3),
         json!({ "naam": "Afnemer drie", "berichtenPerSeconde": 1, "burst": 1 }),
     );
-    assert_eq!(deliver(&narrow, &common::batch(6, 2)).0, 429);
+    assert_eq!(deliver(&narrow, &support::batch(6, 2)).0, 429);
 
     // GET /v1/batches/{batchId}: 200 for the owner, 404 for another afnemer and unknown ids.
     let status_path = "/v1/batches/{batchId}";
@@ -656,7 +656,7 @@ fn batch_delivery_answers_as_documented() {
     assert_eq!(status, 200);
     assert_eq!(body["batchId"], batch_id.as_str());
     assert_eq!(get(&narrow, &batch_id).0, 404);
-    assert_eq!(get(&key, &common::guid(99, 99)).0, 404);
+    assert_eq!(get(&key, &support::guid(99, 99)).0, 404);
     assert_eq!(get(&key, "geen-guid").0, 404);
 }
 
@@ -666,7 +666,7 @@ fn beheer_answers_as_documented() {
     let running = start();
     let engine = &running.engine;
     let put_path = "/v1/beheer/afnemers/{oin}";
-    let oin = common::oin(7);
+    let oin = support::oin(7);
     let put = |oin: &str, token: Option<&str>, body: &Value| {
         let mut request = engine
             .client
@@ -760,7 +760,7 @@ fn beheer_answers_as_documented() {
     };
     let (status, sleutel) = post_key(&oin);
     assert_eq!(status, 201);
-    assert_eq!(post_key(&common::oin(8)).0, 404);
+    assert_eq!(post_key(&support::oin(8)).0, 404);
 
     // The key opens the afnemer's berichttypen.
     let key = sleutel["sleutel"].as_str().expect("sleutel");
@@ -800,21 +800,7 @@ fn beheer_answers_as_documented() {
     );
 }
 
-/// A citizen's token as the MijnOverheid portal makes one: HS256 over `claims` with `secret`.
-fn jwt(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .expect("sign token")
-}
-
-/// A token the engine accepts for citizen `bsn`, valid for ten minutes.
-fn burger(bsn: &str) -> String {
-    let exp = jsonwebtoken::get_current_timestamp() + 600;
-    jwt(&json!({ "sub": bsn, "exp": exp }), BURGER_JWT_SECRET)
-}
+use crate::support::{burger_token as burger, burger_token_with as jwt};
 
 fn header(response: &Response, name: &str) -> Option<String> {
     response
@@ -879,29 +865,25 @@ impl Api<'_> {
     /// Polls `GET /v1/batches/{batchId}`, every answer checked, until the batch is processed;
     /// processing is asynchronous, so this waits for the state, at most 20 seconds.
     fn wait_processed(&self, key: &str, batch_id: &str) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         let path = format!("/v1/batches/{batch_id}");
-        loop {
-            let batch = expect(
-                self.call("GET", "/v1/batches/{batchId}", &path, Some(key), None),
-                200,
-                "batch status",
-            );
-            let processed = batch["status"] == "verwerkt";
-            assert_eq!(
-                batch.get("verwerkingsbericht").is_some(),
-                processed,
-                "the receipt is there exactly when the batch is processed: {batch}"
-            );
-            if processed {
-                return batch;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "batch {batch_id} not processed within 20 s: {batch}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
+        support::wait_for(
+            &format!("batch {batch_id} processed"),
+            std::time::Duration::from_secs(20),
+            || {
+                let batch = expect(
+                    self.call("GET", "/v1/batches/{batchId}", &path, Some(key), None),
+                    200,
+                    "batch status",
+                );
+                let processed = batch["status"] == "verwerkt";
+                assert_eq!(
+                    batch.get("verwerkingsbericht").is_some(),
+                    processed,
+                    "the receipt is there exactly when the batch is processed: {batch}"
+                );
+                processed.then_some(batch)
+            },
+        )
     }
 }
 
@@ -930,9 +912,9 @@ fn account_answers_as_documented() {
         doc: &doc,
         engine: &running.engine,
     };
-    let oin = common::oin(11);
+    let oin = support::oin(11);
     let key = api.engine.afnemer(&oin, json!({ "naam": "Gemeente Elf" }));
-    let bsn = common::bsn(1101);
+    let bsn = support::bsn(1101);
     let token = burger(&bsn);
     let me = Some(token.as_str());
     let account = "/v1/account";
@@ -1048,7 +1030,7 @@ fn account_answers_as_documented() {
         "open twice",
     );
     // A box is its own citizen's: another citizen still has none.
-    let other = burger(&common::bsn(1102));
+    let other = burger(&support::bsn(1102));
     expect(
         api.call("GET", account, account, Some(&other), None),
         404,
@@ -1120,7 +1102,7 @@ fn account_answers_as_documented() {
     assert_eq!(set["oin"], oin.as_str());
     assert_eq!(set["naam"], "Gemeente Elf");
     assert_eq!(set["digitaal"], false);
-    for unknown in [common::oin(12), "123".to_owned()] {
+    for unknown in [support::oin(12), "123".to_owned()] {
         expect(
             api.call("PUT", voorkeur, &voorkeur_of(&unknown), me, Some(&digitaal)),
             404,
@@ -1180,7 +1162,7 @@ fn forecast_reports_and_validaties_answer_as_documented() {
     };
     let key = api
         .engine
-        .afnemer(&common::oin(31), json!({ "naam": "Afnemer prognose" }));
+        .afnemer(&support::oin(31), json!({ "naam": "Afnemer prognose" }));
     expect(
         api.call(
             "PUT",
@@ -1283,7 +1265,7 @@ fn forecast_reports_and_validaties_answer_as_documented() {
             validaties,
             validaties,
             Some(&key),
-            Some(&json!({ "berichtType": "AANSLAG", "bsns": [common::bsn(3101)] })),
+            Some(&json!({ "berichtType": "AANSLAG", "bsns": [support::bsn(3101)] })),
         ),
         200,
         "validate",
@@ -1310,7 +1292,7 @@ fn processing_and_box_answer_as_documented() {
         doc: &doc,
         engine: &running.engine,
     };
-    let oin = common::oin(21);
+    let oin = support::oin(21);
     let key = api.engine.afnemer(&oin, json!({ "naam": "Afnemer een" }));
     let aanslag = json!({ "omschrijving": "Aanslag" });
     expect(
@@ -1326,7 +1308,7 @@ fn processing_and_box_answer_as_documented() {
     );
 
     // X has a box, W one that refuses this afnemer's digital mail, Y none.
-    let (x, w, y) = (common::bsn(2101), common::bsn(2102), common::bsn(2103));
+    let (x, w, y) = (support::bsn(2101), support::bsn(2102), support::bsn(2103));
     let (token_x, token_w, token_y) = (burger(&x), burger(&w), burger(&y));
     for token in [&token_x, &token_w] {
         expect(
@@ -1358,7 +1340,7 @@ fn processing_and_box_answer_as_documented() {
     let pdf = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.4 de aanslag van X");
     let bericht = |n: u32, ontvanger: &str, soort: &str| {
         json!({
-            "berichtId": common::guid(21, n),
+            "berichtId": support::guid(21, n),
             "berichtType": soort,
             "ontvanger": ontvanger,
             "onderwerp": format!("Bericht {n}"),
@@ -1372,7 +1354,7 @@ fn processing_and_box_answer_as_documented() {
         json!([{ "omschrijving": "Aanslag", "mediatype": "application/pdf", "inhoud": pdf }]);
     let mut later = bericht(2, &x, "AANSLAG");
     later["publicatieDatum"] = json!((now + jiff::SignedDuration::from_hours(48)).to_string());
-    let batch_id = common::guid(21, 0xffff);
+    let batch_id = support::guid(21, 0xffff);
     let batch = json!({
         "batchId": batch_id,
         "aanmaakDatum": now.to_string(),
@@ -1419,11 +1401,11 @@ fn processing_and_box_answer_as_documented() {
         (5, "BerichtTypeNietOndersteund", "ValidatieBerichtType"),
     ]
     .into_iter()
-    .map(|(n, code, stadium)| (common::guid(21, n), code.to_owned(), stadium.to_owned()))
+    .map(|(n, code, stadium)| (support::guid(21, n), code.to_owned(), stadium.to_owned()))
     .collect();
     assert_eq!(outcomes, expected, "{receipt}");
 
-    let second_id = common::guid(22, 0xffff);
+    let second_id = support::guid(22, 0xffff);
     let second = json!({
         "batchId": second_id,
         "aanmaakDatum": now.to_string(),
@@ -1475,7 +1457,7 @@ fn processing_and_box_answer_as_documented() {
     expect(page("", None), 401, "feed without a key");
     expect(page("", Some("fout")), 401, "feed with an unknown key");
     let inactive = api.engine.afnemer(
-        &common::oin(23),
+        &support::oin(23),
         json!({ "naam": "Slapend", "actief": false }),
     );
     expect(
@@ -1485,7 +1467,7 @@ fn processing_and_box_answer_as_documented() {
     );
     let stranger = api
         .engine
-        .afnemer(&common::oin(24), json!({ "naam": "Ander" }));
+        .afnemer(&support::oin(24), json!({ "naam": "Ander" }));
     assert_eq!(
         expect(page("", Some(&stranger)), 200, "another afnemer's feed"),
         json!({ "verwerkingsberichten": [] })
@@ -1720,7 +1702,7 @@ fn the_checker_can_fail() {
     let doc = document();
     let batch = json!({ "$ref": "#/components/schemas/Batch" });
     let good = json!({
-        "batchId": common::guid(1, 1),
+        "batchId": support::guid(1, 1),
         "status": "geparkeerd",
         "ontvangenOp": "2026-11-28T10:00:00.5Z",
         "aantalBerichten": 3,
@@ -1749,11 +1731,11 @@ fn the_checker_can_fail() {
     // The harness's batches are valid by the request schema; 1001 berichten are not.
     let request = json!({ "$ref": "#/components/schemas/BatchAanlevering" });
     assert_eq!(
-        conforms(&doc, &request, &common::batch(1, 4), false),
+        conforms(&doc, &request, &support::batch(1, 4), false),
         Vec::<String>::new()
     );
-    assert!(!conforms(&doc, &request, &common::batch(1, 1001), false).is_empty());
-    let mut unknown = common::batch(1, 1);
+    assert!(!conforms(&doc, &request, &support::batch(1, 1001), false).is_empty());
+    let mut unknown = support::batch(1, 1);
     unknown["berichten"][0]["kleur"] = json!("blauw");
     assert!(!conforms(&doc, &request, &unknown, false).is_empty());
 
@@ -1761,15 +1743,15 @@ fn the_checker_can_fail() {
     // Verwerkt.
     let receipt = json!({ "$ref": "#/components/schemas/Verwerkingsbericht" });
     let good = json!({
-        "batchId": common::guid(1, 1),
+        "batchId": support::guid(1, 1),
         "ontvangenOp": "2026-11-28T10:00:00Z",
         "verwerktOp": "2026-11-28T10:00:01Z",
         "totaalAantalOntvangenBerichten": 2,
         "aantalSuccesvolVerwerkt": 1,
         "aantalPerVerwerkingsCode": { "BerichtBestaatAl": 1 },
         "berichten": [
-            { "berichtId": common::guid(1, 2), "verwerkingsCode": "Verwerkt", "stadium": "NA" },
-            { "berichtId": common::guid(1, 3), "verwerkingsCode": "BerichtBestaatAl", "stadium": "StoreMessage" },
+            { "berichtId": support::guid(1, 2), "verwerkingsCode": "Verwerkt", "stadium": "NA" },
+            { "berichtId": support::guid(1, 3), "verwerkingsCode": "BerichtBestaatAl", "stadium": "StoreMessage" },
         ],
     });
     assert_eq!(conforms(&doc, &receipt, &good, true), Vec::<String>::new());
@@ -1797,7 +1779,7 @@ fn the_checker_can_fail() {
     let single = json!({ "$ref": "#/components/schemas/BoxBericht" });
     let listed = json!({
         "id": "0".repeat(36),
-        "afzender": { "oin": common::oin(1) },
+        "afzender": { "oin": support::oin(1) },
         "berichtType": "AANSLAG",
         "onderwerp": "Uw aanslag",
         "ontvangenOp": "2026-11-28T10:00:00Z",

@@ -3,7 +3,7 @@
 //! must show berichten accepted, every accepted one processed and in its box exactly once,
 //! the engine's RSS seen, and the report's files written.
 
-mod common;
+use crate::support;
 
 use std::path::Path;
 
@@ -14,14 +14,15 @@ use berichtenbox_loadtest::{Options, run};
 #[test]
 fn the_smoke_scenario_runs_without_loss_and_writes_its_report() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = common::Engine::start(&dir.path().join("data"));
+    // A child process: the harness's loss check reads the engine's own RSS and CPU by pid.
+    let engine = support::Engine::builder(&dir.path().join("data")).spawn();
     let scenario_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("loadtest/scenarios/smoke.toml");
     let scenario = Scenario::from_file(&scenario_file).expect("smoke scenario");
     let out = dir.path().join("report");
     let mut options = Options::new(
         engine.base.clone(),
-        common::BEHEER_TOKEN,
-        common::BURGER_JWT_SECRET,
+        support::BEHEER_TOKEN,
+        support::BURGER_JWT_SECRET,
         scenario,
         &out,
     );

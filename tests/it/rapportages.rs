@@ -6,13 +6,13 @@
 //! reports, restarts the engine on the same data and checks that nothing was lost or counted
 //! twice.
 
-mod common;
+use crate::support;
 
 use std::time::Duration;
 
-use common::{
-    BEHEER_TOKEN, Engine, Options, Reply, assert_problem, bsn, burger_token, guid, invalid_names,
-    oin, ok_json, send,
+use crate::support::{
+    BEHEER_TOKEN, Engine, Reply, assert_problem, bsn, burger_token, guid, invalid_names, oin,
+    ok_json, send,
 };
 use jiff::ToSpan as _;
 use serde_json::{Value, json};
@@ -54,22 +54,12 @@ fn put_prognose(engine: &Engine, key: &str, maand: &str, body: &Value) -> Reply 
     )
 }
 
-fn get(engine: &Engine, token: &str, path: &str) -> Reply {
-    send(engine.client.get(engine.url(path)).bearer_auth(token))
-}
-
 /// An afnemer with the berichttype `AANSLAG`; answers its key.
 fn afnemer(engine: &Engine, n: u32) -> String {
-    let key = engine.afnemer(&oin(n), json!({ "naam": format!("Afnemer {n}") }));
-    let reply = send(
-        engine
-            .client
-            .put(engine.url("/v1/berichttypen/AANSLAG"))
-            .bearer_auth(&key)
-            .json(&json!({ "omschrijving": "Aanslag" })),
-    );
-    assert!(reply.status == 201 || reply.status == 200, "berichttype");
-    key
+    engine
+        .beheer()
+        .afnemer_with_aanslag(&oin(n), json!({ "naam": format!("Afnemer {n}") }))
+        .key
 }
 
 #[test]
@@ -148,7 +138,7 @@ fn forecasts_are_checked_stored_and_listed() {
             .bearer_auth(&key),
     );
     assert_problem(&delete, 405, "DELETE");
-    let listed = ok_json(&get(&engine, &key, "/v1/prognoses"), 200, "list");
+    let listed = ok_json(&engine.get(&key, "/v1/prognoses"), 200, "list");
     assert_eq!(listed["prognoses"], json!([]), "nothing bad was stored");
 
     // Good input: created, then replaced; the last month of the horizon is allowed.
@@ -173,10 +163,10 @@ fn forecasts_are_checked_stored_and_listed() {
 
     // Another afnemer sees none of them.
     let other = afnemer(&engine, 2);
-    let theirs = ok_json(&get(&engine, &other, "/v1/prognoses"), 200, "other");
+    let theirs = ok_json(&engine.get(&other, "/v1/prognoses"), 200, "other");
     assert_eq!(theirs["prognoses"], json!([]));
 
-    let listed = ok_json(&get(&engine, &key, "/v1/prognoses"), 200, "list");
+    let listed = ok_json(&engine.get(&key, "/v1/prognoses"), 200, "list");
     let prognoses = listed["prognoses"].as_array().expect("array");
     assert_eq!(prognoses.len(), 2, "{listed}");
     assert_eq!(prognoses[0]["maand"], this_month());
@@ -229,7 +219,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
     deliver(&engine, &key, 2, &[3, 6]);
     deliver(&engine, &other, 3, &[4, 7, 5]);
     // A redelivery of a batch counts nothing again.
-    let mut once = common::batch(99, 1);
+    let mut once = support::batch(99, 1);
     once["batchId"] = json!(guid(99, 0));
     assert_eq!(engine.deliver(&key, &once).status(), 202);
     engine.wait_processed(&key, &guid(99, 0), DEADLINE);
@@ -237,11 +227,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
 
     let day = |engine: &Engine, key: &str| {
         ok_json(
-            &get(
-                engine,
-                key,
-                &format!("/v1/rapportages/dagelijks?datum={}", today()),
-            ),
+            &engine.get(key, &format!("/v1/rapportages/dagelijks?datum={}", today())),
             200,
             "daily",
         )
@@ -253,16 +239,12 @@ fn reports_count_what_happened_and_survive_a_restart() {
     assert_eq!(day(&engine, &other), expected_2);
     // Without a date: today.
     assert_eq!(
-        ok_json(
-            &get(&engine, &key, "/v1/rapportages/dagelijks"),
-            200,
-            "today"
-        ),
+        ok_json(&engine.get(&key, "/v1/rapportages/dagelijks"), 200, "today"),
         expected_1
     );
     // Another day: nothing.
     let empty = ok_json(
-        &get(&engine, &key, "/v1/rapportages/dagelijks?datum=2020-02-29"),
+        &engine.get(&key, "/v1/rapportages/dagelijks?datum=2020-02-29"),
         200,
         "empty day",
     );
@@ -272,11 +254,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
     );
     for bad in ["2026-13-01", "28-11-2026", "gisteren", "2026-02-30"] {
         let problem = assert_problem(
-            &get(
-                &engine,
-                &key,
-                &format!("/v1/rapportages/dagelijks?datum={bad}"),
-            ),
+            &engine.get(&key, &format!("/v1/rapportages/dagelijks?datum={bad}")),
             400,
             bad,
         );
@@ -290,8 +268,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
 
     let month = |engine: &Engine| {
         ok_json(
-            &get(
-                engine,
+            &engine.get(
                 BEHEER_TOKEN,
                 &format!("/v1/beheer/rapportages/maandelijks?maand={}", this_month()),
             ),
@@ -324,8 +301,7 @@ fn reports_count_what_happened_and_survive_a_restart() {
         ("onbekend=1", "query"),
     ] {
         let problem = assert_problem(
-            &get(
-                &engine,
+            &engine.get(
                 BEHEER_TOKEN,
                 &format!("/v1/beheer/rapportages/maandelijks?{query}"),
             ),
@@ -335,14 +311,13 @@ fn reports_count_what_happened_and_survive_a_restart() {
         assert_eq!(invalid_names(&problem), [name], "{query}");
     }
     assert_problem(
-        &get(&engine, &key, "/v1/beheer/rapportages/maandelijks"),
+        &engine.get(&key, "/v1/beheer/rapportages/maandelijks"),
         401,
         "an afnemer's key is not the operator's token",
     );
 
     // A restart keeps every count, and counts nothing twice.
-    assert!(engine.terminate().success());
-    let engine = Engine::start_with(&data, &Options::default());
+    let engine = engine.restart();
     assert_eq!(day(&engine, &key), expected_1);
     assert_eq!(day(&engine, &other), expected_2);
     let after = month(&engine);
@@ -369,18 +344,16 @@ fn reports_count_what_happened_and_survive_a_restart() {
         &this_month(),
         &json!({ "aantalBerichten": 100, "gemiddeldeGrootteKb": 1 }),
     );
-    let listed = ok_json(&get(&engine, &key, "/v1/prognoses"), 200, "list");
+    let listed = ok_json(&engine.get(&key, "/v1/prognoses"), 200, "list");
     assert_eq!(listed["prognoses"][0]["werkelijkAantalBerichten"], 7);
 }
 
 #[test]
 fn validaties_answer_per_bsn_within_the_hourly_limit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let options = Options {
-        sections: "[validaties]\nper_uur = 3\n".into(),
-        ..Options::default()
-    };
-    let engine = Engine::start_with(&dir.path().join("data"), &options);
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| c.validaties.per_uur = 3)
+        .start();
     let key = afnemer(&engine, 1);
     // 0: a box; 1: a box refusing afnemer 1; 2: a closed box; 3: none.
     for n in 0..3 {

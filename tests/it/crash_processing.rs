@@ -40,7 +40,7 @@
 //! - last, the live followers were shown every receipt of their afnemer: none became ready
 //!   behind a cursor already handed out.
 
-mod common;
+use crate::support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -49,10 +49,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::support::{EngineBuilder, Process as Engine};
 use base64::Engine as _;
-use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
-use berichtenbox_actors::store::{Citizens, Notifications, Processing, Sharded};
-use common::{Engine, Options};
+use berichtenbox_actors::store::Store;
 use rand::Rng as _;
 use rand::seq::{IndexedRandom as _, SliceRandom as _};
 use serde_json::{Value, json};
@@ -108,7 +107,7 @@ struct Citizen {
 fn citizens() -> Vec<Citizen> {
     let list: Vec<Citizen> = (0..CITIZENS)
         .map(|i| {
-            let bsn = common::bsn(50_000 + 100 * i as u32);
+            let bsn = support::bsn(50_000 + 100 * i as u32);
             let role = match i % 5 {
                 0 => Role::Notified,
                 1 | 2 => Role::Quiet,
@@ -118,7 +117,7 @@ fn citizens() -> Vec<Citizen> {
             let email = matches!(role, Role::Notified | Role::Quiet)
                 .then(|| format!("burger{i}@voorbeeld.nl"));
             Citizen {
-                token: common::burger_token(&bsn),
+                token: support::burger_token(&bsn),
                 bsn,
                 role,
                 email,
@@ -209,7 +208,7 @@ fn hot_berichten(afnemer: usize, citizens: &[Citizen]) -> Vec<(String, String)> 
     (0..HOT)
         .map(|h| {
             (
-                common::guid(0xff00_0000 | afnemer as u32, h as u32),
+                support::guid(0xff00_0000 | afnemer as u32, h as u32),
                 with_box[h % with_box.len()].bsn.clone(),
             )
         })
@@ -255,7 +254,7 @@ fn make_batch(
     let fresh = n - berichten.len();
     for i in 0..fresh {
         let ontvanger = citizens.choose(rng).expect("citizens").bsn.clone();
-        berichten.push((common::guid(batch_no, i as u32), ontvanger));
+        berichten.push((support::guid(batch_no, i as u32), ontvanger));
     }
     berichten.shuffle(rng);
 
@@ -287,7 +286,7 @@ fn make_batch(
         batch_no,
         afnemer,
         body: json!({
-            "batchId": common::guid(batch_no, 0xffff_ffff),
+            "batchId": support::guid(batch_no, 0xffff_ffff),
             "aanmaakDatum": aanmaak,
             "berichten": json_berichten,
         }),
@@ -403,18 +402,8 @@ fn follow(base: Arc<Mutex<String>>, key: String, finish: Arc<AtomicBool>) -> Has
 // The store, read directly while the engine is down
 // ---------------------------------------------------------------------------------------------
 
-fn open_store(data_dir: &Path) -> EmbeddedStore {
-    EmbeddedStore::open(EmbeddedConfig {
-        data_dir: data_dir.to_owned(),
-        shards: SHARDS,
-        queue_capacity: 16,
-        max_group_messages: 1000,
-        min_free_disk_bytes: 0,
-        cache_bytes_per_shard: 8 << 20,
-        memtable_bytes: 16 << 20,
-        max_parked_berichten: u64::MAX,
-    })
-    .expect("open the engine's store")
+fn open_store(data_dir: &Path) -> Arc<dyn Store> {
+    options(data_dir).open_store()
 }
 
 /// What a kill left unfinished.
@@ -457,16 +446,14 @@ fn interrupted(data_dir: &Path, citizens: &[Citizen]) -> Interrupted {
 // HTTP helpers
 // ---------------------------------------------------------------------------------------------
 
-fn options() -> Options {
-    Options {
-        server: String::new(),
+fn options(data_dir: &Path) -> EngineBuilder {
+    EngineBuilder::new(data_dir).configure(|c| {
+        c.store.shards = SHARDS;
         // Smaller rounds than the default, so a kill finds more of them under way; and the test
         // must not depend on the free space of the machine it runs on.
-        sections: format!(
-            "[store]\nshards = {SHARDS}\nmin_free_disk_bytes = 0\n\
-             [processing]\nround_berichten = 256\n"
-        ),
-    }
+        c.store.min_free_disk_bytes = 0;
+        c.processing.round_berichten = 256;
+    })
 }
 
 fn get_json(engine: &Engine, token: &str, path: &str) -> (u16, Value) {
@@ -509,44 +496,12 @@ fn redeliver(engine: &Engine, keys: &[String], round: usize, unsettled: &[Sent])
 
 /// Every item of a citizen's box, paging with `volgende`.
 fn box_items(engine: &Engine, citizen: &Citizen) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut path = "/v1/account/berichten?limit=500".to_owned();
-    loop {
-        let (status, page) = get_json(engine, &citizen.token, &path);
-        assert_eq!(status, 200, "box of {}: {page}", citizen.bsn);
-        items.extend(
-            page["berichten"]
-                .as_array()
-                .expect("berichten")
-                .iter()
-                .cloned(),
-        );
-        match page["volgende"].as_str() {
-            Some(next) => path = format!("/v1/account/berichten?limit=500&na={next}"),
-            None => return items,
-        }
-    }
+    engine.burger(&citizen.bsn).box_all()
 }
 
 /// Every receipt in an afnemer's feed, paging with `volgende`.
 fn feed(engine: &Engine, key: &str) -> Vec<Value> {
-    let mut receipts = Vec::new();
-    let mut path = "/v1/verwerkingsberichten?limit=50".to_owned();
-    loop {
-        let (status, page) = get_json(engine, key, &path);
-        assert_eq!(status, 200, "feed: {page}");
-        receipts.extend(
-            page["verwerkingsberichten"]
-                .as_array()
-                .expect("verwerkingsberichten")
-                .iter()
-                .cloned(),
-        );
-        match page["volgende"].as_str() {
-            Some(next) => path = format!("/v1/verwerkingsberichten?limit=50&na={next}"),
-            None => return receipts,
-        }
-    }
+    engine.receipts_all(key)
 }
 
 /// The `<id>.eml` names in the outbox (ids without the extension), and every other file.
@@ -622,34 +577,23 @@ fn sigkill_during_processing_decides_every_bericht_once() {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("data");
-    let options = options();
+    let options = options(&data_dir);
     let citizens = Arc::new(citizens());
     let by_bsn: HashMap<&str, &Citizen> = citizens.iter().map(|c| (c.bsn.as_str(), c)).collect();
 
-    let mut engine = Engine::start_with(&data_dir, &options);
+    let mut engine = options.clone().spawn();
     let keys: Arc<Vec<String>> = Arc::new(
         (1..=AFNEMERS)
             .map(|n| {
                 let key = engine.afnemer(
-                    &common::oin(n as u32),
+                    &support::oin(n as u32),
                     json!({
                         "naam": format!("afnemer {n}"),
                         "berichtenPerSeconde": 100_000,
                         "burst": 100_000
                     }),
                 );
-                let response = engine
-                    .client
-                    .put(engine.url("/v1/berichttypen/AANSLAG"))
-                    .bearer_auth(&key)
-                    .json(&json!({ "omschrijving": "Aanslag", "actief": true }))
-                    .send()
-                    .expect("put berichttype");
-                assert!(
-                    response.status().is_success(),
-                    "put berichttype: {}",
-                    response.status()
-                );
+                engine.berichttype(&key, "AANSLAG", true);
                 key
             })
             .collect(),
@@ -728,7 +672,7 @@ fn sigkill_during_processing_decides_every_bericht_once() {
         totals.parked_berichten += cut.parked_berichten;
         totals.delivered_unsettled += cut.delivered_unsettled;
 
-        engine = Engine::start_with(&data_dir, &options);
+        engine = options.clone().spawn();
         *follow_base.lock().expect("base") = engine.base.clone();
         let parked_already = redeliver(&engine, &keys, round, &unsettled);
         for sent in unsettled {
@@ -882,7 +826,7 @@ fn sigkill_during_processing_decides_every_bericht_once() {
     );
 
     // ---- boxes -------------------------------------------------------------------------------
-    let oins: Vec<String> = (1..=AFNEMERS).map(|n| common::oin(n as u32)).collect();
+    let oins: Vec<String> = (1..=AFNEMERS).map(|n| support::oin(n as u32)).collect();
     let mut in_boxes: HashSet<(usize, String)> = HashSet::new();
     let mut box_ids: HashSet<String> = HashSet::new();
     // box id -> the e-mail address a notification is due to
@@ -1008,14 +952,11 @@ fn sigkill_during_processing_decides_every_bericht_once() {
 
     // ---- notifications ---------------------------------------------------------------------
     let outbox_dir: PathBuf = data_dir.join("outbox");
-    let until = Instant::now() + OUTBOX_DEADLINE;
-    loop {
+    // check_outbox reports what is missing after the deadline.
+    support::poll_until(OUTBOX_DEADLINE, || {
         let (emls, _) = outbox(&outbox_dir);
-        if due.keys().all(|id| emls.contains(id)) || Instant::now() >= until {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        due.keys().all(|id| emls.contains(id))
+    });
     check_outbox(&outbox_dir, &due, "running engine");
 
     let exit = engine.terminate();

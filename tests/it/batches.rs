@@ -1,5 +1,5 @@
 //! `POST /v1/batches` and `GET /v1/batches/{batchId}` over real sockets, against the real
-//! binary (see `tests/common/mod.rs`), plus the endpoints a delivery depends on.
+//! binary (see `tests/it/common/mod.rs`), plus the endpoints a delivery depends on.
 //!
 //! Covered here:
 //! - a table of malformed, oversized and unauthorised deliveries (401, 403, 413, 415, 400 with
@@ -17,36 +17,22 @@
 //! - `API-Version` and problem+json on every kind of response, also 404 and 405;
 //! - the beheer endpoints for afnemers and API keys, and an afnemer's berichttypen.
 
-mod common;
+use crate::support;
 
 use std::io::Write as _;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::{BEHEER_TOKEN, Engine, Reply, batch, bsn, guid, oin, send, wait_until};
 use base64::Engine as _;
-use common::{BEHEER_TOKEN, Engine, Options, Reply, batch, bsn, guid, oin, send};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn deliver(engine: &Engine, key: &str, batch: &Value) -> Reply {
-    send(
-        engine
-            .client
-            .post(engine.url("/v1/batches"))
-            .bearer_auth(key)
-            .json(batch),
-    )
-}
-
-fn get(engine: &Engine, key: &str, path: &str) -> Reply {
-    send(engine.client.get(engine.url(path)).bearer_auth(key))
-}
-
 fn batch_status(engine: &Engine, key: &str, batch_id: &str) -> Reply {
-    get(engine, key, &format!("/v1/batches/{batch_id}"))
+    engine.get(key, &format!("/v1/batches/{batch_id}"))
 }
 
 fn batch_id(batch: &Value) -> String {
@@ -726,13 +712,12 @@ fn run_table(rows: &[Row], min_checked: usize) {
     let main_dir = tempfile::tempdir().expect("tempdir");
     let small_dir = tempfile::tempdir().expect("tempdir");
     let main = Engine::start(&main_dir.path().join("data"));
-    let small = Engine::start_with(
-        &small_dir.path().join("data"),
-        &Options {
-            server: "max_body_bytes = 65536\nin_flight_bytes = 1048576".into(),
-            ..Options::default()
-        },
-    );
+    let small = Engine::builder(&small_dir.path().join("data"))
+        .configure(|c| {
+            c.server.max_body_bytes = 65536;
+            c.server.in_flight_bytes = 1048576;
+        })
+        .start();
     let main_keys = Keys {
         active: main.afnemer(&oin(1), json!({ "naam": "Gemeente Actief" })),
         inactive: Some(main.afnemer(
@@ -813,7 +798,7 @@ fn a_valid_batch_is_parked_with_202_and_its_location_answers() {
     let id = batch_id(&batch);
 
     let before = jiff::Timestamp::now();
-    let reply = deliver(&engine, &key, &batch);
+    let reply = engine.post_batch(&key, &batch);
     let after = jiff::Timestamp::now();
     assert_eq!(reply.status, 202, "{}", reply.text());
     assert_eq!(reply.header("API-Version"), Some("1.0.0"));
@@ -837,7 +822,7 @@ fn a_valid_batch_is_parked_with_202_and_its_location_answers() {
         "ontvangenOp {ontvangen_op} not between {before} and {after}"
     );
 
-    let status = get(&engine, &key, &location);
+    let status = engine.get(&key, &location);
     assert_eq!(status.status, 200, "{}", status.text());
     assert_eq!(status.header("API-Version"), Some("1.0.0"));
     let read = status.json();
@@ -852,7 +837,7 @@ fn a_valid_batch_is_parked_with_202_and_its_location_answers() {
     );
 
     // A media type with parameters is application/json all the same.
-    let other = common::batch(2, 1);
+    let other = support::batch(2, 1);
     let reply = send(
         engine
             .client
@@ -886,7 +871,7 @@ fn a_batch_at_every_limit_is_accepted() {
             { "omschrijving": "Tweede", "mediatype": "text/plain; charset=utf-8", "inhoud": base64_of(&vec![2u8; 250_000]) },
         ],
     });
-    let reply = deliver(&engine, &key, &batch);
+    let reply = engine.post_batch(&key, &batch);
     assert_eq!(reply.status, 202, "{}", reply.text());
     assert_eq!(reply.json()["aantalBerichten"], json!(1000));
     assert_eq!(batch_status(&engine, &key, &batch_id(&batch)).status, 200);
@@ -907,7 +892,7 @@ fn the_same_batch_is_200_and_other_content_409_also_after_a_restart() {
     let mut other = batch.clone();
     other["berichten"][1]["onderwerp"] = json!("Een ander onderwerp");
 
-    let first = deliver(&engine, &key, &batch);
+    let first = engine.post_batch(&key, &batch);
     assert_eq!(first.status, 202, "{}", first.text());
     let first_body = first.json();
 
@@ -925,7 +910,7 @@ fn the_same_batch_is_200_and_other_content_409_also_after_a_restart() {
         assert_eq!(reply.json(), first_body, "{context}: not the first reply");
     };
     let conflict_as = |engine: &Engine, context: &str| {
-        let reply = deliver(engine, &key, &other);
+        let reply = engine.post_batch(&key, &other);
         let problem = assert_problem(&reply, 409, context);
         assert!(problem.get("invalidParams").is_none(), "{problem}");
     };
@@ -935,7 +920,7 @@ fn the_same_batch_is_200_and_other_content_409_also_after_a_restart() {
         "the resend is formatted differently"
     );
     again_as(&engine, "same batch, reformatted");
-    let compact = deliver(&engine, &key, &batch);
+    let compact = engine.post_batch(&key, &batch);
     assert_eq!(
         compact.status,
         200,
@@ -952,10 +937,8 @@ fn the_same_batch_is_200_and_other_content_409_also_after_a_restart() {
     assert_eq!(status.status, 200);
     assert_eq!(status.json()["aantalBerichten"], json!(4));
 
-    let exit = engine.terminate();
-    assert!(exit.success(), "engine exited with {exit} on SIGTERM");
-
-    let engine = Engine::start(&data);
+    // The graceful stop (SIGTERM's path), then a start on the same data.
+    let engine = engine.restart();
     again_as(&engine, "same batch after a restart");
     conflict_as(&engine, "other content after a restart");
     let status = batch_status(&engine, &key, &id);
@@ -979,7 +962,7 @@ fn afnemers_do_not_see_each_others_batches_and_own_their_batch_ids() {
     let batch_a = batch(5, 3);
     let id = batch_id(&batch_a);
 
-    assert_eq!(deliver(&engine, &key_a, &batch_a).status, 202);
+    assert_eq!(engine.post_batch(&key_a, &batch_a).status, 202);
     assert_problem(
         &batch_status(&engine, &key_b, &id),
         404,
@@ -987,17 +970,17 @@ fn afnemers_do_not_see_each_others_batches_and_own_their_batch_ids() {
     );
 
     // The very same body from B is B's own first delivery: 202, not 200 or 409.
-    let reply = deliver(&engine, &key_b, &batch_a);
+    let reply = engine.post_batch(&key_b, &batch_a);
     assert_eq!(reply.status, 202, "{}", reply.text());
     // And B's other content under that id is a conflict with B's batch only.
     let batch_b = batch(5, 2);
     assert_eq!(batch_id(&batch_b), id);
     assert_problem(
-        &deliver(&engine, &key_b, &batch_b),
+        &engine.post_batch(&key_b, &batch_b),
         409,
         "B's other content",
     );
-    let reply = deliver(&engine, &key_a, &batch_a);
+    let reply = engine.post_batch(&key_a, &batch_a);
     assert_eq!(
         reply.status,
         200,
@@ -1007,7 +990,7 @@ fn afnemers_do_not_see_each_others_batches_and_own_their_batch_ids() {
 
     // A third afnemer with the smaller batch: again independent.
     let key_c = engine.afnemer(&oin(3), json!({ "naam": "Gemeente C" }));
-    assert_eq!(deliver(&engine, &key_c, &batch_b).status, 202);
+    assert_eq!(engine.post_batch(&key_c, &batch_b).status, 202);
     for (key, expected) in [(&key_a, 3), (&key_b, 3), (&key_c, 2)] {
         let reply = batch_status(&engine, key, &id);
         assert_eq!(reply.status, 200, "{}", reply.text());
@@ -1031,10 +1014,10 @@ fn a_batch_over_the_rate_is_429_with_retry_after_and_not_stored() {
     let two = batch(7, 2);
     let six = batch(8, 6);
 
-    let reply = deliver(&engine, &key, &five);
+    let reply = engine.post_batch(&key, &five);
     assert_eq!(reply.status, 202, "{}", reply.text());
 
-    let refused = deliver(&engine, &key, &two);
+    let refused = engine.post_batch(&key, &two);
     let problem = assert_problem(&refused, 429, "batch of 2 right after the burst");
     assert!(problem.get("invalidParams").is_none(), "{problem}");
     let wait = retry_after(&refused, 1..=3);
@@ -1044,7 +1027,7 @@ fn a_batch_over_the_rate_is_429_with_retry_after_and_not_stored() {
         "the refused batch",
     );
 
-    let larger = deliver(&engine, &key, &six);
+    let larger = engine.post_batch(&key, &six);
     assert_problem(&larger, 429, "batch of 6 over a burst of 5");
     retry_after(&larger, 1..=u64::MAX);
     assert_problem(
@@ -1053,9 +1036,10 @@ fn a_batch_over_the_rate_is_429_with_retry_after_and_not_stored() {
         "the batch larger than the burst",
     );
 
-    // Retry-After is true: after it, the refused batch passes, as a first delivery (202).
-    std::thread::sleep(Duration::from_secs(wait));
-    let reply = deliver(&engine, &key, &two);
+    // Retry-After is true: after it (on the engine's clock), the refused batch passes, as a
+    // first delivery (202).
+    engine.advance(Duration::from_secs(wait));
+    let reply = engine.post_batch(&key, &two);
     assert_eq!(reply.status, 202, "after Retry-After: {}", reply.text());
 }
 
@@ -1066,17 +1050,13 @@ fn a_batch_over_the_rate_is_429_with_retry_after_and_not_stored() {
 #[test]
 fn a_store_that_cannot_park_answers_503_and_is_not_ready() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            sections: "[store]\nmin_free_disk_bytes = 18446744073709551615".into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| c.store.min_free_disk_bytes = u64::MAX)
+        .start();
     let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
     let batch = batch(9, 2);
 
-    let reply = deliver(&engine, &key, &batch);
+    let reply = engine.post_batch(&key, &batch);
     let problem = assert_problem(&reply, 503, "parking on a full disk");
     assert!(problem.get("invalidParams").is_none(), "{problem}");
     retry_after(&reply, 1..=3600);
@@ -1100,25 +1080,23 @@ fn a_store_that_cannot_park_answers_503_and_is_not_ready() {
 #[test]
 fn a_full_processing_backlog_answers_503_and_keeps_what_it_has() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            sections: "[store]\nmax_parked_berichten = 1000\n[processing]\nbeat_ms = 3600000\n"
-                .into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            c.store.max_parked_berichten = 1000;
+            c.processing.beat_ms = 3_600_000;
+        })
+        .start();
     let key = engine.afnemer(
         &oin(1),
         json!({ "naam": "Gemeente Veel", "berichtenPerSeconde": 100000, "burst": 100000 }),
     );
     let parked: Vec<Value> = (0..10).map(|n| batch(300 + n, 100)).collect();
     for batch in &parked {
-        let reply = deliver(&engine, &key, batch);
+        let reply = engine.post_batch(&key, batch);
         assert_eq!(reply.status, 202, "{}", reply.text());
     }
     let over = batch(399, 1);
-    let reply = deliver(&engine, &key, &over);
+    let reply = engine.post_batch(&key, &over);
     let problem = assert_problem(&reply, 503, "over the backlog bound");
     assert!(
         problem["detail"]
@@ -1144,21 +1122,17 @@ fn a_full_processing_backlog_answers_503_and_keeps_what_it_has() {
 #[test]
 fn a_batch_refused_with_503_takes_nothing_from_the_rate() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            sections: "[store]\nmin_free_disk_bytes = 18446744073709551615".into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| c.store.min_free_disk_bytes = u64::MAX)
+        .start();
     let key = engine.afnemer(
         &oin(1),
         json!({ "naam": "Gemeente Traag", "berichtenPerSeconde": 1, "burst": 2 }),
     );
     let batch = batch(13, 2);
-    assert_problem(&deliver(&engine, &key, &batch), 503, "first attempt");
+    assert_problem(&engine.post_batch(&key, &batch), 503, "first attempt");
     assert_problem(
-        &deliver(&engine, &key, &batch),
+        &engine.post_batch(&key, &batch),
         503,
         "the retry of a batch the store refused",
     );
@@ -1170,13 +1144,12 @@ fn a_batch_refused_with_503_takes_nothing_from_the_rate() {
 #[test]
 fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let engine = Engine::start_with(
-        &dir.path().join("data"),
-        &Options {
-            server: "max_body_bytes = 65536\nin_flight_bytes = 65536".into(),
-            ..Options::default()
-        },
-    );
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            c.server.max_body_bytes = 65536;
+            c.server.in_flight_bytes = 65536;
+        })
+        .start();
     let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
     let batch = batch(10, 2);
 
@@ -1219,28 +1192,27 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
         )
     };
     let mut holder = hold();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reply = probe();
-        if reply.status == 503 {
-            break;
-        }
-        assert_eq!(reply.status, 400, "probe: {}", reply.text());
-        assert!(
-            Instant::now() < deadline,
-            "the held body never took the budget"
-        );
-        if answered(&holder) {
-            holder = hold();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the held body takes the budget",
+        Duration::from_secs(30),
+        || {
+            let reply = probe();
+            if reply.status == 503 {
+                return true;
+            }
+            assert_eq!(reply.status, 400, "probe: {}", reply.text());
+            if answered(&holder) {
+                holder = hold();
+            }
+            false
+        },
+    );
     assert!(
         !answered(&holder),
         "the holder was answered while it held the budget"
     );
 
-    let reply = deliver(&engine, &key, &batch);
+    let reply = engine.post_batch(&key, &batch);
     assert_problem(&reply, 503, "a valid batch without memory for it");
     retry_after(&reply, 1..=60);
     assert_problem(
@@ -1251,16 +1223,14 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
 
     // The holder leaves; its memory comes back and the same batch is parked.
     drop(holder);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reply = deliver(&engine, &key, &batch);
+    wait_until("the budget is released", Duration::from_secs(30), || {
+        let reply = engine.post_batch(&key, &batch);
         if reply.status == 202 {
-            break;
+            return true;
         }
         assert_problem(&reply, 503, "while the budget is released");
-        assert!(Instant::now() < deadline, "the budget was never released");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        false
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1277,7 +1247,7 @@ fn every_response_carries_api_version_and_errors_are_problems() {
     let successes = [
         (
             "POST /v1/batches",
-            deliver(&engine, &key, &batch(11, 1)),
+            engine.post_batch(&key, &batch(11, 1)),
             202,
         ),
         (
@@ -1480,16 +1450,14 @@ fn beheer_registers_afnemers_and_issues_keys() {
         .expect("sleutel")
         .to_owned();
     assert!(key.len() >= 32, "a short key: {key}");
-    assert_eq!(get(&engine, &key, "/v1/berichttypen").status, 200);
+    assert_eq!(engine.get(&key, "/v1/berichttypen").status, 200);
 
-    let exit = engine.terminate();
-    assert!(exit.success(), "engine exited with {exit}");
-    let engine = Engine::start(&data);
+    let engine = engine.restart();
     let listed = list_afnemers(&engine);
     assert_eq!(listed.len(), 1, "after a restart: {listed:?}");
     assert_eq!(listed[0]["naam"], json!("Gemeente Beheer 2"));
     assert_eq!(
-        get(&engine, &key, "/v1/berichttypen").status,
+        engine.get(&key, "/v1/berichttypen").status,
         200,
         "the key after a restart"
     );
@@ -1506,7 +1474,7 @@ fn put_berichttype(engine: &Engine, key: &str, code: &str) -> Reply {
 }
 
 fn berichttypen(engine: &Engine, key: &str) -> Vec<Value> {
-    let reply = get(engine, key, "/v1/berichttypen");
+    let reply = engine.get(key, "/v1/berichttypen");
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.header("API-Version"), Some("1.0.0"));
     reply.json()["berichttypen"]
@@ -1552,9 +1520,7 @@ fn an_afnemer_registers_its_berichttypen_and_they_survive_a_restart() {
     );
     assert_eq!(berichttypen(&engine, &key).len(), 1);
 
-    let exit = engine.terminate();
-    assert!(exit.success(), "engine exited with {exit}");
-    let engine = Engine::start(&data);
+    let engine = engine.restart();
     let listed = berichttypen(&engine, &key);
     assert_eq!(listed.len(), 1, "after a restart: {listed:?}");
     assert_eq!(listed[0]["code"], json!("AANSLAG"));

@@ -7,15 +7,13 @@
 //! `POST /v1/batches`, and the test waits (by polling the batch, never by sleeping) until the
 //! engine has processed them.
 
-mod common;
-
 use std::time::Duration;
 
-use base64::Engine as _;
-use common::{
+use crate::support::{
     BURGER_JWT_SECRET, Engine, Reply, assert_problem, bsn, burger_token, burger_token_with, guid,
     invalid_names, oin, ok_json, send,
 };
+use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -70,20 +68,10 @@ fn assert_rfc3339(value: &Value, context: &str) -> Timestamp {
 
 /// An engine with afnemer A ("Belastingdienst", berichttype AANSLAG); answers A's key.
 fn afnemer_a(engine: &Engine) -> String {
-    let key = engine.afnemer(&oin(1), json!({ "naam": "Belastingdienst" }));
-    let reply = send(
-        engine
-            .client
-            .put(engine.url("/v1/berichttypen/AANSLAG"))
-            .bearer_auth(&key)
-            .json(&json!({ "omschrijving": "Aanslag" })),
-    );
-    assert!(
-        reply.status == 200 || reply.status == 201,
-        "{}",
-        reply.status
-    );
-    key
+    engine
+        .beheer()
+        .afnemer_with_aanslag(&oin(1), json!({ "naam": "Belastingdienst" }))
+        .key
 }
 
 fn bericht(id: &str, ontvanger: &str, onderwerp: &str) -> Value {
@@ -123,34 +111,12 @@ fn deliver(engine: &Engine, key: &str, batch_no: u32, berichten: Vec<Value>) -> 
 }
 
 fn open_box(engine: &Engine, bsn: &str, email: &str) -> Value {
-    let reply = as_citizen(
-        engine,
-        bsn,
-        Method::POST,
-        "/v1/account",
-        Some(&json!({ "email": email })),
-    );
-    ok_json(&reply, 201, "open box")
-}
-
-/// One page of the citizen's berichten.
-fn berichten_page(engine: &Engine, bsn: &str, query: &str) -> Value {
-    let reply = as_citizen(
-        engine,
-        bsn,
-        Method::GET,
-        &format!("/v1/account/berichten{query}"),
-        None,
-    );
-    ok_json(&reply, 200, "berichten")
+    engine.burger(bsn).open_box(email)
 }
 
 /// All the citizen's visible berichten, newest first.
 fn all_berichten(engine: &Engine, bsn: &str) -> Vec<Value> {
-    berichten_page(engine, bsn, "?limit=500")["berichten"]
-        .as_array()
-        .expect("berichten")
-        .clone()
+    engine.burger(bsn).box_all()
 }
 
 fn onderwerpen(berichten: &[Value]) -> Vec<String> {
@@ -498,26 +464,11 @@ fn berichten_are_listed_newest_first_in_pages_and_not_before_their_publicatie_da
         assert_rfc3339(&entry["ontvangenOp"], "ontvangenOp");
     }
 
-    // Paging with limit=2 and the cursor gives the same, in pages of at most two.
-    let mut walked = Vec::new();
-    let mut query = "?limit=2".to_owned();
-    let mut pages = 0;
-    loop {
-        let page = berichten_page(&engine, &x, &query);
-        let items = page["berichten"].as_array().expect("berichten");
-        assert!(items.len() <= 2, "limit=2 answered {}", items.len());
-        walked.extend(items.iter().cloned());
-        pages += 1;
-        assert!(pages <= 10, "paging does not end");
-        match page["volgende"].as_str() {
-            Some(cursor) => {
-                assert_eq!(items.len(), 2, "a cursor after a page that is not full");
-                query = format!("?limit=2&na={cursor}");
-            }
-            None => break,
-        }
-    }
-    assert_eq!(walked, all, "pages of two");
+    // Paging with limit=2 and the cursor gives the same, in pages of at most two (each page
+    // with a cursor full).
+    let pages = engine.burger(&x).box_pages(2);
+    assert_eq!(pages.concat(), all, "pages of two");
+    let pages = pages.len();
     assert!(pages >= 3, "six berichten in pages of two: {pages} pages");
 
     // The hidden one cannot be read, changed, deleted or downloaded either.

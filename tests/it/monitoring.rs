@@ -24,21 +24,21 @@
 //! which `scripts/test.sh` installs; without them these tests fail, they never skip.
 //! Everything listens on 127.0.0.1 only.
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::webhook::{Answer, Receiver};
+use crate::support::{
+    EngineBuilder, Process as Engine, Reply, bsn, burger_token, guid, oin, poll_until, send,
+    wait_until,
+};
 use berichtenbox_actors::telemetry::{Kind, METRICS, metric};
-use common::{Engine, Options, Reply, bsn, burger_token, guid, oin, send};
 use serde_json::{Value, json};
 
 /// The repository (the root crate's directory).
@@ -643,68 +643,6 @@ fn compose_file_wires_the_engine_prometheus_and_grafana_together() {
 // A short load on a real engine
 // ---------------------------------------------------------------------------------------------
 
-/// An HTTP server on 127.0.0.1 that answers every request with `status`, counting them: an
-/// afnemer's webhook.
-struct Receiver {
-    port: u16,
-    hits: Arc<AtomicUsize>,
-}
-
-impl Receiver {
-    fn start(status: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a webhook receiver");
-        let port = listener.local_addr().expect("local addr").port();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let counter = counter.clone();
-                std::thread::spawn(move || answer(stream, status, &counter));
-            }
-        });
-        Self { port, hits }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/ontvangstbewijzen", self.port)
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
-}
-
-/// Reads one request (headers and a `Content-Length` body) and answers `status`.
-fn answer(stream: TcpStream, status: u16, hits: &AtomicUsize) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(&stream);
-    let mut length = 0usize;
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    hits.fetch_add(1, Ordering::SeqCst);
-    let reply =
-        format!("HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    let _ = (&stream).write_all(reply.as_bytes());
-}
-
 /// What the load left behind, for the checks.
 struct Load {
     /// The afnemer that has everything: a forecast, parked and throttled batches, a webhook.
@@ -771,8 +709,8 @@ fn batch(batch_no: u32, recipients: &[&str]) -> Value {
 /// between the rounds: counters are created by the first round, so a scraper that saw them then
 /// sees them grow in the second (a rate needs two samples of a series).
 fn put_load(engine: &Engine, between_rounds: &mut dyn FnMut()) -> Load {
-    let webhook_a = Receiver::start(200);
-    let webhook_b = Receiver::start(503);
+    let webhook_a = Receiver::on(0, Answer::Status(200));
+    let webhook_b = Receiver::on(0, Answer::Status(503));
     let oin_a = oin(1);
     let key_a = engine.afnemer(
         &oin_a,
@@ -796,14 +734,7 @@ fn put_load(engine: &Engine, between_rounds: &mut dyn FnMut()) -> Load {
         expect_status(&reply, &[200, 201], &format!("PUT /v1/prognoses/{maand}"));
     }
     for key in [&key_a, &key_b, &key_c] {
-        let reply = send(
-            engine
-                .client
-                .put(engine.url("/v1/berichttypen/AANSLAG"))
-                .bearer_auth(key)
-                .json(&json!({ "omschrijving": "Aanslag", "actief": true })),
-        );
-        expect_status(&reply, &[200, 201], "PUT /v1/berichttypen/AANSLAG");
+        engine.berichttype(key, "AANSLAG", true);
     }
     let (x, y, z) = (bsn(801_000), bsn(802_000), bsn(803_000));
     for citizen in [&x, &y] {
@@ -888,23 +819,17 @@ fn deliver(engine: &Engine, key: &str, body: &Value) -> Reply {
 }
 
 #[track_caller]
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(Instant::now() < until, "waited {DEADLINE:?} for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_until(what, DEADLINE, done);
 }
 
 /// The engine with a notification grace short enough for a test that wants one sent.
+/// A child process: these tests read the engine's whole `/metrics`, and the metrics recorder
+/// is process-wide (the sandbox's engines in this process share one).
 fn start_engine(dir: &Path) -> Engine {
-    Engine::start_with(
-        &dir.join("data"),
-        &Options {
-            sections: "[notifications]\narrival_grace_ms = 200\n".to_owned(),
-            ..Options::default()
-        },
-    )
+    EngineBuilder::new(&dir.join("data"))
+        .configure(|c| c.notifications.arrival_grace_ms = 200)
+        .spawn()
 }
 
 fn metrics_text(engine: &Engine) -> String {
@@ -961,6 +886,24 @@ fn engine_metrics_pass_promtool_lint() {
     for name in exported.keys().filter(|n| n.starts_with("berichtenbox_")) {
         if metric(name).is_none() {
             wrong.push(format!("{name} is exported but not listed"));
+        }
+    }
+    // Every histogram with the list's buckets (not a summary, not another set).
+    for histogram in METRICS.iter().filter(|m| m.kind == Kind::Histogram) {
+        let prefix = format!("{}_bucket{{", histogram.name);
+        let mut bounds: Vec<f64> = text
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .filter_map(|line| line.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+            .filter(|bound: &f64| bound.is_finite())
+            .collect();
+        bounds.sort_by(f64::total_cmp);
+        bounds.dedup();
+        if bounds != histogram.buckets {
+            wrong.push(format!(
+                "{} is exported with buckets {bounds:?}, listed with {:?}",
+                histogram.name, histogram.buckets
+            ));
         }
     }
     assert!(
@@ -1134,27 +1077,24 @@ impl Prometheus {
 
     /// Waits for `/-/ready`; false when the process ended (e.g. its port was taken).
     fn wait_ready(&mut self) -> bool {
-        let until = Instant::now() + DEADLINE;
-        loop {
+        let mut exited = false;
+        let settled = poll_until(DEADLINE, || {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 eprintln!("prometheus exited ({status}):\n{}", read_log(&self.log));
-                return false;
-            }
-            let ready = self
-                .client
-                .get(format!("{}/-/ready", self.base))
-                .send()
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
+                exited = true;
                 return true;
             }
-            assert!(
-                Instant::now() < until,
-                "prometheus not ready within {DEADLINE:?}:\n{}",
-                read_log(&self.log)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            self.client
+                .get(format!("{}/-/ready", self.base))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        });
+        assert!(
+            settled,
+            "prometheus not ready within {DEADLINE:?}:\n{}",
+            read_log(&self.log)
+        );
+        !exited
     }
 
     /// GET on the HTTP API; answers `data`, or the error Prometheus gave.
@@ -1432,13 +1372,13 @@ fn settled_kit_findings(
     rules: &[Rule],
     afnemer_oin: &str,
 ) -> Findings {
-    let until = Instant::now() + DEADLINE;
+    let until = std::time::Instant::now() + DEADLINE;
     loop {
         let findings = kit_findings(prometheus, targets, rules, afnemer_oin);
-        if findings.failures.is_empty() || Instant::now() >= until {
+        if findings.failures.is_empty() || std::time::Instant::now() >= until {
             return findings;
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
 

@@ -1,0 +1,18 @@
+//! The root crate's integration tests, in one test binary: one module per subject.
+//!
+//! `support` is the sandbox every module shares (see ARCHITECTURE.md, "Test layout").
+
+mod support;
+
+mod batches;
+mod burger_auth;
+mod burgers;
+mod crash;
+mod crash_processing;
+mod loadtest_smoke;
+mod monitoring;
+mod openapi;
+mod rapportages;
+mod startup;
+mod verwerking;
+mod webhooks;

@@ -1,0 +1,309 @@
+//! Receipts pushed to afnemers' webhooks, end to end through an engine in the sandbox: each
+//! afnemer's `webhookUrl` points at the sandbox's webhook receiver on 127.0.0.1
+//! (`support::webhook`).
+//!
+//! Covers: a receiver that is down (the port refuses) while batches are processed and across a
+//! restart of the engine gets every receipt once it comes up, each exactly once (counted by
+//! `Idempotency-Key`, the batchId), oldest first, equal in content to the batch's
+//! `verwerkingsbericht`; one afnemer's dead or hanging webhook does not delay another's; and a
+//! push that hangs does not hold up the engine's shutdown.
+//! The 6-day limit is `actors/tests/webhook_http.rs`'s, on an injected clock.
+//!
+//! The engine's backoff runs on its `ManualClock`: while a test waits for a retry it moves the
+//! clock on. "Nothing more arrived" is shown by a last receipt per afnemer, which is pushed
+//! only after every earlier one has left the outbox, never by a quiet spell. It talks to no
+//! address but 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::webhook::{Answer, Push, Receiver, refusing_port, url};
+use crate::support::{BEHEER_TOKEN, Engine, batch, oin, wait_for, wait_until};
+use serde_json::{Value, json};
+
+/// A polling deadline: how long to wait for something that must happen.
+const DEADLINE: Duration = Duration::from_secs(40);
+
+// ---------------------------------------------------------------------------------------------
+// The engine
+// ---------------------------------------------------------------------------------------------
+
+/// The afnemers' OINs here are their own in the test binary: the metrics they read are
+/// process-wide.
+fn webhook_oin(n: u32) -> String {
+    oin(9_000 + n)
+}
+
+fn start(data: &Path) -> Engine {
+    Engine::builder(data)
+        .configure(|c| {
+            c.store.shards = 4;
+            c.webhooks.connect_timeout_seconds = 5;
+            c.webhooks.request_timeout_seconds = 120;
+        })
+        .start()
+}
+
+fn register(engine: &Engine, n: u32, naam: &str, webhook_url: &str) -> String {
+    engine
+        .beheer()
+        .afnemer_with_aanslag(
+            &webhook_oin(n),
+            json!({ "naam": naam, "webhookUrl": webhook_url }),
+        )
+        .key
+}
+
+/// Moves the engine's clock on, so that a push's next attempt comes due (the backoff starts
+/// at about a second and doubles; the give-up after 6 days is far off).
+fn retries_due(engine: &Engine) -> impl FnMut() + '_ {
+    || engine.advance(Duration::from_secs(5))
+}
+
+/// Delivers batch `batch_no` (of `n` berichten) and answers its batchId.
+fn deliver(engine: &Engine, key: &str, batch_no: u32, n: u32) -> String {
+    let body = batch(batch_no, n);
+    let reply = engine.deliver(key, &body);
+    assert_eq!(reply.status(), 202, "deliver batch {batch_no}");
+    body["batchId"].as_str().expect("batchId").to_owned()
+}
+
+/// The batch's `verwerkingsbericht` once it is processed.
+fn receipt(engine: &Engine, key: &str, batch_id: &str) -> Value {
+    let reply = engine.wait_processed(key, batch_id, DEADLINE);
+    let receipt = reply["verwerkingsbericht"].clone();
+    assert!(
+        receipt.is_object(),
+        "a processed batch has a receipt: {reply}"
+    );
+    receipt
+}
+
+/// The batchIds of the afnemer's receipt feed, in the order they became ready.
+fn feed(engine: &Engine, key: &str) -> Vec<String> {
+    engine
+        .receipts_all(key)
+        .iter()
+        .map(|receipt| receipt["batchId"].as_str().expect("batchId").to_owned())
+        .collect()
+}
+
+/// The engine's count of failed pushes to the afnemer, from `/metrics` (0 when none yet).
+fn failed_pushes(engine: &Engine, n: u32) -> u64 {
+    let text = engine
+        .client
+        .get(engine.url("/metrics"))
+        .bearer_auth(BEHEER_TOKEN)
+        .send()
+        .expect("get metrics")
+        .text()
+        .expect("metrics text");
+    let prefix = format!(
+        "berichtenbox_webhook_mislukt_total{{afnemer=\"{}\"}} ",
+        webhook_oin(n)
+    );
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |value| {
+            value.trim().parse::<f64>().expect("a count") as u64
+        })
+}
+
+/// Waits until the count of failed pushes to afnemer `n` has grown past `before`, moving the
+/// clock so retries come due; answers the new count.
+fn wait_for_failed_push(engine: &Engine, n: u32, before: u64, context: &str) -> u64 {
+    wait_for(
+        &format!(
+            "{context}: a failed push to afnemer {n} (is the metric \
+             berichtenbox_webhook_mislukt_total still named so?)"
+        ),
+        DEADLINE,
+        || {
+            engine.advance(Duration::from_secs(5));
+            Some(failed_pushes(engine, n)).filter(|&count| count > before)
+        },
+    )
+}
+
+/// Each push is a POST to the configured path, with the receipt's headers, and its body is
+/// the `verwerkingsbericht` of the batch its key names.
+fn check_pushes(pushes: &[Push], receipts: &BTreeMap<String, Value>, context: &str) {
+    for push in pushes {
+        let key = push.idempotency_key.as_deref().expect("an Idempotency-Key");
+        assert_eq!(push.method, "POST", "{context}");
+        assert_eq!(push.path, "/ontvangstbewijzen", "{context}");
+        assert_eq!(
+            push.content_type.as_deref(),
+            Some("application/json"),
+            "{context}"
+        );
+        assert!(
+            push.user_agent
+                .as_deref()
+                .is_some_and(|agent| agent.starts_with("berichtenbox/")),
+            "{context}: {:?}",
+            push.user_agent
+        );
+        let expected = receipts
+            .get(key)
+            .unwrap_or_else(|| panic!("{context}: a push for an unknown batch {key}"));
+        assert_eq!(
+            &push.body, expected,
+            "{context}: the push of {key} is its verwerkingsbericht"
+        );
+    }
+}
+
+fn counts(keys: &[String]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for key in keys {
+        *counts.entry(key.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn receipts_wait_for_a_webhook_that_is_down_across_a_restart_and_arrive_once_each() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let dir = data.path().join("engine");
+    let port_a = refusing_port();
+    let receiver_b = Receiver::start();
+
+    let engine = start(&dir);
+    let key_a = register(&engine, 1, "Gemeente Utrecht", &url(port_a));
+    let key_b = register(&engine, 2, "Belastingdienst", &receiver_b.url());
+    let failed_before = failed_pushes(&engine, 1);
+
+    let mut ids_a = vec![
+        deliver(&engine, &key_a, 101, 3),
+        deliver(&engine, &key_a, 102, 1),
+        deliver(&engine, &key_a, 103, 2),
+    ];
+    let mut ids_b = vec![
+        deliver(&engine, &key_b, 201, 2),
+        deliver(&engine, &key_b, 202, 1),
+    ];
+    let mut receipts = BTreeMap::new();
+    for id in &ids_a {
+        receipts.insert(id.clone(), receipt(&engine, &key_a, id));
+    }
+    for id in &ids_b {
+        receipts.insert(id.clone(), receipt(&engine, &key_b, id));
+    }
+
+    // B's receiver gets its receipts while A's webhook refuses.
+    receiver_b.wait_for(&ids_b, DEADLINE, retries_due(&engine), "B while A is down");
+    let failed = wait_for_failed_push(&engine, 1, failed_before, "A is down");
+
+    // A restart while A is still down: the waiting receipts are in the store.
+    let engine = engine.restart();
+    ids_a.push(deliver(&engine, &key_a, 104, 2));
+    ids_b.push(deliver(&engine, &key_b, 203, 1));
+    for id in &ids_a {
+        receipts.insert(id.clone(), receipt(&engine, &key_a, id));
+    }
+    for id in &ids_b {
+        receipts.insert(id.clone(), receipt(&engine, &key_b, id));
+    }
+    receiver_b.wait_for(
+        &ids_b,
+        DEADLINE,
+        retries_due(&engine),
+        "B after the restart",
+    );
+    wait_for_failed_push(&engine, 1, failed, "A still down after the restart");
+
+    // A comes up: everything arrives, oldest first, once.
+    let receiver_a = Receiver::on(port_a, Answer::Status(200));
+    receiver_a.wait_for(&ids_a, DEADLINE, retries_due(&engine), "A once it is up");
+
+    // Nothing more comes: a last batch for each afnemer is pushed after all of its earlier
+    // receipts (one push at a time, oldest first), and a receipt leaves the webhook outbox on
+    // its 2xx; so once the last one has arrived, none of the earlier ones can come again.
+    ids_a.push(deliver(&engine, &key_a, 105, 1));
+    ids_b.push(deliver(&engine, &key_b, 204, 1));
+    for (ids, key) in [(&ids_a, &key_a), (&ids_b, &key_b)] {
+        let last = ids.last().expect("a last batch");
+        receipts.insert(last.clone(), receipt(&engine, key, last));
+    }
+    receiver_a.wait_for(&ids_a, DEADLINE, retries_due(&engine), "A's last");
+    receiver_b.wait_for(&ids_b, DEADLINE, retries_due(&engine), "B's last");
+
+    let pushes_a = receiver_a.pushes();
+    let pushes_b = receiver_b.pushes();
+    check_pushes(&pushes_a, &receipts, "A");
+    check_pushes(&pushes_b, &receipts, "B");
+    let once = |ids: &[String]| -> BTreeMap<String, usize> {
+        ids.iter().map(|id| (id.clone(), 1)).collect()
+    };
+    assert_eq!(
+        counts(&receiver_a.keys()),
+        once(&ids_a),
+        "each of A's receipts exactly once"
+    );
+    assert_eq!(
+        counts(&receiver_b.keys()),
+        once(&ids_b),
+        "each of B's receipts exactly once, none again after the restart"
+    );
+    assert_eq!(
+        receiver_a.keys(),
+        feed(&engine, &key_a),
+        "A's receipts arrive in the order they became ready"
+    );
+    assert_eq!(receiver_b.keys(), feed(&engine, &key_b));
+}
+
+#[test]
+fn a_hanging_webhook_does_not_delay_another_afnemers_receipts() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let hanging = Receiver::on(0, Answer::Hang);
+    let receiver = Receiver::start();
+    let engine = start(&data.path().join("engine"));
+    let key_c = register(&engine, 3, "Gemeente Hangend", &hanging.url());
+    let key_b = register(&engine, 4, "Sociale Verzekeringsbank", &receiver.url());
+
+    let id_c = deliver(&engine, &key_c, 301, 1);
+    deliver(&engine, &key_c, 302, 1);
+    receipt(&engine, &key_c, &id_c);
+    // A push of one of C's receipts (whichever became ready first: the two batches may be in
+    // different shards) is under way and gets no answer (the request timeout is 120 s).
+    wait_until("the engine pushes a receipt of C's", DEADLINE, || {
+        hanging.hits() > 0
+    });
+
+    let ids_b = vec![
+        deliver(&engine, &key_b, 401, 2),
+        deliver(&engine, &key_b, 402, 1),
+    ];
+    let mut receipts = BTreeMap::new();
+    for id in &ids_b {
+        receipts.insert(id.clone(), receipt(&engine, &key_b, id));
+    }
+    let pushes = receiver.wait_for(
+        &ids_b,
+        DEADLINE,
+        retries_due(&engine),
+        "B while C's webhook hangs",
+    );
+    check_pushes(&pushes, &receipts, "B");
+    assert_eq!(
+        receiver.keys(),
+        feed(&engine, &key_b),
+        "B's receipts once each, in the order they became ready"
+    );
+    assert_eq!(
+        hanging.hits(),
+        1,
+        "C's one push is still hanging: one delivery at a time per afnemer"
+    );
+    // A push in flight does not hold up the shutdown (SIGTERM's path).
+    engine
+        .shutdown()
+        .expect("a clean shutdown with a push hanging");
+}
