@@ -35,7 +35,8 @@ use berichtenbox_actors::notify::{MailTransportConfig, Mailer, SmtpRelay, SmtpTl
 use berichtenbox_actors::pacemaker::Pacemaker;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use berichtenbox_actors::store::{
-    Admin, AfnemerRecord, BerichtInhoud, BoxEntry, BoxId, Delivery, Notifications, Processing, Sharded, Store,
+    Admin, AfnemerRecord, BerichtInhoud, BoxEntry, BoxId, Delivery, Notifications, Processing,
+    Sharded, Store,
 };
 use jiff::{SignedDuration, Timestamp};
 use support::smtp::{Sink, free_port, text};
@@ -689,11 +690,7 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
         assert!(next > last, "the pause grows: {:?}", pauses());
         last = next;
     }
-    assert_eq!(
-        queued(&store),
-        4,
-        "nothing dropped while the relay is down"
-    );
+    assert_eq!(queued(&store), 4, "nothing dropped while the relay is down");
 
     // The relay comes up; the pause still holds until it ends.
     let sink = Sink::start(port);

@@ -137,14 +137,7 @@ mod tests {
     use crate::store::{Admin as _, StoreError};
 
     fn open(data_dir: &Path) -> Result<EmbeddedStore, StoreError> {
-        EmbeddedStore::open(EmbeddedConfig {
-            data_dir: data_dir.to_owned(),
-            shards: 2,
-            min_free_disk_bytes: 0,
-            cache_bytes_per_shard: 1 << 20,
-            memtable_bytes: 1 << 20,
-            ..EmbeddedConfig::default()
-        })
+        EmbeddedStore::open(EmbeddedConfig::scratch(data_dir, 2))
     }
 
     /// Opens the catalog's `meta` as the store does not: raw, to read or forge the format.
