@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use berichtenbox_actors::core::onderhoud::Venster;
 use berichtenbox_actors::store::embedded::EmbeddedConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The default configuration, every field with its meaning. Parsing it yields `Config::default()`.
 pub const DEFAULT_CONFIG_TOML: &str = r#"# Berichtenbox engine configuration. Every field is optional; shown are the defaults.
@@ -132,7 +132,7 @@ vensters = [
 ]
 "#;
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 #[derive(Default)]
 pub struct Config {
@@ -149,7 +149,7 @@ pub struct Config {
     pub onderhoud: OnderhoudConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CapaciteitConfig {
     pub berichten_per_dag: u64,
@@ -165,7 +165,7 @@ impl Default for CapaciteitConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ValidatiesConfig {
     pub per_uur: u32,
@@ -177,14 +177,14 @@ impl Default for ValidatiesConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OnderhoudConfig {
     pub vensters: Vec<VensterConfig>,
 }
 
 /// One maintenance window as configured; [`VensterConfig::venster`] checks and converts it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VensterConfig {
     pub naam: String,
@@ -280,7 +280,7 @@ impl VensterConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProcessingConfig {
     pub round_berichten: usize,
@@ -296,7 +296,7 @@ impl Default for ProcessingConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTlsMode {
     None,
@@ -304,7 +304,7 @@ pub enum SmtpTlsMode {
     Tls,
 }
 
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotificationsConfig {
     pub per_hour: u64,
@@ -315,6 +315,8 @@ pub struct NotificationsConfig {
     pub smtp_port: u16,
     pub smtp_tls: SmtpTlsMode,
     pub smtp_username: String,
+    /// Never written out: a secret.
+    #[serde(skip_serializing)]
     pub smtp_password: String,
     pub arrival_grace_ms: u64,
 }
@@ -364,7 +366,7 @@ impl NotificationsConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
     pub connect_timeout_seconds: u64,
@@ -380,7 +382,7 @@ impl Default for WebhooksConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -390,7 +392,7 @@ pub struct ServerConfig {
     pub shutdown_timeout_seconds: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AfnemersConfig {
     pub berichten_per_seconde: u32,
@@ -398,10 +400,14 @@ pub struct AfnemersConfig {
     pub mailbox_capacity: usize,
 }
 
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
+    /// Never written out: a secret.
+    #[serde(skip_serializing)]
     pub beheer_token: String,
+    /// Never written out: a secret.
+    #[serde(skip_serializing)]
     pub burger_jwt_secret: String,
     /// Empty: none. Relative paths are taken from the working directory.
     pub burger_jwt_public_key_file: PathBuf,
@@ -539,6 +545,16 @@ impl Config {
         toml::from_str(text)
     }
 
+    /// The configuration as a TOML file that [`Config::parse`] reads back, less its secrets
+    /// (the beheer token, the citizens' HS256 secret, the SMTP password), which are never
+    /// written out: they come from the environment or the operator's own file.
+    pub fn to_toml(&self) -> String {
+        // Plain structs of strings, numbers, paths, addresses and lists: serialising them into
+        // a string cannot fail (a path that is not UTF-8 would, and none comes from a file
+        // that was itself TOML).
+        toml::to_string(self).unwrap_or_default()
+    }
+
     /// The checks that need no I/O; [`Config::load`] also reads the citizens' public key file.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: &str| Err(ConfigError::Invalid(message.to_owned()));
@@ -599,6 +615,24 @@ mod tests {
             Config::default()
         );
         Config::default().validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn written_out_it_reads_back_the_same_less_its_secrets() {
+        let mut config =
+            Config::parse("[store]\nshards = 8\n[processing]\nbeat_ms = 7\n").expect("parses");
+        config.auth.beheer_token = "geheim".into();
+        config.auth.burger_jwt_secret = "ook-geheim".into();
+        config.notifications.smtp_password = "wachtwoord".into();
+        let text = config.to_toml();
+        for secret in ["geheim", "wachtwoord"] {
+            assert!(!text.contains(secret), "a secret written out: {text}");
+        }
+        let mut read = Config::parse(&text).expect("reads back");
+        read.auth.beheer_token = config.auth.beheer_token.clone();
+        read.auth.burger_jwt_secret = config.auth.burger_jwt_secret.clone();
+        read.notifications.smtp_password = config.notifications.smtp_password.clone();
+        assert_eq!(read, config);
     }
 
     #[test]

@@ -7,12 +7,12 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How the embedded store is laid out and bounded. Every field is optional in TOML; the
 /// defaults are those of [`EmbeddedConfig::default`], documented in the engine's
 /// `DEFAULT_CONFIG_TOML`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedConfig {
     pub data_dir: PathBuf,
