@@ -24,9 +24,9 @@ use crate::store::{ParkReceipt, ParkRequest, Parking, StoreError};
 pub enum AdmitError {
     #[error("rate exhausted; room again in {retry_after:?}")]
     Throttled { retry_after: Duration },
-    #[error("batch of {messages} berichten is larger than the burst of {burst}")]
+    #[error("batch of {berichten} berichten is larger than the burst of {burst}")]
     LargerThanBurst {
-        messages: u32,
+        berichten: u32,
         burst: u32,
         refill: Duration,
     },
@@ -81,11 +81,11 @@ impl AfnemerActor {
     }
 
     fn admit(&self, request: ParkRequest) -> Result<ParkReceipt, AdmitError> {
-        let messages = u32::try_from(request.batch.len()).unwrap_or(u32::MAX);
-        let Some(cells) = NonZeroU32::new(messages) else {
+        let berichten = u32::try_from(request.batch.len()).unwrap_or(u32::MAX);
+        let Some(cells) = NonZeroU32::new(berichten) else {
             // An empty batch never passes the edge's rules; refusing it here costs nothing.
             return Err(AdmitError::LargerThanBurst {
-                messages,
+                berichten,
                 burst: self.throttle.rate().burst.get(),
                 refill: Duration::ZERO,
             });
@@ -100,7 +100,7 @@ impl AfnemerActor {
             }
             Admission::LargerThanBurst(refill) => {
                 return Err(AdmitError::LargerThanBurst {
-                    messages,
+                    berichten,
                     burst: self.throttle.rate().burst.get(),
                     refill,
                 });

@@ -117,7 +117,7 @@ impl AfnemerRecord {
     /// The afnemer's rate, or `None` when a stored value is zero (never accepted at the edge).
     pub fn rate(&self) -> Option<Rate> {
         Some(Rate {
-            messages_per_second: std::num::NonZeroU32::new(self.berichten_per_seconde)?,
+            berichten_per_second: std::num::NonZeroU32::new(self.berichten_per_seconde)?,
             burst: std::num::NonZeroU32::new(self.burst)?,
         })
     }

@@ -31,7 +31,7 @@ use crate::core::verwerking::{Facts, VerwerkingsCode};
 use crate::pacemaker::Drain;
 use crate::store::{
     AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Citizens,
-    Completion, Delivery, ParkedBatch, ParkedMessage, Processing, Receipt, StoreError,
+    Completion, Delivery, ParkedBatch, ParkedBericht, Processing, Receipt, StoreError,
     wil_digitaal,
 };
 
@@ -47,7 +47,7 @@ pub struct Processor {
     citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
-    max_round_messages: usize,
+    max_round_berichten: usize,
     /// Set by the pacemaker when it sends a `Drain`, cleared when one is handled: at most one
     /// waits in the mailbox.
     drain_queued: Arc<AtomicBool>,
@@ -97,7 +97,7 @@ struct Gathered {
 }
 
 impl Gathered {
-    fn bericht(&self, position: Position) -> &ParkedMessage {
+    fn bericht(&self, position: Position) -> &ParkedBericht {
         &self.batches[position.batch].berichten[position.bericht]
     }
 }
@@ -126,7 +126,7 @@ impl Processor {
     fn gather(&self) -> Result<Option<Gathered>, StoreError> {
         let batches = self
             .store
-            .parked_batches(self.shard, self.max_round_messages)?;
+            .parked_batches(self.shard, self.max_round_berichten)?;
         if batches.is_empty() {
             return Ok(None);
         }
@@ -153,14 +153,14 @@ impl Processor {
                 };
                 berichten.push(RoundBericht {
                     oin: bericht.oin.clone(),
-                    bericht_id: bericht.bericht_id.clone(),
+                    bericht_id: bericht.inhoud.bericht_id.clone(),
                     facts: Facts {
                         now,
                         aanmaak_datum: bericht.aanmaak_datum,
-                        publicatie_datum: bericht.publicatie_datum,
+                        publicatie_datum: bericht.inhoud.publicatie_datum,
                         bericht_type_actief: self
                             .catalog
-                            .berichttype_actief(&bericht.oin, &bericht.bericht_type),
+                            .berichttype_actief(&bericht.oin, &bericht.inhoud.bericht_type),
                         ontvanger_wil_digitaal,
                     },
                 });
@@ -190,7 +190,7 @@ impl Processor {
             let bericht = gathered.bericht(position);
             if self.store.earlier_parked_copy(
                 &bericht.oin,
-                &bericht.bericht_id,
+                &bericht.inhoud.bericht_id,
                 bericht.ontvangen_op,
                 self.shard,
                 bericht.seq,
@@ -283,10 +283,10 @@ impl Processor {
         let mut berichten = Vec::with_capacity(outcomes.len());
         for (bericht, &(code, stadium)) in batch.berichten.into_iter().zip(outcomes) {
             if code != VerwerkingsCode::Verwerkt {
-                drop_bijlagen.extend(bericht.bijlagen);
+                drop_bijlagen.extend(bericht.inhoud.bijlagen);
             }
             berichten.push(BerichtUitkomst {
-                bericht_id: bericht.bericht_id,
+                bericht_id: bericht.inhoud.bericht_id,
                 code,
                 stadium,
             });
@@ -309,28 +309,22 @@ impl Processor {
     }
 }
 
-fn claim_of(bericht: &ParkedMessage) -> BerichtClaim {
+fn claim_of(bericht: &ParkedBericht) -> BerichtClaim {
     BerichtClaim {
         oin: bericht.oin.clone(),
-        bericht_id: bericht.bericht_id.clone(),
+        bericht_id: bericht.inhoud.bericht_id.clone(),
         batch_id: bericht.batch_id.clone(),
     }
 }
 
-fn box_entry(shard: usize, bericht: &ParkedMessage) -> BoxEntry {
+fn box_entry(shard: usize, bericht: &ParkedBericht) -> BoxEntry {
     BoxEntry {
         id: BoxId::new(bericht.ontvangen_op, shard as u16, bericht.seq),
         bsn: bericht.ontvanger.clone(),
         oin: bericht.oin.clone(),
         batch_id: bericht.batch_id.clone(),
-        bericht_id: bericht.bericht_id.clone(),
-        bericht_type: bericht.bericht_type.clone(),
-        onderwerp: bericht.onderwerp.clone(),
-        tekst: bericht.tekst.clone(),
-        referentie: bericht.referentie.clone(),
-        publicatie_datum: bericht.publicatie_datum,
         ontvangen_op: bericht.ontvangen_op,
-        bijlagen: bericht.bijlagen.clone(),
+        inhoud: bericht.inhoud.clone(),
         gelezen: false,
     }
 }
@@ -342,7 +336,7 @@ pub fn start(
     citizens: Arc<dyn Citizens>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
-    max_round_messages: usize,
+    max_round_berichten: usize,
 ) {
     for shard in 0..store.shard_count() {
         let drain_queued = Arc::new(AtomicBool::new(false));
@@ -359,7 +353,7 @@ pub fn start(
             citizens: citizens.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
-            max_round_messages,
+            max_round_berichten,
             drain_queued: flag.clone(),
         });
         pacemaker.drive(addr.recipient(), drain_queued);
@@ -467,7 +461,7 @@ mod tests {
                 citizens: self.store.clone(),
                 catalog: self.catalog.clone(),
                 clock: SharedClock::new(self.clock.clone()),
-                max_round_messages: 1024,
+                max_round_berichten: 1024,
                 drain_queued: Arc::default(),
             };
             let mut decided = 0;

@@ -147,7 +147,7 @@ mod tests {
 
     fn default_rate() -> Rate {
         Rate {
-            messages_per_second: NonZeroU32::new(45).expect("nz"),
+            berichten_per_second: NonZeroU32::new(45).expect("nz"),
             burst: NonZeroU32::new(1000).expect("nz"),
         }
     }
@@ -209,7 +209,7 @@ mod tests {
             .store
             .shard_stats()
             .iter()
-            .map(|s| s.parked_messages)
+            .map(|s| s.parked_berichten)
             .sum();
         assert_eq!(parked, 1450);
     }

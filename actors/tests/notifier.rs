@@ -35,7 +35,8 @@ use berichtenbox_actors::notify::{MailTransportConfig, Mailer, SmtpRelay, SmtpTl
 use berichtenbox_actors::pacemaker::Pacemaker;
 use berichtenbox_actors::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use berichtenbox_actors::store::{
-    Admin, AfnemerRecord, BoxEntry, BoxId, Delivery, Notifications, Processing, Sharded, Store,
+    Admin, AfnemerRecord, BerichtInhoud, BoxEntry, BoxId, Delivery, Notifications, Processing,
+    Sharded, Store,
 };
 use jiff::{SignedDuration, Timestamp};
 use support::smtp::{Sink, free_port, text};
@@ -310,12 +311,12 @@ fn quiet(clock: &CountingClock) {
 
 /// How many notifications wait in the store, all shards together.
 /// Notifications still queued, in both queues (arrival order, and published later).
-fn pending(store: &Arc<EmbeddedStore>) -> usize {
+fn queued(store: &Arc<EmbeddedStore>) -> usize {
     (0..store.shard_count())
         .map(|shard| {
             let in_order = store
                 .queued_notifications(shard, usize::MAX)
-                .expect("pending notifications");
+                .expect("queued notifications");
             let later = store
                 .due_later_notifications(shard, jiff::Timestamp::MAX, usize::MAX)
                 .expect("notifications published later");
@@ -324,12 +325,12 @@ fn pending(store: &Arc<EmbeddedStore>) -> usize {
         .sum()
 }
 
-fn wait_until_none_pending(store: &Arc<EmbeddedStore>, context: &str) {
-    let sent = poll_until(DEADLINE, || pending(store) == 0);
+fn wait_until_none_queued(store: &Arc<EmbeddedStore>, context: &str) {
+    let sent = poll_until(DEADLINE, || queued(store) == 0);
     assert!(
         sent,
-        "{context}: {} notifications still pending after {DEADLINE:?}",
-        pending(store)
+        "{context}: {} notifications still queued after {DEADLINE:?}",
+        queued(store)
     );
 }
 
@@ -410,14 +411,16 @@ fn deliver(store: &Arc<EmbeddedStore>, specs: &[Spec], indexes: &[usize]) {
                     bsn: spec.bsn.clone(),
                     oin: spec.oin.to_owned(),
                     batch_id: format!("batch-{index}"),
-                    bericht_id: format!("bericht-{index}"),
-                    bericht_type: "AANSLAG".to_owned(),
-                    onderwerp: format!("Geheim onderwerp {index}"),
-                    tekst: format!("Geheime tekst {index}"),
-                    referentie: None,
-                    publicatie_datum: spec.publicatie,
                     ontvangen_op: spec.at,
-                    bijlagen: Vec::new(),
+                    inhoud: BerichtInhoud {
+                        bericht_id: format!("bericht-{index}"),
+                        bericht_type: "AANSLAG".to_owned(),
+                        onderwerp: format!("Geheim onderwerp {index}"),
+                        tekst: format!("Geheime tekst {index}"),
+                        referentie: None,
+                        publicatie_datum: spec.publicatie,
+                        bijlagen: Vec::new(),
+                    },
                     gelezen: false,
                 },
                 notify: Some(spec.email()),
@@ -478,7 +481,7 @@ fn notifications_arrive_in_order_of_arrival_across_shards_each_once() {
         .filter(|&shard| {
             !store
                 .queued_notifications(shard, 10)
-                .expect("pending")
+                .expect("queued")
                 .is_empty()
         })
         .collect();
@@ -492,7 +495,7 @@ fn notifications_arrive_in_order_of_arrival_across_shards_each_once() {
         config(),
     );
     let messages = sink.wait_for(5, "all five");
-    wait_until_none_pending(&store, "all five sent");
+    wait_until_none_queued(&store, "all five sent");
     quiet(&manual);
     assert_eq!(
         sink.message_ids(),
@@ -563,7 +566,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
     sink.wait_for(3, "the first hour's three");
     quiet(&manual);
     assert_eq!(sink.message_ids(), all[..3], "only three in the first hour");
-    assert_eq!(pending(&store), 4);
+    assert_eq!(queued(&store), 4);
     // Later in the same hour: still nothing.
     manual.advance(Duration::from_secs(40 * 60));
     quiet(&manual);
@@ -598,7 +601,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
         3,
         "a restart at 13:55 UTC must not reopen the spent hour"
     );
-    assert_eq!(pending(&store), 4);
+    assert_eq!(queued(&store), 4);
 
     // The next hour: three more, in order.
     manual.advance(Duration::from_secs(5 * 60 + 30));
@@ -613,7 +616,7 @@ fn the_hourly_cap_holds_the_rest_for_the_next_hour_even_across_a_restart() {
     // The hour after: the last.
     manual.advance(Duration::from_secs(3_600));
     let messages = sink.wait_for(7, "the last");
-    wait_until_none_pending(&store, "all seven sent");
+    wait_until_none_queued(&store, "all seven sent");
     quiet(&manual);
     assert_eq!(sink.message_ids(), all, "all seven, in order, each once");
 
@@ -687,11 +690,7 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
         assert!(next > last, "the pause grows: {:?}", pauses());
         last = next;
     }
-    assert_eq!(
-        pending(&store),
-        4,
-        "nothing dropped while the relay is down"
-    );
+    assert_eq!(queued(&store), 4, "nothing dropped while the relay is down");
 
     // The relay comes up; the pause still holds until it ends.
     let sink = Sink::start(port);
@@ -702,7 +701,7 @@ fn a_relay_that_is_down_loses_nothing_and_the_pause_grows() {
     );
     manual.advance(Duration::from_secs(last));
     sink.wait_for(4, "after the relay came up");
-    wait_until_none_pending(&store, "all four sent");
+    wait_until_none_queued(&store, "all four sent");
     quiet(&manual);
     assert_eq!(
         sink.message_ids(),
@@ -757,11 +756,11 @@ fn a_notification_waits_for_its_publicatie_datum_and_holds_no_other_back() {
     manual.advance(ahead.unsigned_abs());
     quiet(&manual);
     assert_eq!(sink.messages().len(), 3, "not before its publicatieDatum");
-    assert_eq!(pending(&store), 1);
+    assert_eq!(queued(&store), 1);
 
     manual.advance(Duration::from_secs(1));
     let messages = sink.wait_for(4, "once published");
-    wait_until_none_pending(&store, "the held one sent");
+    wait_until_none_queued(&store, "the held one sent");
     quiet(&manual);
     assert_eq!(sink.message_ids(), message_ids(&specs, &[1, 2, 3, 0]));
     assert_eq!(

@@ -17,7 +17,7 @@ pub const OIN: &str = "00000001234567890000";
 /// The default rate of an afnemer: 45 berichten a second, a burst of 1000.
 pub fn default_rate() -> Rate {
     Rate {
-        messages_per_second: NonZeroU32::new(45).expect("45 is not zero"),
+        berichten_per_second: NonZeroU32::new(45).expect("45 is not zero"),
         burst: NonZeroU32::new(1000).expect("1000 is not zero"),
     }
 }
@@ -27,14 +27,14 @@ pub fn default_rate() -> Rate {
 pub fn unlimited_rate() -> Rate {
     let billion = NonZeroU32::new(1_000_000_000).expect("a billion is not zero");
     Rate {
-        messages_per_second: billion,
+        berichten_per_second: billion,
         burst: billion,
     }
 }
 
 /// How far the clock must move for one more cell at `rate`: the emission interval, rounded up.
 pub fn emission_interval(rate: Rate) -> Duration {
-    Duration::from_nanos(1_000_000_000_u64.div_ceil(u64::from(rate.messages_per_second.get())))
+    Duration::from_nanos(1_000_000_000_u64.div_ceil(u64::from(rate.berichten_per_second.get())))
 }
 
 /// `n` distinct valid BSNs (nine digits passing the elfproef), the same every call.

@@ -321,14 +321,15 @@ fn bericht_json(entry: BoxEntry, with_tekst: bool, state: &AppState) -> BerichtJ
             naam: state.catalog.afnemer(&entry.oin).map(|a| a.naam),
             oin: entry.oin,
         },
-        bericht_type: entry.bericht_type,
-        onderwerp: entry.onderwerp,
-        tekst: with_tekst.then_some(entry.tekst),
-        referentie: entry.referentie,
+        bericht_type: entry.inhoud.bericht_type,
+        onderwerp: entry.inhoud.onderwerp,
+        tekst: with_tekst.then_some(entry.inhoud.tekst),
+        referentie: entry.inhoud.referentie,
         ontvangen_op: entry.ontvangen_op.to_string(),
-        publicatie_datum: entry.publicatie_datum.map(|t| t.to_string()),
+        publicatie_datum: entry.inhoud.publicatie_datum.map(|t| t.to_string()),
         gelezen: entry.gelezen,
         bijlagen: entry
+            .inhoud
             .bijlagen
             .into_iter()
             .map(|b| BijlageJson {
@@ -373,7 +374,7 @@ pub async fn berichten(
             let exhausted = chunk.len() < limit;
             for entry in chunk {
                 cursor = Some(entry.id);
-                if entry.publicatie_datum.is_none_or(|p| p <= now) {
+                if entry.inhoud.publicatie_datum.is_none_or(|p| p <= now) {
                     page.push(entry);
                     if page.len() == limit {
                         return Ok(Some((page, cursor)));
@@ -405,7 +406,7 @@ async fn published(state: &AppState, bsn: String, id: &str) -> Result<BoxEntry, 
     let (store, now) = (citizens(state), state.clock.now());
     web::block(move || store.box_entry(&bsn, id))
         .await??
-        .filter(|entry| entry.publicatie_datum.is_none_or(|p| p <= now))
+        .filter(|entry| entry.inhoud.publicatie_datum.is_none_or(|p| p <= now))
         .ok_or_else(not_found)
 }
 
@@ -432,6 +433,7 @@ pub async fn bijlage(
         || ApiError::NotFound("Dit bericht heeft geen bijlage met dit volgnummer.".into());
     let volgorde: u8 = volgorde.parse().map_err(|_| not_found())?;
     let reference = entry
+        .inhoud
         .bijlagen
         .into_iter()
         .find(|b| b.volgorde == volgorde)

@@ -406,18 +406,18 @@ pub async fn deliver(
     let outcome = match prepared {
         Prepared::Seen(outcome) => outcome,
         Prepared::New(park) => {
-            let messages = park.batch.len() as u64;
+            let berichten = park.batch.len() as u64;
             let rate = afnemer
                 .rate()
                 .ok_or_else(|| ApiError::Internal("afnemer has no rate".into()))?;
             metrics::counter!(telemetry::BERICHTEN_AANGEBODEN, "afnemer" => afnemer.oin.clone())
-                .increment(messages);
+                .increment(berichten);
             let receipt = match state.registry.admit(&afnemer.oin, rate, park).await {
                 Ok(receipt) => receipt,
                 Err(error) => {
                     if let AdmitError::Throttled { .. } | AdmitError::LargerThanBurst { .. } = error
                     {
-                        metrics::counter!(telemetry::BERICHTEN_GEDROSSELD, "afnemer" => afnemer.oin.clone()).increment(messages);
+                        metrics::counter!(telemetry::BERICHTEN_GEDROSSELD, "afnemer" => afnemer.oin.clone()).increment(berichten);
                     }
                     return Err(error.into());
                 }
@@ -426,8 +426,8 @@ pub async fn deliver(
                 .await
                 .map_err(|_| ApiError::from(berichtenbox_actors::store::StoreError::Closed))??;
             if let ParkOutcome::Parked(_) = outcome {
-                metrics::counter!(telemetry::BERICHTEN_GEPARKEERD, "afnemer" => afnemer.oin.clone()).increment(messages);
-                metrics::histogram!(telemetry::BATCH_BERICHTEN).record(messages as f64);
+                metrics::counter!(telemetry::BERICHTEN_GEPARKEERD, "afnemer" => afnemer.oin.clone()).increment(berichten);
+                metrics::histogram!(telemetry::BATCH_BERICHTEN).record(berichten as f64);
                 metrics::histogram!(telemetry::ACCEPT_DURATION)
                     .record(started.elapsed().as_secs_f64());
             }

@@ -43,11 +43,11 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     for shard in state.store.shard_stats() {
         let label = shard.shard.to_string();
         metrics::gauge!(telemetry::GEPARKEERD_BERICHTEN, "shard" => label.clone())
-            .set(shard.parked_messages as f64);
+            .set(shard.parked_berichten as f64);
         metrics::gauge!(telemetry::NOTIFICATIES_WACHTEND, "shard" => label.clone())
-            .set(shard.notifications_waiting as f64);
+            .set(shard.notification_queue_depth as f64);
         metrics::gauge!(telemetry::WEBHOOK_WACHTEND, "shard" => label)
-            .set(shard.webhooks_waiting as f64);
+            .set(shard.webhook_outbox_depth as f64);
     }
     let text = state
         .metrics

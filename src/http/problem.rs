@@ -216,12 +216,12 @@ impl From<AdmitError> for ApiError {
                 retry_after_seconds: retry_after_seconds(retry_after),
             },
             AdmitError::LargerThanBurst {
-                messages,
+                berichten,
                 burst,
                 refill,
             } => Self::TooManyRequests {
                 detail: format!(
-                    "Een batch van {messages} berichten past nooit in de burst van {burst}; splits de batch."
+                    "Een batch van {berichten} berichten past nooit in de burst van {burst}; splits de batch."
                 ),
                 retry_after_seconds: retry_after_seconds(refill),
             },

@@ -521,7 +521,7 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
         loop {
             let page = store
                 .parked_berichten(shard, after, 500)
-                .expect("parked_messages");
+                .expect("parked_berichten");
             for message in &page {
                 assert!(
                     after.is_none_or(|previous| previous < message.seq),
@@ -530,32 +530,32 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
                 );
                 after = Some(message.seq);
                 assert!(
-                    seen.insert(message.bericht_id.clone()),
+                    seen.insert(message.inhoud.bericht_id.clone()),
                     "bericht {} is parked twice (second time in shard {shard} at seq {})",
-                    message.bericht_id,
+                    message.inhoud.bericht_id,
                     message.seq
                 );
-                let Some(&(sent, index)) = expected.get(&message.bericht_id) else {
+                let Some(&(sent, index)) = expected.get(&message.inhoud.bericht_id) else {
                     panic!("shard {shard} holds a bericht never accepted: {message:?}");
                 };
                 let bericht = &sent.body["berichten"][index];
                 assert_eq!(message.oin, oins[sent.afnemer]);
                 assert_eq!(message.batch_id, sent.batch_id());
                 assert_eq!(message.index as usize, index);
-                assert_eq!(message.bericht_type, bericht["berichtType"]);
+                assert_eq!(message.inhoud.bericht_type, bericht["berichtType"]);
                 assert_eq!(message.ontvanger, bericht["ontvanger"]);
-                assert_eq!(message.onderwerp, bericht["onderwerp"]);
-                assert_eq!(message.tekst, bericht["tekst"]);
+                assert_eq!(message.inhoud.onderwerp, bericht["onderwerp"]);
+                assert_eq!(message.inhoud.tekst, bericht["tekst"]);
                 let bijlagen = bericht["bijlagen"]
                     .as_array()
                     .map_or(&[][..], |b| b.as_slice());
                 assert_eq!(
-                    message.bijlagen.len(),
+                    message.inhoud.bijlagen.len(),
                     bijlagen.len(),
                     "bericht {}",
-                    message.bericht_id
+                    message.inhoud.bericht_id
                 );
-                for (reference, bijlage) in message.bijlagen.iter().zip(bijlagen) {
+                for (reference, bijlage) in message.inhoud.bijlagen.iter().zip(bijlagen) {
                     assert_eq!(reference.omschrijving, bijlage["omschrijving"]);
                     assert_eq!(reference.mediatype, bijlage["mediatype"]);
                     let sent_bytes = base64
@@ -565,7 +565,7 @@ fn check_store(data_dir: &Path, oins: &[String], accepted: &HashMap<u32, Sent>) 
                     assert!(
                         stored.as_deref() == Some(sent_bytes.as_slice()),
                         "attachment {reference:?} of bericht {} differs from what was sent",
-                        message.bericht_id
+                        message.inhoud.bericht_id
                     );
                 }
             }

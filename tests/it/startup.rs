@@ -1,7 +1,8 @@
 //! Start-up refusal: an engine that cannot work does not start. A data directory written with
 //! one shard count is refused with another (routing depends on it), both by `server::start`
 //! in this process (it answers the error) and by the binary (it exits non-zero and says why
-//! on stderr: here the process is the subject).
+//! on stderr: here the process is the subject). A data directory of another layout format is
+//! refused the same way.
 
 use crate::support::EngineBuilder;
 
@@ -44,4 +45,26 @@ fn the_binary_exits_non_zero_on_another_shard_count() {
         stderr.contains("shard"),
         "stderr says why (the shard count):\n{stderr}"
     );
+}
+
+/// A data directory of layout format 1 (written before the format was recorded: shards, no
+/// format in the catalog) is refused by the binary, naming both formats; nothing is added
+/// to it (the actors crate's `store::embedded::catalog` tests check a forged format too).
+#[test]
+fn the_binary_exits_non_zero_on_another_layout_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("shard-000")).expect("a format-1 shard folder");
+    let (status, stderr) = EngineBuilder::new(&data).spawn_refused();
+    assert!(!status.success(), "exit status {status}; stderr:\n{stderr}");
+    let expected = format!(
+        "reads format {}",
+        berichtenbox_actors::store::embedded::FORMAT
+    );
+    assert!(
+        stderr.contains("layout format 1") && stderr.contains(&expected),
+        "stderr names both formats:\n{stderr}"
+    );
+    let shard = std::fs::read_dir(data.join("shard-000")).expect("the shard folder is kept");
+    assert_eq!(shard.count(), 0, "the refusal wrote into the shard folder");
 }

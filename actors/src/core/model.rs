@@ -19,7 +19,7 @@ pub struct Batch {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bericht {
-    /// The message's GUID, in lowercase hyphenated form.
+    /// The bericht's GUID, in lowercase hyphenated form.
     pub bericht_id: String,
     pub bericht_type: String,
     /// The recipient's BSN.

@@ -1,7 +1,7 @@
 //! The rolling forecast's calendar: which months an afnemer may forecast, how far the current
 //! month has come, and how far an afnemer's actual count deviates from its forecast.
 //!
-//! DOMAIN.md: each afnemer forecasts its messages per month, 6 quarters (18 months) ahead; a
+//! DOMAIN.md: each afnemer forecasts its berichten per month, 6 quarters (18 months) ahead; a
 //! deviation of 10% is allowed. Months are Europe/Amsterdam calendar months. Pure.
 
 use jiff::civil::Date;

@@ -1,6 +1,6 @@
-//! The per-afnemer rate decision: GCRA (governor) over messages, on the injected clock.
+//! The per-afnemer rate decision: GCRA (governor) over berichten, on the injected clock.
 //!
-//! A batch of n messages takes n cells at once or none. The answer says how long until there is
+//! A batch of n berichten takes n cells at once or none. The answer says how long until there is
 //! room, which the HTTP edge turns into `Retry-After`.
 
 use std::num::NonZeroU32;
@@ -12,16 +12,16 @@ use governor::{Quota, RateLimiter};
 
 use super::clock::{MonotonicInstant, SharedClock};
 
-/// An afnemer's rate: messages per second sustained, and the burst it may send at once.
+/// An afnemer's rate: berichten per second sustained, and the burst it may send at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {
-    pub messages_per_second: NonZeroU32,
+    pub berichten_per_second: NonZeroU32,
     pub burst: NonZeroU32,
 }
 
 impl Rate {
     fn quota(self) -> Quota {
-        Quota::per_second(self.messages_per_second).allow_burst(self.burst)
+        Quota::per_second(self.berichten_per_second).allow_burst(self.burst)
     }
 }
 
@@ -57,9 +57,9 @@ impl Throttle {
         self.rate
     }
 
-    /// Takes `messages` cells if all fit; takes nothing otherwise.
-    pub fn admit(&self, messages: NonZeroU32) -> Admission {
-        match self.limiter.check_n(messages) {
+    /// Takes `berichten` cells if all fit; takes nothing otherwise.
+    pub fn admit(&self, berichten: NonZeroU32) -> Admission {
+        match self.limiter.check_n(berichten) {
             Ok(Ok(())) => Admission::Admitted,
             Ok(Err(not_until)) => Admission::NotBefore(
                 not_until.wait_time_from(governor::clock::Clock::now(&self.clock)),
@@ -67,7 +67,7 @@ impl Throttle {
             Err(_) => {
                 let refill = Duration::from_secs_f64(
                     f64::from(self.rate.burst.get())
-                        / f64::from(self.rate.messages_per_second.get()),
+                        / f64::from(self.rate.berichten_per_second.get()),
                 );
                 Admission::LargerThanBurst(refill)
             }
@@ -96,7 +96,7 @@ mod tests {
         let shared = SharedClock::new(clock.clone());
         let throttle = Throttle::new(
             Rate {
-                messages_per_second: nz(per_second),
+                berichten_per_second: nz(per_second),
                 burst: nz(burst),
             },
             shared,
@@ -111,7 +111,7 @@ mod tests {
         for _ in 0..10 {
             assert_eq!(throttle.admit(nz(100)), Admission::Admitted);
         }
-        // Then not one message more.
+        // Then not one bericht more.
         let Admission::NotBefore(wait) = throttle.admit(nz(1)) else {
             panic!("expected a wait")
         };

@@ -104,7 +104,7 @@ impl Mailer {
     }
 
     /// Composes the e-mail for `notification`: plain text, in Dutch, naming the afnemer and
-    /// when its message arrived, and nothing of the message itself.
+    /// when its bericht arrived, and nothing of the bericht itself.
     ///
     /// Not blocking. The Message-ID is `<id@domain of from>`, the Date the injected clock's now.
     pub fn compose(&self, notification: &Notification) -> Result<Message, MailError> {

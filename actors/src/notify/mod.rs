@@ -1,13 +1,13 @@
 //! Notification e-mail: what a notification is, where it goes, and how sending it can fail.
 //!
-//! Owns the [`Notification`] (who gets an e-mail about which afnemer's new message), the
+//! Owns the [`Notification`] (who gets an e-mail about which afnemer's new bericht), the
 //! [`MailTransportConfig`] (an outbox folder of `.eml` files, the default, or an SMTP relay),
 //! the [`Mailer`] that composes and sends one e-mail (in [`mail`]), and [`MailError`], which
 //! tells the caller whether a failure is worth a retry.
 //!
 //! It must not hold the queue, apply the caps (`core::caps`), keep state in the store or decide
 //! when to retry: the notification dispatcher does that. It must never put any content of the
-//! message itself (subject, body, attachments) into the e-mail: a [`Notification`] has no field
+//! bericht itself (subject, body, attachments) into the e-mail: a [`Notification`] has no field
 //! that could carry it. Sending is blocking I/O: call it from a dedicated thread, never from an
 //! actix event loop.
 
@@ -21,7 +21,7 @@ use jiff::Timestamp;
 
 pub use mail::Mailer;
 
-/// One e-mail to send: a new message from `afnemer_naam` is waiting in the box of `to`.
+/// One e-mail to send: a new bericht from `afnemer_naam` is waiting in the box of `to`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     /// Unique and stable across retries: the `.eml` file's name and the Message-ID's local part.
@@ -29,9 +29,9 @@ pub struct Notification {
     pub id: String,
     /// The citizen's e-mail address.
     pub to: String,
-    /// The name of the afnemer whose message arrived.
+    /// The name of the afnemer whose bericht arrived.
     pub afnemer_naam: String,
-    /// When the message arrived in the box.
+    /// When the bericht arrived in the box.
     pub ontvangen_op: Timestamp,
 }
 

@@ -34,9 +34,9 @@ use std::fmt::Debug;
 
 pub use record::{AccountCount, DagTelling, PrognoseRecord, RunRecord, Teller};
 pub use record::{
-    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtUitkomst, BerichttypeRecord,
-    BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord, ParkedMessage, Receipt,
-    ReceiptCursor, VoorkeurRecord, WebhookJob,
+    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtInhoud, BerichtUitkomst,
+    BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord,
+    ParkedBericht, Receipt, ReceiptCursor, VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
 
@@ -72,6 +72,15 @@ pub enum StoreError {
     /// decided on such a read, and reading again sees it whole.
     #[error("read anomaly: {0}")]
     ReadAnomaly(String),
+    /// The data directory is in another layout format than this build reads (`None`: one
+    /// written before the format was recorded, format 1). Nothing was opened or changed.
+    #[error(
+        "the data directory has layout format {}, this build reads format {expected}: start it \
+         with an empty data directory, or with the build that wrote it (upgrades come with \
+         issue 11)",
+        .found.map_or_else(|| "1 (unrecorded: written before formats were recorded)".to_owned(), |f| f.to_string())
+    )]
+    FormatMismatch { found: Option<u32>, expected: u32 },
     /// The data contradicts itself or the configuration: retrying will not help.
     #[error("store is inconsistent: {0}")]
     Inconsistent(String),
@@ -118,19 +127,19 @@ pub type ParkReceipt = oneshot::Receiver<Result<ParkOutcome, StoreError>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardStats {
     pub shard: usize,
-    pub parked_messages: u64,
+    pub parked_berichten: u64,
     pub next_seq: u64,
     /// Notifications queued in this shard (both queues), not yet sent.
-    pub notifications_waiting: u64,
+    pub notification_queue_depth: u64,
     /// Receipts in this shard's webhook outbox, not yet delivered or given up.
-    pub webhooks_waiting: u64,
+    pub webhook_outbox_depth: u64,
 }
 
 /// A parked batch with its berichten, as processing takes it.
 #[derive(Debug, Clone)]
 pub struct ParkedBatch {
     pub record: BatchRecord,
-    pub berichten: Vec<ParkedMessage>,
+    pub berichten: Vec<ParkedBericht>,
 }
 
 /// An afnemer's claim on a berichtId for the batch that delivers it.
@@ -188,7 +197,7 @@ pub trait Parking: Sharded {
         shard: usize,
         after_seq: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<ParkedMessage>, StoreError>;
+    ) -> Result<Vec<ParkedBericht>, StoreError>;
 
     /// The bytes of one bijlage (they stay where they were parked until the box entry or the
     /// batch that references them goes).

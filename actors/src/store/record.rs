@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::core::model::Bericht;
 use crate::core::verwerking::{Stadium, VerwerkingsCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +123,37 @@ impl BoxId {
     }
 }
 
+/// A bericht's content as the afnemer sent it, with its bijlagen as references to where their
+/// bytes were parked: what a parked bericht and a box entry share, written once at park time
+/// and moved whole into the box. (The domain's `core::model::Bericht` is the same content
+/// with the bijlagen's bytes, before parking.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BerichtInhoud {
+    pub bericht_id: String,
+    pub bericht_type: String,
+    pub onderwerp: String,
+    pub tekst: String,
+    pub referentie: Option<String>,
+    /// Not shown to the citizen before this time.
+    pub publicatie_datum: Option<Timestamp>,
+    pub bijlagen: Vec<BijlageRef>,
+}
+
+impl BerichtInhoud {
+    /// The content of a domain bericht whose bijlagen were parked at `bijlagen`.
+    pub fn parked(bericht: &Bericht, bijlagen: Vec<BijlageRef>) -> Self {
+        Self {
+            bericht_id: bericht.bericht_id.clone(),
+            bericht_type: bericht.bericht_type.clone(),
+            onderwerp: bericht.onderwerp.clone(),
+            tekst: bericht.tekst.clone(),
+            referentie: bericht.referentie.clone(),
+            publicatie_datum: bericht.publicatie_datum,
+            bijlagen,
+        }
+    }
+}
+
 /// A bericht in a citizen's box.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoxEntry {
@@ -129,14 +161,8 @@ pub struct BoxEntry {
     pub bsn: String,
     pub oin: String,
     pub batch_id: String,
-    pub bericht_id: String,
-    pub bericht_type: String,
-    pub onderwerp: String,
-    pub tekst: String,
-    pub referentie: Option<String>,
-    pub publicatie_datum: Option<Timestamp>,
     pub ontvangen_op: Timestamp,
-    pub bijlagen: Vec<BijlageRef>,
+    pub inhoud: BerichtInhoud,
     pub gelezen: bool,
 }
 
@@ -258,24 +284,21 @@ pub struct BijlageRef {
     pub size_bytes: u32,
 }
 
-/// A parked bericht, keyed in its shard by its arrival sequence number.
+/// A parked bericht, keyed in its shard by its arrival sequence number: where it came from
+/// and to whom it goes, around its content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParkedMessage {
+pub struct ParkedBericht {
     pub seq: u64,
     pub oin: String,
     pub batch_id: String,
     /// Position in its batch, from 0.
     pub index: u32,
-    pub bericht_id: String,
-    pub bericht_type: String,
+    /// The recipient's BSN.
     pub ontvanger: String,
-    pub onderwerp: String,
-    pub tekst: String,
-    pub referentie: Option<String>,
+    /// The batch's aanmaakDatum.
     pub aanmaak_datum: Timestamp,
-    pub publicatie_datum: Option<Timestamp>,
     pub ontvangen_op: Timestamp,
-    pub bijlagen: Vec<BijlageRef>,
+    pub inhoud: BerichtInhoud,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -349,10 +372,10 @@ pub(crate) fn prefixed(prefix: &str, suffix: &[u8]) -> Vec<u8> {
     key
 }
 
-/// A parked bericht in its shard's pending index: `oin ++ berichtId ++ arrival nanos ++ seq`.
+/// A parked bericht in its shard's parked ids (`parked_ids`): `oin ++ berichtId ++ arrival nanos ++ seq`.
 /// The prefix `oin ++ berichtId` finds every parked bericht of that id; the rest orders them by
 /// acceptance.
-pub(crate) fn pending_key(
+pub(crate) fn parked_id_key(
     oin: &str,
     bericht_id: &str,
     ontvangen_op: Timestamp,

@@ -35,10 +35,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{
-    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtClaim, BerichtUitkomst,
-    BerichttypeRecord, BoxEntry, BoxId, CapWindowRecord, Completion, Delivery, ParkOutcome,
-    ParkRequest, ParkedBatch, PrognoseRecord, Receipt, RunRecord, Store, VoorkeurRecord,
-    WebhookJob, wil_digitaal,
+    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtClaim, BerichtInhoud,
+    BerichtUitkomst, BerichttypeRecord, BoxEntry, BoxId, CapWindowRecord, Completion, Delivery,
+    ParkOutcome, ParkRequest, ParkedBatch, PrognoseRecord, Receipt, RunRecord, Store,
+    VoorkeurRecord, WebhookJob, wil_digitaal,
 };
 use crate::core::clock::{ManualClock, SharedClock};
 use crate::core::model::{Batch, Bericht, Bijlage};
@@ -191,13 +191,13 @@ fn completion(batch: &ParkedBatch, rejected: &[usize], webhook: bool) -> Complet
         .enumerate()
         .map(|(position, bericht)| {
             let code = if rejected.contains(&position) {
-                drop_bijlagen.extend(bericht.bijlagen.iter().cloned());
+                drop_bijlagen.extend(bericht.inhoud.bijlagen.iter().cloned());
                 VerwerkingsCode::NietActiefOfGeabonneerd
             } else {
                 VerwerkingsCode::Verwerkt
             };
             BerichtUitkomst {
-                bericht_id: bericht.bericht_id.clone(),
+                bericht_id: bericht.inhoud.bericht_id.clone(),
                 code,
                 stadium: Stadium::NA,
             }
@@ -287,15 +287,15 @@ pub fn parks_a_batch_whole_and_reads_it_back(backend: &mut dyn Backend) {
             assert_eq!(parked.index as usize, index);
             assert_eq!(parked.oin, OIN_A);
             assert_eq!(parked.batch_id, sent.batch_id);
-            assert_eq!(parked.bericht_id, bericht.bericht_id);
+            assert_eq!(parked.inhoud.bericht_id, bericht.bericht_id);
             assert_eq!(parked.ontvanger, bericht.ontvanger);
-            assert_eq!(parked.onderwerp, bericht.onderwerp);
-            assert_eq!(parked.tekst, bericht.tekst);
-            assert_eq!(parked.referentie, bericht.referentie);
+            assert_eq!(parked.inhoud.onderwerp, bericht.onderwerp);
+            assert_eq!(parked.inhoud.tekst, bericht.tekst);
+            assert_eq!(parked.inhoud.referentie, bericht.referentie);
             assert_eq!(parked.aanmaak_datum, sent.aanmaak_datum);
             assert_eq!(parked.ontvangen_op, record.ontvangen_op);
-            assert_eq!(parked.bijlagen.len(), bericht.bijlagen.len());
-            for (reference, bijlage) in parked.bijlagen.iter().zip(&bericht.bijlagen) {
+            assert_eq!(parked.inhoud.bijlagen.len(), bericht.bijlagen.len());
+            for (reference, bijlage) in parked.inhoud.bijlagen.iter().zip(&bericht.bijlagen) {
                 assert_eq!(reference.mediatype, bijlage.mediatype);
                 assert_eq!(reference.size_bytes as usize, bijlage.inhoud.len());
                 let bytes = store.bijlage(reference).expect("read a bijlage");
@@ -308,7 +308,7 @@ pub fn parks_a_batch_whole_and_reads_it_back(backend: &mut dyn Backend) {
         assert_eq!(batches.len(), 1);
         assert_eq!(batches[0].record, record);
         assert_eq!(batches[0].berichten, berichten);
-        assert_eq!(store.shard_stats()[shard].parked_messages, 5);
+        assert_eq!(store.shard_stats()[shard].parked_berichten, 5);
         assert_eq!(
             store.oldest_parked(shard).expect("oldest parked"),
             Some(record.ontvangen_op)
@@ -586,7 +586,7 @@ pub fn complete_processes_a_batch_once_and_feeds_its_receipt_once(backend: &mut 
     assert_eq!(completed.len(), sent.len());
     for shard in 0..store.shard_count() {
         assert_eq!(store.oldest_parked(shard).expect("oldest"), None);
-        assert_eq!(store.shard_stats()[shard].parked_messages, 0);
+        assert_eq!(store.shard_stats()[shard].parked_berichten, 0);
     }
     manual.advance(Duration::from_secs(1));
     let store = backend.reopen(store);
@@ -714,7 +714,11 @@ pub fn the_webhook_outbox_holds_a_receipt_until_removed(backend: &mut dyn Backen
         Some((cursor_b, job_b)),
         "removing A's receipts leaves B's"
     );
-    let waiting: u64 = store.shard_stats().iter().map(|s| s.webhooks_waiting).sum();
+    let waiting: u64 = store
+        .shard_stats()
+        .iter()
+        .map(|s| s.webhook_outbox_depth)
+        .sum();
     assert_eq!(waiting, 1);
 }
 
@@ -840,14 +844,16 @@ fn entry(bsn: &str, oin: &str, at: Timestamp, seq: u64, publicatie: Option<Times
         bsn: bsn.to_owned(),
         oin: oin.to_owned(),
         batch_id: guid(seq as u32, 0xffff_ffff),
-        bericht_id: guid(seq as u32, 0),
-        bericht_type: "AANSLAG".to_owned(),
-        onderwerp: format!("bericht {seq}"),
-        tekst: "tekst".to_owned(),
-        referentie: None,
-        publicatie_datum: publicatie,
         ontvangen_op: at,
-        bijlagen: Vec::new(),
+        inhoud: BerichtInhoud {
+            bericht_id: guid(seq as u32, 0),
+            bericht_type: "AANSLAG".to_owned(),
+            onderwerp: format!("bericht {seq}"),
+            tekst: "tekst".to_owned(),
+            referentie: None,
+            publicatie_datum: publicatie,
+            bijlagen: Vec::new(),
+        },
         gelezen: false,
     }
 }

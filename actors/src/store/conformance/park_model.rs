@@ -28,7 +28,7 @@ use proptest::test_runner::TestCaseError;
 use super::Backend;
 use crate::core::model::{Batch, Bericht, Bijlage};
 use crate::store::{
-    BatchRecord, BatchStatus, ParkOutcome, ParkReceipt, ParkRequest, ParkedMessage, Store,
+    BatchRecord, BatchStatus, ParkOutcome, ParkReceipt, ParkRequest, ParkedBericht, Store,
 };
 
 const OINS: [&str; 3] = [
@@ -338,7 +338,7 @@ fn deliver(
     model: &mut Model,
     deliveries: &[Delivery],
 ) -> Result<(), TestCaseError> {
-    let mut pending: Vec<(Expect, &Delivery, ParkReceipt)> = Vec::new();
+    let mut in_flight: Vec<(Expect, &Delivery, ParkReceipt)> = Vec::new();
     for delivery in deliveries {
         let Some(batch) = model.resolve(delivery) else {
             continue;
@@ -364,9 +364,9 @@ fn deliver(
                 ontvangen_op,
             })
             .map_err(|e| TestCaseError::fail(format!("submit_park: {e}")))?;
-        pending.push((expect, delivery, receipt));
+        in_flight.push((expect, delivery, receipt));
     }
-    for (expect, delivery, receipt) in pending {
+    for (expect, delivery, receipt) in in_flight {
         let outcome = receipt
             .blocking_recv()
             .map_err(|_| TestCaseError::fail("the park receipt was dropped unanswered"))?
@@ -435,30 +435,30 @@ fn verify(store: &dyn Store, model: &Model, page: usize) -> Result<(), TestCaseE
     }
 
     for (shard, &parked) in per_shard.iter().enumerate() {
-        let mut messages: Vec<ParkedMessage> = Vec::new();
+        let mut stored_berichten: Vec<ParkedBericht> = Vec::new();
         let mut after = None;
         loop {
             let got = store
                 .parked_berichten(shard, after, page)
-                .map_err(|e| TestCaseError::fail(format!("parked_messages: {e}")))?;
+                .map_err(|e| TestCaseError::fail(format!("parked_berichten: {e}")))?;
             prop_assert!(got.len() <= page);
             let Some(last) = got.last() else { break };
             after = Some(last.seq);
             let full = got.len() == page;
-            messages.extend(got);
+            stored_berichten.extend(got);
             if !full {
                 break;
             }
         }
         let mut previous: Option<(u64, (usize, usize))> = None;
-        for message in &messages {
-            let Some((arrival, index)) = expected.remove(&(shard, message.seq)) else {
+        for stored in &stored_berichten {
+            let Some((arrival, index)) = expected.remove(&(shard, stored.seq)) else {
                 return Err(TestCaseError::fail(format!(
-                    "shard {shard} holds a bericht the model does not (or holds it twice): {message:?}"
+                    "shard {shard} holds a bericht the model does not (or holds it twice): {stored:?}"
                 )));
             };
             if let Some((seq, order)) = previous {
-                prop_assert!(seq < message.seq, "seq not increasing in shard {}", shard);
+                prop_assert!(seq < stored.seq, "seq not increasing in shard {}", shard);
                 prop_assert!(
                     order < (arrival, index),
                     "shard {} orders {:?} before {:?}",
@@ -467,12 +467,12 @@ fn verify(store: &dyn Store, model: &Model, page: usize) -> Result<(), TestCaseE
                     (arrival, index)
                 );
             }
-            previous = Some((message.seq, (arrival, index)));
-            check_message(store, shard, &model.batches[arrival], index, message)?;
+            previous = Some((stored.seq, (arrival, index)));
+            check_stored(store, shard, &model.batches[arrival], index, stored)?;
         }
         let stats = &store.shard_stats()[shard];
         prop_assert_eq!(stats.shard, shard);
-        prop_assert_eq!(stats.parked_messages, parked);
+        prop_assert_eq!(stats.parked_berichten, parked);
         if let Some((seq, _)) = previous {
             prop_assert!(stats.next_seq > seq);
         }
@@ -485,33 +485,37 @@ fn verify(store: &dyn Store, model: &Model, page: usize) -> Result<(), TestCaseE
     Ok(())
 }
 
-fn check_message(
+fn check_stored(
     store: &dyn Store,
     shard: usize,
     known: &Known,
     index: usize,
-    message: &ParkedMessage,
+    stored: &ParkedBericht,
 ) -> Result<(), TestCaseError> {
     let batch = &known.batch;
     let bericht = &batch.berichten[index];
-    prop_assert_eq!(&message.oin, &batch.oin);
-    prop_assert_eq!(&message.batch_id, &batch.batch_id);
-    prop_assert_eq!(message.index as usize, index);
-    prop_assert_eq!(&message.bericht_id, &bericht.bericht_id);
-    prop_assert_eq!(&message.bericht_type, &bericht.bericht_type);
-    prop_assert_eq!(&message.ontvanger, &bericht.ontvanger);
-    prop_assert_eq!(&message.onderwerp, &bericht.onderwerp);
-    prop_assert_eq!(&message.tekst, &bericht.tekst);
-    prop_assert_eq!(&message.referentie, &bericht.referentie);
-    prop_assert_eq!(message.aanmaak_datum, batch.aanmaak_datum);
-    prop_assert_eq!(message.publicatie_datum, bericht.publicatie_datum);
-    prop_assert_eq!(message.ontvangen_op, known.ontvangen_op);
-    prop_assert_eq!(message.bijlagen.len(), bericht.bijlagen.len());
-    for (volgorde, (reference, bijlage)) in
-        message.bijlagen.iter().zip(&bericht.bijlagen).enumerate()
+    prop_assert_eq!(&stored.oin, &batch.oin);
+    prop_assert_eq!(&stored.batch_id, &batch.batch_id);
+    prop_assert_eq!(stored.index as usize, index);
+    prop_assert_eq!(&stored.inhoud.bericht_id, &bericht.bericht_id);
+    prop_assert_eq!(&stored.inhoud.bericht_type, &bericht.bericht_type);
+    prop_assert_eq!(&stored.ontvanger, &bericht.ontvanger);
+    prop_assert_eq!(&stored.inhoud.onderwerp, &bericht.onderwerp);
+    prop_assert_eq!(&stored.inhoud.tekst, &bericht.tekst);
+    prop_assert_eq!(&stored.inhoud.referentie, &bericht.referentie);
+    prop_assert_eq!(stored.aanmaak_datum, batch.aanmaak_datum);
+    prop_assert_eq!(stored.inhoud.publicatie_datum, bericht.publicatie_datum);
+    prop_assert_eq!(stored.ontvangen_op, known.ontvangen_op);
+    prop_assert_eq!(stored.inhoud.bijlagen.len(), bericht.bijlagen.len());
+    for (volgorde, (reference, bijlage)) in stored
+        .inhoud
+        .bijlagen
+        .iter()
+        .zip(&bericht.bijlagen)
+        .enumerate()
     {
         prop_assert_eq!(usize::from(reference.shard), shard);
-        prop_assert_eq!(reference.seq, message.seq);
+        prop_assert_eq!(reference.seq, stored.seq);
         prop_assert_eq!(usize::from(reference.volgorde), volgorde);
         prop_assert_eq!(&reference.omschrijving, &bijlage.omschrijving);
         prop_assert_eq!(&reference.mediatype, &bijlage.mediatype);

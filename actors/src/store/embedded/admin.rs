@@ -15,10 +15,10 @@ impl Admin for EmbeddedStore {
             .iter()
             .map(|shard| ShardStats {
                 shard: shard.index,
-                parked_messages: shard.parked_messages.load(Ordering::Relaxed),
+                parked_berichten: shard.parked_berichten.load(Ordering::Relaxed),
                 next_seq: shard.next_seq.load(Ordering::Relaxed),
-                notifications_waiting: shard.notifications_waiting.load(Ordering::Relaxed),
-                webhooks_waiting: shard.webhooks_waiting.load(Ordering::Relaxed),
+                notification_queue_depth: shard.notification_queue_depth.load(Ordering::Relaxed),
+                webhook_outbox_depth: shard.webhook_outbox_depth.load(Ordering::Relaxed),
             })
             .collect()
     }

@@ -128,7 +128,7 @@ impl Citizens for EmbeddedStore {
         write.remove(&handles.boxes, prefixed(bsn, &id.to_bytes()));
         write.commit()?;
         drop(boxes);
-        for bijlage in &entry.bijlagen {
+        for bijlage in &entry.inhoud.bijlagen {
             let home = self.shard(usize::from(bijlage.shard));
             home.bijlagen
                 .remove(bijlage_key(bijlage.seq, bijlage.volgorde))?;

@@ -9,9 +9,11 @@
 //! - `mod.rs`: [`EmbeddedStore`] and opening it; helpers the roles share.
 //! - `shard.rs`: one shard's fjall database and keyspaces, and its recovery at start-up.
 //! - `writer.rs`: the group-commit writer thread of each shard, parking's only writer.
-//! - `catalog.rs`: the catalog database and the shard-count guard.
+//! - `catalog.rs`: the catalog database, the layout format ([`FORMAT`]) and the shard-count
+//!   guard.
 //! - `disk.rs`: the free-space watch behind `DiskFull`.
-//! - `pending.rs`: the counting Bloom filter in front of the parked-id index (`wachtend`).
+//! - `parked_ids.rs`: `ParkedIdFilter`, the counting Bloom filter in front of the
+//!   parked ids (`parked_ids`).
 //! - `temp_backend.rs`: the store in temporary directories, for the conformance suite.
 //!
 //! The roles, one file each, each implementing its trait directly:
@@ -19,7 +21,8 @@
 //! `afnemers.rs`, `reports.rs`, `admin.rs`.
 //!
 //! Layout on disk: `shard-000/ .. shard-NNN/` (one fjall database each; its keyspaces are
-//! listed in ARCHITECTURE.md) and `catalog/`. Writes are fjall write batches committed with
+//! listed in ARCHITECTURE.md) and `catalog/`, which records the layout format; a data
+//! directory of another format is refused when the store opens. Writes are fjall write batches committed with
 //! `PersistMode::SyncData`; each call is durable when it returns. This module starts threads
 //! (writers, disk watch) and stops them in `Admin::close`; it does no request work itself.
 
@@ -37,14 +40,15 @@ mod citizens;
 mod config;
 mod disk;
 mod notifications;
+mod parked_ids;
 mod parking;
-mod pending;
 mod processing;
 mod receipts;
 mod reports;
 mod shard;
 mod writer;
 
+pub use self::catalog::FORMAT;
 pub use self::config::{EmbeddedConfig, InvalidEmbeddedConfig};
 
 use self::catalog::Catalog;
@@ -85,7 +89,7 @@ impl EmbeddedStore {
     pub fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
         assert!(config.shards > 0 && config.shards <= usize::from(u16::MAX));
         std::fs::create_dir_all(&config.data_dir)?;
-        let catalog = catalog::open_catalog(&config.data_dir.join("catalog"))?;
+        let catalog = catalog::open_catalog(&config.data_dir)?;
         catalog::check_shard_count(&catalog, config.shards)?;
         let zone = crate::core::caps::amsterdam()
             .map_err(|error| StoreError::Inconsistent(error.to_string()))?;

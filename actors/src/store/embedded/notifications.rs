@@ -1,5 +1,5 @@
-//! Notifications, embedded: each shard's queue in arrival order (`notificaties`, keyed by box
-//! id), the notifications of berichten published later (`notificaties_later`, keyed by
+//! Notifications, embedded: each shard's queue in arrival order (`notifications`, keyed by box
+//! id), the notifications of berichten published later (`notifications_later`, keyed by
 //! publication time), and the caps' window in the catalog database. The queues are filled by
 //! `Processing::deliver`; this file reads them and removes what was sent.
 
@@ -22,7 +22,7 @@ impl Notifications for EmbeddedStore {
         let mut out = Vec::with_capacity(limit.min(4096));
         let handles = self.shard(shard);
         let from = handles.notified_from.load(Ordering::Acquire).to_be_bytes();
-        for guard in handles.notificaties.range(from.as_slice()..).take(limit) {
+        for guard in handles.notifications.range(from.as_slice()..).take(limit) {
             let (key, value) = guard.into_inner()?;
             out.push(decode(&key, &value)?);
         }
@@ -44,7 +44,7 @@ impl Notifications for EmbeddedStore {
         let mut out = Vec::new();
         for guard in self
             .shard(shard)
-            .notificaties_later
+            .notifications_later
             .range(..end.as_slice())
             .take(limit)
         {
@@ -67,14 +67,14 @@ impl Notifications for EmbeddedStore {
                     sent_up_to = sent_up_to.max(Some(record.id.ontvangen_nanos));
                 }
                 let queue = if record.published_later() {
-                    &handles.notificaties_later
+                    &handles.notifications_later
                 } else {
-                    &handles.notificaties
+                    &handles.notifications
                 };
                 write.remove(queue, record.key());
             }
             write.commit()?;
-            saturating_sub(&handles.notifications_waiting, positions_len);
+            saturating_sub(&handles.notification_queue_depth, positions_len);
             // Inclusive: a notification of the same arrival nanosecond may still come.
             if let Some(sent_up_to) = sent_up_to {
                 handles

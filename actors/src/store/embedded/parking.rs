@@ -13,7 +13,7 @@ use super::writer::ParkJob;
 use crate::core::routing::home_shard_of_batch;
 use crate::store::record::{bijlage_key, seq_key};
 use crate::store::{
-    Admin as _, BijlageRef, ParkReceipt, ParkRequest, ParkedMessage, Parking, StoreError,
+    Admin as _, BijlageRef, ParkReceipt, ParkRequest, ParkedBericht, Parking, StoreError,
 };
 
 impl Parking for EmbeddedStore {
@@ -24,7 +24,7 @@ impl Parking for EmbeddedStore {
         let parked: u64 = self
             .shards
             .iter()
-            .map(|shard| shard.parked_messages.load(Ordering::Relaxed))
+            .map(|shard| shard.parked_berichten.load(Ordering::Relaxed))
             .sum();
         if parked + request.batch.len() as u64 > self.config.max_parked_berichten {
             return Err(StoreError::Backlog {
@@ -73,14 +73,9 @@ impl Parking for EmbeddedStore {
         shard: usize,
         after_seq: Option<u64>,
         limit: usize,
-    ) -> Result<Vec<ParkedMessage>, StoreError> {
+    ) -> Result<Vec<ParkedBericht>, StoreError> {
         let start = after_seq.map_or(0, |seq| seq.saturating_add(1));
-        collect(
-            self.shard(shard)
-                .geparkeerd
-                .range(seq_key(start)..)
-                .take(limit),
-        )
+        collect(self.shard(shard).parked.range(seq_key(start)..).take(limit))
     }
 
     fn bijlage(&self, reference: &BijlageRef) -> Result<Option<Vec<u8>>, StoreError> {

@@ -16,12 +16,12 @@ use crate::core::clock::SharedClock;
 use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
 use crate::core::verwerking::VerwerkingsCode;
 use crate::store::record::{
-    BatchStatus, Teller, batch_key, bijlage_key, decode, decode_u64, encode, pending_key, prefixed,
-    seq_key, teller_key,
+    BatchStatus, Teller, batch_key, bijlage_key, decode, decode_u64, encode, parked_id_key,
+    prefixed, seq_key, teller_key,
 };
 use crate::store::{
     BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
-    ParkedMessage, Processing, ReceiptCursor, StoreError, WebhookJob,
+    ParkedBericht, Processing, ReceiptCursor, StoreError, WebhookJob,
 };
 
 impl Processing for EmbeddedStore {
@@ -40,14 +40,14 @@ impl Processing for EmbeddedStore {
         // scan could see half a batch, or a bericht before its batch record.)
         let snapshot = handles.db.snapshot();
         let from = handles.processed_upto.load(Ordering::Acquire);
-        for guard in snapshot.range(&handles.geparkeerd, seq_key(from)..) {
+        for guard in snapshot.range(&handles.parked, seq_key(from)..) {
             let (key, value) = guard.into_inner()?;
-            let message: ParkedMessage = decode(&key, &value)?;
+            let parked: ParkedBericht = decode(&key, &value)?;
             if let Some(batch) = &mut current
-                && batch.record.batch_id == message.batch_id
-                && batch.record.oin == message.oin
+                && batch.record.batch_id == parked.batch_id
+                && batch.record.oin == parked.oin
             {
-                batch.berichten.push(message);
+                batch.berichten.push(parked);
                 continue;
             }
             if let Some(done) = current.take() {
@@ -57,19 +57,19 @@ impl Processing for EmbeddedStore {
                     break;
                 }
             }
-            let key = batch_key(&message.oin, &message.batch_id);
+            let key = batch_key(&parked.oin, &parked.batch_id);
             let record: BatchRecord = match snapshot.get(&handles.batches, &key)? {
                 Some(bytes) => decode(&key, &bytes)?,
                 None => {
                     return Err(StoreError::ReadAnomaly(format!(
                         "parked bericht {} of shard {shard} has no batch record",
-                        message.seq
+                        parked.seq
                     )));
                 }
             };
             current = Some(ParkedBatch {
                 record,
-                berichten: vec![message],
+                berichten: vec![parked],
             });
         }
         batches.extend(current);
@@ -103,19 +103,19 @@ impl Processing for EmbeddedStore {
         shard: usize,
         seq: u64,
     ) -> Result<bool, StoreError> {
-        let mine = pending_key(oin, bericht_id, ontvangen_op, seq);
+        let mine = parked_id_key(oin, bericht_id, ontvangen_op, seq);
         let prefix = prefixed(oin, bericht_id.as_bytes());
         for (index, handles) in self.shards.iter().enumerate() {
             if index == shard
                 || !handles
-                    .pending
+                    .parked_id_filter
                     .may_contain(oin.as_bytes(), bericht_id.as_bytes())
             {
                 continue;
             }
             // The smallest key of the prefix is that shard's earliest copy; on equal arrival
             // times the lower shard counts as earlier.
-            if let Some(guard) = handles.wachtend.prefix(&prefix).next() {
+            if let Some(guard) = handles.parked_ids.prefix(&prefix).next() {
                 let key = guard.key()?;
                 let theirs = key.as_ref();
                 let arrival = |k: &[u8]| k[prefix.len()..prefix.len() + 8].to_vec();
@@ -216,12 +216,12 @@ impl Processing for EmbeddedStore {
                         bsn: entry.bsn.clone(),
                         email: email.clone(),
                         oin: entry.oin.clone(),
-                        publicatie_datum: entry.publicatie_datum,
+                        publicatie_datum: entry.inhoud.publicatie_datum,
                     };
                     let queue = if notification.published_later() {
-                        &handles.notificaties_later
+                        &handles.notifications_later
                     } else {
-                        &handles.notificaties
+                        &handles.notifications
                     };
                     write.insert(queue, notification.key(), encode(&notification));
                     queued += 1;
@@ -230,7 +230,7 @@ impl Processing for EmbeddedStore {
             if !write.is_empty() {
                 write.commit()?;
                 handles
-                    .notifications_waiting
+                    .notification_queue_depth
                     .fetch_add(queued, Ordering::Relaxed);
             }
         }
@@ -252,7 +252,7 @@ impl Processing for EmbeddedStore {
         let ready_nanos = u64::try_from(verwerkt_op.as_nanosecond()).unwrap_or(0);
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut removed = 0u64;
-        let mut webhooks = 0u64;
+        let mut outboxed = 0u64;
         let today = verwerkt_op.to_zoned(self.zone.clone()).date();
         let mut counted: HashMap<Vec<u8>, u64> = HashMap::new();
         for completion in &mut completions {
@@ -262,7 +262,7 @@ impl Processing for EmbeddedStore {
             let record = &completion.record;
             debug_assert_eq!(record.status, BatchStatus::Verwerkt);
             for seq in record.first_seq..record.first_seq + u64::from(record.aantal_berichten) {
-                write.remove(&handles.geparkeerd, seq_key(seq));
+                write.remove(&handles.parked, seq_key(seq));
             }
             for (uitkomst, seq) in completion
                 .record
@@ -272,8 +272,8 @@ impl Processing for EmbeddedStore {
                 .zip(record.first_seq..)
             {
                 write.remove(
-                    &handles.wachtend,
-                    pending_key(&record.oin, &uitkomst.bericht_id, record.ontvangen_op, seq),
+                    &handles.parked_ids,
+                    parked_id_key(&record.oin, &uitkomst.bericht_id, record.ontvangen_op, seq),
                 );
             }
             removed += u64::from(record.aantal_berichten);
@@ -302,7 +302,7 @@ impl Processing for EmbeddedStore {
             };
             let feed_key = prefixed(&record.oin, &cursor.to_bytes());
             write.insert(
-                &handles.ontvangstbewijzen,
+                &handles.receipt_feed,
                 feed_key.clone(),
                 record.batch_id.as_bytes(),
             );
@@ -313,8 +313,8 @@ impl Processing for EmbeddedStore {
                     failures: 0,
                     next_attempt: verwerkt_op,
                 };
-                write.insert(&handles.webhooks, feed_key, encode(&job));
-                webhooks += 1;
+                write.insert(&handles.webhook_outbox, feed_key, encode(&job));
+                outboxed += 1;
             }
         }
         // The day counters go in the same write; the feed lock makes this read-and-add the
@@ -336,26 +336,28 @@ impl Processing for EmbeddedStore {
         for completion in &completions {
             let oin = completion.record.oin.as_bytes();
             for uitkomst in completion.record.receipt.iter().flat_map(|r| &r.berichten) {
-                handles.pending.remove(oin, uitkomst.bericht_id.as_bytes());
+                handles
+                    .parked_id_filter
+                    .remove(oin, uitkomst.bericht_id.as_bytes());
             }
         }
         handles
-            .parked_messages
+            .parked_berichten
             .fetch_sub(removed, Ordering::Relaxed);
         handles
-            .webhooks_waiting
-            .fetch_add(webhooks, Ordering::Relaxed);
+            .webhook_outbox_depth
+            .fetch_add(outboxed, Ordering::Relaxed);
         Ok(())
     }
 
     fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError> {
         let handles = self.shard(shard);
         let from = handles.processed_upto.load(Ordering::Acquire);
-        let Some(guard) = handles.geparkeerd.range(seq_key(from)..).next() else {
+        let Some(guard) = handles.parked.range(seq_key(from)..).next() else {
             return Ok(None);
         };
         let (key, value) = guard.into_inner()?;
-        let message: ParkedMessage = decode(&key, &value)?;
-        Ok(Some(message.ontvangen_op))
+        let parked: ParkedBericht = decode(&key, &value)?;
+        Ok(Some(parked.ontvangen_op))
     }
 }

@@ -1,5 +1,5 @@
 //! Receipts, embedded: batch records (`batches`, in the batch's home shard), the receipt feed
-//! (`ontvangstbewijzen`) and the webhook outbox (`webhooks`), both keyed oin ++ cursor in the
+//! (`receipt_feed`) and the webhook outbox (`webhook_outbox`), both keyed oin ++ cursor in the
 //! shard where the batch completed. The feed and the outbox are filled by
 //! `Processing::complete`; this file reads them and settles webhook jobs.
 
@@ -52,7 +52,7 @@ impl Receipts for EmbeddedStore {
         let mut found: Vec<(ReceiptCursor, usize, Vec<u8>)> = Vec::new();
         for (shard, handles) in self.shards.iter().enumerate() {
             for guard in handles
-                .ontvangstbewijzen
+                .receipt_feed
                 .range((start.clone(), end.clone()))
                 .take(limit)
             {
@@ -81,7 +81,7 @@ impl Receipts for EmbeddedStore {
     ) -> Result<Option<(ReceiptCursor, WebhookJob)>, StoreError> {
         let mut head: Option<(ReceiptCursor, WebhookJob)> = None;
         for handles in &self.shards {
-            let Some(guard) = handles.webhooks.prefix(oin).next() else {
+            let Some(guard) = handles.webhook_outbox.prefix(oin).next() else {
                 continue;
             };
             let (key, value) = guard.into_inner()?;
@@ -105,12 +105,12 @@ impl Receipts for EmbeddedStore {
         let key = prefixed(oin, &cursor.to_bytes());
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         match job {
-            Some(job) => write.insert(&handles.webhooks, key, encode(job)),
-            None => write.remove(&handles.webhooks, key),
+            Some(job) => write.insert(&handles.webhook_outbox, key, encode(job)),
+            None => write.remove(&handles.webhook_outbox, key),
         }
         write.commit()?;
         if job.is_none() {
-            saturating_sub(&handles.webhooks_waiting, 1);
+            saturating_sub(&handles.webhook_outbox_depth, 1);
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions};
 
 use super::EmbeddedConfig;
-use super::pending;
+use super::parked_ids;
 use crate::store::StoreError;
 
 /// The key in `meta` of the shard's next sequence number.
@@ -22,14 +22,16 @@ pub(super) const NEXT_SEQ_KEY: &[u8] = b"next_seq";
 pub(super) struct ShardHandles {
     pub(super) index: usize,
     pub(super) db: Database,
-    pub(super) geparkeerd: Keyspace,
+    /// Parked berichten: seq → `ParkedBericht`.
+    pub(super) parked: Keyspace,
     pub(super) bijlagen: Keyspace,
     pub(super) batches: Keyspace,
     pub(super) meta: Keyspace,
-    /// Receipts by afnemer in the order they became ready: oin ++ cursor → batch id.
-    pub(super) ontvangstbewijzen: Keyspace,
-    /// Receipts waiting for the afnemer's webhook, keyed like `ontvangstbewijzen`.
-    pub(super) webhooks: Keyspace,
+    /// The receipt feed: receipts by afnemer in the order they became ready,
+    /// oin ++ cursor → batch id.
+    pub(super) receipt_feed: Keyspace,
+    /// The webhook outbox: receipts waiting for the afnemer's webhook, keyed like the feed.
+    pub(super) webhook_outbox: Keyspace,
     /// berichtIds delivered, by afnemer: oin ++ berichtId → batch id.
     pub(super) bericht_ids: Keyspace,
     /// Citizens' accounts: bsn → account.
@@ -41,16 +43,17 @@ pub(super) struct ShardHandles {
     /// Boxes: bsn ++ box id → entry.
     pub(super) boxes: Keyspace,
     /// Notifications to send: box id → notification; the id starts with the arrival time.
-    pub(super) notificaties: Keyspace,
+    pub(super) notifications: Keyspace,
     /// Notifications of berichten published after they arrived: due time ++ box id.
-    pub(super) notificaties_later: Keyspace,
-    /// Parked berichten by id: oin ++ berichtId ++ arrival ++ seq → (). Written with the park,
+    pub(super) notifications_later: Keyspace,
+    /// The parked ids: parked berichten by id, oin ++ berichtId ++ arrival ++ seq → ().
+    /// Written with the park,
     /// removed with the completion; tells other shards' processors that an earlier-accepted
     /// copy of a berichtId is still to be decided.
-    pub(super) wachtend: Keyspace,
-    /// Counts what `wachtend` holds (a superset): its "no" spares other shards' processors
+    pub(super) parked_ids: Keyspace,
+    /// Counts what `parked_ids` holds (a superset): its "no" spares other shards' processors
     /// the prefix scan.
-    pub(super) pending: Arc<pending::PendingFilter>,
+    pub(super) parked_id_filter: Arc<parked_ids::ParkedIdFilter>,
     /// Day counters for the reports: `YYYYMMDD` ++ oin ++ kind → u64. `aangeboden` is written
     /// by the shard's writer with the park, `verwerkt`/`afgewezen` by completions (under the
     /// feed lock) with the completion; each key has one writer at a time.
@@ -59,17 +62,17 @@ pub(super) struct ShardHandles {
     pub(super) claim_lock: Arc<std::sync::Mutex<()>>,
     /// Serialises changes to this shard's boxes that read first (deliver, mark, delete).
     pub(super) box_lock: Arc<std::sync::Mutex<()>>,
-    pub(super) parked_messages: Arc<AtomicU64>,
-    /// Entries of `notificaties` plus `notificaties_later`: counted at start-up, then kept
+    pub(super) parked_berichten: Arc<AtomicU64>,
+    /// Entries of `notifications` plus `notifications_later`: counted at start-up, then kept
     /// exact by the writes that add (a delivery of a new box entry) and remove (a send).
-    pub(super) notifications_waiting: Arc<AtomicU64>,
-    /// Entries of `webhooks`, kept like `notifications_waiting`.
-    pub(super) webhooks_waiting: Arc<AtomicU64>,
+    pub(super) notification_queue_depth: Arc<AtomicU64>,
+    /// Entries of `webhook_outbox`, kept like `notification_queue_depth`.
+    pub(super) webhook_outbox_depth: Arc<AtomicU64>,
     /// Nothing below this sequence number is still parked. Completions take a prefix of what
-    /// is parked, so scans of `geparkeerd` start here instead of wading through the tombstones
+    /// is parked, so scans of `parked` start here instead of wading through the tombstones
     /// of everything processed before.
     pub(super) processed_upto: Arc<AtomicU64>,
-    /// No notification in `notificaties` arrived before this (nanos): the notifier removes a
+    /// No notification in `notifications` arrived before this (nanos): the notifier removes a
     /// prefix of the queue, and nothing arrives below what it has sent (it sends only behind
     /// processing's watermark). Scans of the queue start here, past the tombstones.
     pub(super) notified_from: Arc<AtomicU64>,
@@ -89,22 +92,22 @@ pub(super) fn open_shard(
     let memtable = config.memtable_bytes;
     let options = move || KeyspaceCreateOptions::default().max_memtable_size(memtable);
     let keyspace = |name: &str| db.keyspace(name, options);
-    let geparkeerd = keyspace("geparkeerd")?;
+    let parked = keyspace("parked")?;
     let bijlagen = db.keyspace("bijlagen", || {
         options().with_kv_separation(Some(KvSeparationOptions::default()))
     })?;
     let batches = keyspace("batches")?;
     let meta = keyspace("meta")?;
-    let ontvangstbewijzen = keyspace("ontvangstbewijzen")?;
-    let webhooks = keyspace("webhooks")?;
+    let receipt_feed = keyspace("receipt_feed")?;
+    let webhook_outbox = keyspace("webhook_outbox")?;
     let bericht_ids = keyspace("bericht_ids")?;
     let accounts = keyspace("accounts")?;
     let voorkeuren = keyspace("voorkeuren")?;
     let mutaties = keyspace("mutaties")?;
     let boxes = keyspace("boxes")?;
-    let notificaties = keyspace("notificaties")?;
-    let notificaties_later = keyspace("notificaties_later")?;
-    let wachtend = keyspace("wachtend")?;
+    let notifications = keyspace("notifications")?;
+    let notifications_later = keyspace("notifications_later")?;
+    let parked_ids = keyspace("parked_ids")?;
     let tellers = keyspace("tellers")?;
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
@@ -117,9 +120,9 @@ pub(super) fn open_shard(
         ),
         None => 0,
     };
-    let parked = geparkeerd.len()? as u64;
+    let parked_berichten = parked.len()? as u64;
     // The lowest sequence still parked (or the next, with none): scans start there.
-    let first_parked = match geparkeerd.first_key_value() {
+    let first_parked = match parked.first_key_value() {
         Some(guard) => {
             let key = guard.key()?;
             <[u8; 8]>::try_from(key.as_ref())
@@ -128,48 +131,48 @@ pub(super) fn open_shard(
         }
         None => next_seq,
     };
-    let notifications = (notificaties.len()? + notificaties_later.len()?) as u64;
-    let webhooks_waiting = webhooks.len()? as u64;
-    let pending = pending::PendingFilter::new();
-    for guard in wachtend.iter() {
+    let queued = (notifications.len()? + notifications_later.len()?) as u64;
+    let outboxed = webhook_outbox.len()? as u64;
+    let parked_id_filter = parked_ids::ParkedIdFilter::new();
+    for guard in parked_ids.iter() {
         let key = guard.key()?;
         // oin ++ berichtId ++ arrival (8) ++ seq (8); the filter hashes oin ++ berichtId.
         if let Some(prefix) = key.len().checked_sub(16).map(|end| &key[..end]) {
-            pending.add(prefix, &[]);
+            parked_id_filter.add(prefix, &[]);
         }
     }
     tracing::info!(
         shard = index,
-        parked_messages = parked,
-        notifications,
-        webhooks = webhooks_waiting,
+        parked_berichten,
+        queued_notifications = queued,
+        webhook_outbox = outboxed,
         next_seq,
         "shard opened"
     );
     Ok(ShardHandles {
         index,
         db,
-        geparkeerd,
+        parked,
         bijlagen,
         batches,
         meta,
-        ontvangstbewijzen,
-        webhooks,
+        receipt_feed,
+        webhook_outbox,
         bericht_ids,
         accounts,
         voorkeuren,
         mutaties,
         boxes,
-        notificaties,
-        notificaties_later,
-        wachtend,
-        pending: Arc::new(pending),
+        notifications,
+        notifications_later,
+        parked_ids,
+        parked_id_filter: Arc::new(parked_id_filter),
         tellers,
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
-        parked_messages: Arc::new(AtomicU64::new(parked)),
-        notifications_waiting: Arc::new(AtomicU64::new(notifications)),
-        webhooks_waiting: Arc::new(AtomicU64::new(webhooks_waiting)),
+        parked_berichten: Arc::new(AtomicU64::new(parked_berichten)),
+        notification_queue_depth: Arc::new(AtomicU64::new(queued)),
+        webhook_outbox_depth: Arc::new(AtomicU64::new(outboxed)),
         processed_upto: Arc::new(AtomicU64::new(first_parked)),
         notified_from: Arc::new(AtomicU64::new(0)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),

@@ -22,7 +22,8 @@ use super::EmbeddedConfig;
 use super::shard::{NEXT_SEQ_KEY, ShardHandles};
 use crate::store::record::{self, Teller, batch_key, bijlage_key, decode, encode, seq_key};
 use crate::store::{
-    BatchRecord, BatchStatus, BijlageRef, ParkOutcome, ParkRequest, ParkedMessage, StoreError,
+    BatchRecord, BatchStatus, BerichtInhoud, BijlageRef, ParkOutcome, ParkRequest, ParkedBericht,
+    StoreError,
 };
 
 /// One submitted park and where its answer goes.
@@ -35,10 +36,10 @@ pub(super) struct ParkJob {
 /// last.
 struct ShardWriter {
     shard: ShardHandles,
-    max_group_messages: usize,
+    max_group_berichten: usize,
     /// The last arrival time this shard stamped. Stamps only grow, so within a shard the
     /// order of sequence numbers is the order of arrival: processing's wait for an
-    /// earlier-accepted copy in another shard (`wachtend`) relies on it to be free of cycles.
+    /// earlier-accepted copy in another shard (`parked_ids`) relies on it to be free of cycles.
     last_stamp: jiff::Timestamp,
     zone: jiff::tz::TimeZone,
     /// The `aangeboden` counters this writer wrote last, so a group adds to them without a read.
@@ -55,7 +56,7 @@ pub(super) fn spawn(
     let (sender, receiver) = crossbeam_channel::bounded(config.queue_capacity);
     let writer = ShardWriter {
         shard: shard.clone(),
-        max_group_messages: config.max_group_messages,
+        max_group_berichten: config.max_group_messages,
         last_stamp: last_arrival(shard)?,
         zone: zone.clone(),
         tellers: HashMap::new(),
@@ -68,11 +69,11 @@ pub(super) fn spawn(
 
 /// The arrival time of the last bericht parked in the shard, if any is still parked.
 fn last_arrival(shard: &ShardHandles) -> Result<jiff::Timestamp, StoreError> {
-    let Some(guard) = shard.geparkeerd.last_key_value() else {
+    let Some(guard) = shard.parked.last_key_value() else {
         return Ok(jiff::Timestamp::UNIX_EPOCH);
     };
     let (key, value) = guard.into_inner()?;
-    Ok(decode::<ParkedMessage>(&key, &value)?.ontvangen_op)
+    Ok(decode::<ParkedBericht>(&key, &value)?.ontvangen_op)
 }
 
 /// The fate of one job inside a group.
@@ -80,19 +81,19 @@ enum Planned {
     /// Answered from what was stored before: holds whatever the commit does.
     Settled(ParkOutcome),
     /// Written by this group: holds only if the commit succeeds.
-    Pending(ParkOutcome),
+    Written(ParkOutcome),
 }
 
 impl ShardWriter {
     fn run(mut self, jobs: Receiver<ParkJob>) {
         let shard_label = self.shard.index.to_string();
         while let Ok(first) = jobs.recv() {
-            let mut messages = first.request.batch.len();
+            let mut berichten = first.request.batch.len();
             let mut group = vec![first];
-            while messages < self.max_group_messages {
+            while berichten < self.max_group_berichten {
                 match jobs.try_recv() {
                     Ok(job) => {
-                        messages += job.request.batch.len();
+                        berichten += job.request.batch.len();
                         group.push(job);
                     }
                     Err(_) => break,
@@ -100,12 +101,12 @@ impl ShardWriter {
             }
             metrics::gauge!(crate::telemetry::PARK_QUEUE_DEPTH, "shard" => shard_label.clone())
                 .set(jobs.len() as f64);
-            self.commit_group(group, messages);
+            self.commit_group(group, berichten);
         }
         tracing::debug!(shard = self.shard.index, "park writer stopped");
     }
 
-    fn commit_group(&mut self, group: Vec<ParkJob>, messages: usize) {
+    fn commit_group(&mut self, group: Vec<ParkJob>, berichten: usize) {
         let shard = &self.shard;
         let mut stamp = self.last_stamp;
         let mut write = shard.db.batch().durability(Some(PersistMode::SyncData));
@@ -149,7 +150,7 @@ impl ShardWriter {
                 plans.push(Ok(if stored_before {
                     Planned::Settled(outcome)
                 } else {
-                    Planned::Pending(outcome)
+                    Planned::Written(outcome)
                 }));
                 continue;
             }
@@ -184,32 +185,26 @@ impl ShardWriter {
                         size_bytes: bijlage.inhoud.len() as u32,
                     });
                 }
-                let message = ParkedMessage {
+                let parked = ParkedBericht {
                     seq,
                     oin: request.batch.oin.clone(),
                     batch_id: request.batch.batch_id.clone(),
                     index: index as u32,
-                    bericht_id: bericht.bericht_id.clone(),
-                    bericht_type: bericht.bericht_type.clone(),
                     ontvanger: bericht.ontvanger.clone(),
-                    onderwerp: bericht.onderwerp.clone(),
-                    tekst: bericht.tekst.clone(),
-                    referentie: bericht.referentie.clone(),
                     aanmaak_datum: request.batch.aanmaak_datum,
-                    publicatie_datum: bericht.publicatie_datum,
                     ontvangen_op,
-                    bijlagen: refs,
+                    inhoud: BerichtInhoud::parked(bericht, refs),
                 };
-                write.insert(&shard.geparkeerd, seq_key(seq), encode(&message));
+                write.insert(&shard.parked, seq_key(seq), encode(&parked));
                 shard
-                    .pending
-                    .add(message.oin.as_bytes(), message.bericht_id.as_bytes());
+                    .parked_id_filter
+                    .add(parked.oin.as_bytes(), parked.inhoud.bericht_id.as_bytes());
                 write.insert(
-                    &shard.wachtend,
-                    record::pending_key(
-                        &message.oin,
-                        &message.bericht_id,
-                        message.ontvangen_op,
+                    &shard.parked_ids,
+                    record::parked_id_key(
+                        &parked.oin,
+                        &parked.inhoud.bericht_id,
+                        parked.ontvangen_op,
                         seq,
                     ),
                     [],
@@ -226,7 +221,7 @@ impl ShardWriter {
             stamp = ontvangen_op;
             write.insert(&shard.batches, key.clone(), encode(&record));
             written_here.insert(key, record.clone());
-            plans.push(Ok(Planned::Pending(ParkOutcome::Parked(record))));
+            plans.push(Ok(Planned::Written(ParkOutcome::Parked(record))));
         }
 
         // The day counters go in the same write as what they count.
@@ -255,7 +250,7 @@ impl ShardWriter {
             metrics::histogram!(crate::telemetry::PARK_SYNC)
                 .record(started.elapsed().as_secs_f64());
             metrics::histogram!(crate::telemetry::PARK_GROUP_BATCHES).record(group.len() as f64);
-            metrics::histogram!(crate::telemetry::PARK_GROUP_MESSAGES).record(messages as f64);
+            metrics::histogram!(crate::telemetry::PARK_GROUP_MESSAGES).record(berichten as f64);
             result
         };
 
@@ -263,7 +258,7 @@ impl ShardWriter {
             Ok(()) => {
                 shard.next_seq.store(next_seq, Ordering::Relaxed);
                 shard
-                    .parked_messages
+                    .parked_berichten
                     .fetch_add(parked_now, Ordering::Relaxed);
                 Ok(())
             }
@@ -271,9 +266,9 @@ impl ShardWriter {
                 tracing::error!(shard = shard.index, %error, "group commit failed, nothing of the group is acknowledged");
                 // Uncount what this group counted: none of it is parked.
                 for (job, plan) in group.iter().zip(&plans) {
-                    if let Ok(Planned::Pending(ParkOutcome::Parked(_))) = plan {
+                    if let Ok(Planned::Written(ParkOutcome::Parked(_))) = plan {
                         for bericht in &job.request.batch.berichten {
-                            shard.pending.remove(
+                            shard.parked_id_filter.remove(
                                 job.request.batch.oin.as_bytes(),
                                 bericht.bericht_id.as_bytes(),
                             );
@@ -295,10 +290,10 @@ impl ShardWriter {
         for (job, plan) in group.into_iter().zip(plans) {
             let answer = match (plan, &committed) {
                 (Err(error), _) => Err(error),
-                (Ok(Planned::Settled(outcome)), _) | (Ok(Planned::Pending(outcome)), Ok(())) => {
+                (Ok(Planned::Settled(outcome)), _) | (Ok(Planned::Written(outcome)), Ok(())) => {
                     Ok(outcome)
                 }
-                (Ok(Planned::Pending(_)), Err(message)) => {
+                (Ok(Planned::Written(_)), Err(message)) => {
                     Err(StoreError::CommitFailed(message.clone()))
                 }
             };

@@ -1,15 +1,15 @@
 //! A counting Bloom filter over the berichtIds parked in a shard and not yet decided: the
-//! fast "no" in front of the `wachtend` index.
+//! fast "no" in front of the parked ids (the `parked_ids` keyspace).
 //!
 //! Processing asks, for every bericht, whether another shard holds an earlier-accepted copy of
-//! its berichtId (`earlier_parked_copy`). Answering from `wachtend` costs a prefix scan in every
+//! its berichtId (`earlier_parked_copy`). Answering from `parked_ids` costs a prefix scan in every
 //! other shard; nearly always the answer is "no", and this filter says so from memory.
 //!
 //! The one rule that keeps it correct: a copy is counted in the filter *before* its park
 //! becomes visible, and uncounted only *after* its completion has removed it. So the filter
-//! counts a superset of what `wachtend` holds, and its "no" is always true; a "maybe" goes to
+//! counts a superset of what `parked_ids` holds, and its "no" is always true; a "maybe" goes to
 //! the scan. Counters stop at 255 and then stay (a saturated counter only costs scans). The
-//! filter lives in memory; opening the store counts `wachtend` into it again.
+//! filter lives in memory; opening the store counts `parked_ids` into it again.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -18,19 +18,19 @@ use std::sync::atomic::{AtomicU8, Ordering};
 const BITS: u32 = 22;
 const PROBES: u64 = 3;
 
-pub(super) struct PendingFilter {
+pub(super) struct ParkedIdFilter {
     counters: Box<[AtomicU8]>,
 }
 
-impl std::fmt::Debug for PendingFilter {
+impl std::fmt::Debug for ParkedIdFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingFilter")
+        f.debug_struct("ParkedIdFilter")
             .field("counters", &self.counters.len())
             .finish()
     }
 }
 
-impl PendingFilter {
+impl ParkedIdFilter {
     pub(super) fn new() -> Self {
         Self {
             counters: (0..1usize << BITS).map(|_| AtomicU8::new(0)).collect(),
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn counts_copies_and_forgets_them_again() {
-        let filter = PendingFilter::new();
+        let filter = ParkedIdFilter::new();
         let (oin, a, b) = (b"00000000000000000001", b"id-a", b"id-b");
         assert!(!filter.may_contain(oin, a));
         filter.add(oin, a);
@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn a_saturated_counter_stays_and_says_maybe() {
-        let filter = PendingFilter::new();
+        let filter = ParkedIdFilter::new();
         let (oin, id) = (b"00000000000000000001", b"id");
         for _ in 0..300 {
             filter.add(oin, id);
@@ -120,7 +120,7 @@ mod tests {
 
     #[test]
     fn few_false_maybes() {
-        let filter = PendingFilter::new();
+        let filter = ParkedIdFilter::new();
         let oin = b"00000000000000000001";
         for i in 0..100_000u32 {
             filter.add(oin, format!("parked-{i}").as_bytes());
