@@ -28,16 +28,12 @@ use crate::core::round::{
     self, ClaimPlan, Outcome, Position, RoundBatch, RoundBericht, RoundDecision, Screening,
 };
 use crate::core::verwerking::{Facts, VerwerkingsCode};
-use crate::pacemaker::Drain;
+use crate::pacemaker::{Drain, Pacemaker};
 use crate::store::{
     AccountRecord, BatchStatus, BerichtClaim, BerichtUitkomst, BoxEntry, BoxId, Citizens,
     Completion, Delivery, ParkedBatch, ParkedBericht, Processing, Receipt, StoreError,
     wil_digitaal,
 };
-
-/// Kept here for callers that still name the pacemaker through this module; it lives in
-/// [`crate::pacemaker`].
-pub use crate::pacemaker::Pacemaker;
 
 #[derive(Debug)]
 pub struct Processor {
