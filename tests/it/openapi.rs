@@ -1871,7 +1871,7 @@ fn made_up_methods_are_answered_and_counted_as_other() {
     let mut methods = BTreeSet::new();
     let mut routes = BTreeSet::new();
     for line in text.lines().filter(|l| l.starts_with(requests)) {
-        let labels = &line[requests.len()..line.find('}').expect("labels end")];
+        let labels = &line[requests.len()..line.rfind('}').expect("labels end")];
         for label in labels.split("\",") {
             let (name, value) = label.split_once("=\"").expect("name=\"value\"");
             let value = value.trim_end_matches('"').to_owned();
