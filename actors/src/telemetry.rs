@@ -286,7 +286,7 @@ metric_list! {
     HTTP_REQUESTS = counter(
         "berichtenbox_http_requests_total",
         &["route", "method", "status"],
-        "HTTP requests answered, per route pattern, method and status.",
+        "HTTP requests answered, per route pattern (`unmatched` for a path no route matches), method (`other` for a method outside the nine standard ones) and status.",
     );
     HTTP_REQUEST_DURATION = histogram(
         "berichtenbox_http_request_duration_seconds",

@@ -15,6 +15,10 @@ use super::{AppState, auth};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
+/// The most bericht outcomes one page of `GET /v1/verwerkingsberichten` carries, whatever its
+/// `limit`: a page stops before the receipt that would take it over. A batch has at most 1,000
+/// berichten, so a page always holds at least one whole receipt; a receipt is never split.
+pub const MAX_BERICHTEN_PER_PAGE: usize = 10_000;
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,7 +91,8 @@ struct ReceiptPage {
 }
 
 /// `GET /v1/verwerkingsberichten?na={cursor}&limit={n}`: the afnemer's receipts in the order
-/// they became ready.
+/// they became ready, at most `limit` of them and at most [`MAX_BERICHTEN_PER_PAGE`] bericht
+/// outcomes together; `volgende` continues after the last receipt of the page.
 pub async fn list(
     request: HttpRequest,
     query: Result<web::Query<paging::PageQuery>, actix_web::Error>,
@@ -98,11 +103,16 @@ pub async fn list(
         paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, ReceiptCursor::from_hex)?;
     let store: Arc<dyn Receipts> = state.store.clone();
     let clock = state.clock.clone();
-    let page = web::block(move || store.receipt_feed(&afnemer.oin, after, limit, &clock)).await??;
-    let volgende = (page.len() == limit)
-        .then(|| page.last().map(|(cursor, _)| cursor.to_hex()))
+    let page = web::block(move || {
+        store.receipt_feed(&afnemer.oin, after, limit, MAX_BERICHTEN_PER_PAGE, &clock)
+    })
+    .await??;
+    let volgende = page
+        .full
+        .then(|| page.receipts.last().map(|(cursor, _)| cursor.to_hex()))
         .flatten();
     let verwerkingsberichten = page
+        .receipts
         .iter()
         .filter_map(|(_, record)| {
             record

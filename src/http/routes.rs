@@ -239,7 +239,13 @@ pub(super) fn allow_of(index: usize) -> &'static str {
 
 /// The API of the route with this pattern (as `HttpRequest::match_pattern` gives it).
 pub fn api_of_pattern(pattern: &str) -> Option<Api> {
-    ROUTES.iter().find(|r| r.path == pattern).map(|r| r.api)
+    route_of_pattern(pattern).map(|r| r.api)
+}
+
+/// The route with this pattern (as `HttpRequest::match_pattern` gives it); `None` for any
+/// other text, so what is taken from the table is one of its own `&'static` paths.
+pub fn route_of_pattern(pattern: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.path == pattern)
 }
 
 /// The API of a path no route matched: by its prefix, as the routes under it are. A test

@@ -1,9 +1,10 @@
 //! Request metrics: every response counted by route, method and status, and its duration
 //! observed per API (afnemer, burger, beheer, ops).
 //!
-//! The route label is the matched pattern (`/v1/batches/{batchId}`), never the raw path, so
-//! the series stay few whatever clients send; a path that matches no route counts as
-//! `unmatched`. The list of every metric is [`berichtenbox_actors::telemetry`], re-exported
+//! Every label value comes from a closed set, so the series stay few whatever clients send:
+//! the route label is a pattern of the routes table (`/v1/batches/{batchId}`), never the raw
+//! path, and a path that matches no route counts as `unmatched`; the method label is one of
+//! the nine standard methods, and any other method name counts as `other`. The list of every metric is [`berichtenbox_actors::telemetry`], re-exported
 //! here.
 
 use std::time::Instant;
@@ -11,6 +12,7 @@ use std::time::Instant;
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
@@ -37,14 +39,18 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let response = next.call(request).await?;
-    let pattern = response.request().match_pattern();
-    let api = match pattern.as_deref().and_then(routes::api_of_pattern) {
-        Some(api) => api,
+    let route = response
+        .request()
+        .match_pattern()
+        .as_deref()
+        .and_then(routes::route_of_pattern);
+    let api = match route {
+        Some(route) => route.api,
         None => routes::api_of_path(response.request().path()),
     };
-    let route = pattern.unwrap_or_else(|| "unmatched".to_owned());
+    let route = route.map_or("unmatched", |route| route.path);
     let status = response.status().as_u16().to_string();
     metrics::counter!(
         HTTP_REQUESTS,
@@ -58,9 +64,43 @@ pub async fn observe(
     Ok(response)
 }
 
+/// The `method` label of a request: the method's name when it is one of the nine standard
+/// methods (RFC 9110, and PATCH), otherwise `other`: a client can make up any number of method
+/// names, and each would be a new series for as long as the engine runs.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{METRICS, Metric};
+    use actix_web::http::Method;
+
+    use super::{METRICS, Metric, method_label};
+
+    #[test]
+    fn a_method_outside_the_standard_set_is_other() {
+        for name in [
+            "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+        ] {
+            let method = Method::from_bytes(name.as_bytes()).expect("a method");
+            assert_eq!(method_label(&method), name);
+        }
+        for name in ["XMETHOD0", "get", "PROPFIND", "Get", "BREW"] {
+            let method = Method::from_bytes(name.as_bytes()).expect("a method");
+            assert_eq!(method_label(&method), "other", "{name}");
+        }
+    }
 
     /// The README's table of metrics, as the list gives it.
     fn readme_table() -> String {

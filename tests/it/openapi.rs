@@ -1811,3 +1811,100 @@ fn changed(value: &Value, pointer: &str, new: Option<Value>) -> Value {
     };
     out
 }
+
+/// Made-up method names are answered as any other unrouted method (405 on a routed path with
+/// its `Allow`, 404 elsewhere, both problem+json as documented), and they add no series:
+/// `berichtenbox_http_requests_total` counts each as method `other`. The recorder is shared by
+/// every engine of this test binary, so the check is on the set of method label values, which
+/// other tests' traffic can only widen within the standard set.
+#[test]
+fn made_up_methods_are_answered_and_counted_as_other() {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    let doc = document();
+    let running = start();
+    let engine = &running.engine;
+    let not_allowed = &doc["components"]["responses"]["MethodNotAllowed"];
+    let not_found = &doc["components"]["responses"]["NotFound"];
+    for n in 0..300 {
+        let name = format!("XMETHOD{n}");
+        let made_up = Method::from_bytes(name.as_bytes()).expect("a method token");
+        if n % 2 == 0 {
+            let response = engine
+                .client
+                .request(made_up, engine.url("/v1/batches"))
+                .send()
+                .expect("request");
+            let what = format!("{name} /v1/batches");
+            assert_eq!(response.status(), 405, "{what}");
+            assert_eq!(
+                response
+                    .headers()
+                    .get("allow")
+                    .and_then(|v| v.to_str().ok()),
+                Some("POST"),
+                "{what}: Allow"
+            );
+            check_answer(&doc, &what, not_allowed, response);
+        } else {
+            let path = format!("/v1/onbekend-{n}");
+            let response = engine
+                .client
+                .request(made_up, engine.url(&path))
+                .send()
+                .expect("request");
+            let what = format!("{name} {path}");
+            assert_eq!(response.status(), 404, "{what}");
+            check_answer(&doc, &what, not_found, response);
+        }
+    }
+
+    let response = engine
+        .client
+        .get(engine.url("/metrics"))
+        .send()
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200, "GET /metrics");
+    let text = response.text().expect("metrics text");
+    let requests = "berichtenbox_http_requests_total{";
+    let mut methods = BTreeSet::new();
+    let mut routes = BTreeSet::new();
+    for line in text.lines().filter(|l| l.starts_with(requests)) {
+        let labels = &line[requests.len()..line.rfind('}').expect("labels end")];
+        for label in labels.split("\",") {
+            let (name, value) = label.split_once("=\"").expect("name=\"value\"");
+            let value = value.trim_end_matches('"').to_owned();
+            match name {
+                "method" => methods.insert(value),
+                "route" => routes.insert(value),
+                _ => false,
+            };
+        }
+    }
+    assert!(
+        methods.contains("other"),
+        "made-up methods counted: {methods:?}"
+    );
+    let allowed: BTreeSet<String> = STANDARD
+        .iter()
+        .map(|m| (*m).to_owned())
+        .chain(["other".to_owned()])
+        .collect();
+    let outside: Vec<&String> = methods.difference(&allowed).collect();
+    assert!(
+        outside.is_empty(),
+        "method label values outside the standard set: {outside:?}"
+    );
+    // Routes: patterns of the routes table, or `unmatched`; never a path a client sent.
+    assert!(routes.contains("unmatched"), "{routes:?}");
+    for route in &routes {
+        assert!(
+            route == "unmatched"
+                || berichtenbox::http::routes::ROUTES
+                    .iter()
+                    .any(|r| r.path == route.as_str()),
+            "route label {route:?} is not a pattern of the routes table"
+        );
+    }
+}

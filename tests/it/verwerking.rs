@@ -516,6 +516,101 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
     assert_problem(&reply, 401, "a citizen's token");
 }
 
+/// A page of the feed carries at most `MAX_BERICHTEN_PER_PAGE` bericht outcomes whatever its
+/// `limit`: it stops before the receipt that would take it over, and `volgende` continues
+/// after the last receipt it carries, so following it yields every receipt once, in order.
+/// Batches of 1,000 and 700 berichten (berichttype not registered: each is rejected, which is
+/// an outcome like any other and spares the boxes).
+#[test]
+fn a_feed_page_carries_at_most_its_bound_of_outcomes_and_the_cursor_loses_none() {
+    use berichtenbox::http::receipts::MAX_BERICHTEN_PER_PAGE;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = start(&dir.path().join("data"));
+    let key = engine.afnemer(
+        &oin(10),
+        json!({ "naam": "Gemeente Groot", "berichtenPerSeconde": 100000, "burst": 100000 }),
+    );
+    let sizes: Vec<u32> = (0..13)
+        .map(|i| if i % 2 == 0 { 1000 } else { 700 })
+        .collect();
+    let total: u32 = sizes.iter().sum();
+    assert!(
+        total as usize > MAX_BERICHTEN_PER_PAGE,
+        "more than one page of outcomes"
+    );
+    let mut batch_ids = Vec::new();
+    for (no, &n) in (1000..).zip(&sizes) {
+        let batch = crate::support::batch(no, n);
+        let reply = engine.post_batch(&key, &batch);
+        assert_eq!(reply.status, 202, "batch {no}: {}", reply.text());
+        batch_ids.push(batch["batchId"].as_str().expect("batchId").to_owned());
+    }
+    for batch_id in &batch_ids {
+        engine.wait_processed(&key, batch_id, Duration::from_secs(180));
+    }
+
+    // One receipt a page: the feed's order, each receipt once.
+    let one_by_one = walk_feed(&engine, &key);
+    assert_eq!(one_by_one.len(), sizes.len());
+    let ids: BTreeSet<&str> = one_by_one
+        .iter()
+        .map(|r| r["batchId"].as_str().expect("batchId"))
+        .collect();
+    assert_eq!(
+        ids,
+        batch_ids.iter().map(String::as_str).collect(),
+        "every batch once"
+    );
+
+    // The document names the bound the engine holds to.
+    let bound = format!(
+        "{},{:03} bericht outcomes",
+        MAX_BERICHTEN_PER_PAGE / 1000,
+        MAX_BERICHTEN_PER_PAGE % 1000
+    );
+    assert!(
+        include_str!("../../openapi.json").contains(&bound),
+        "openapi.json does not name the bound ({bound})"
+    );
+
+    let outcomes = |receipt: &Value| receipt["berichten"].as_array().expect("berichten").len();
+    for limit in [1000, 100, 5] {
+        let path = format!("/v1/verwerkingsberichten?limit={limit}");
+        let pages = engine.pages(&key, &path, "verwerkingsberichten");
+        let mut cut_by_outcomes = 0;
+        for (index, page) in pages.iter().enumerate() {
+            let carried: usize = page.iter().map(outcomes).sum();
+            assert!(
+                carried <= MAX_BERICHTEN_PER_PAGE,
+                "{path}: page {index} carries {carried} outcomes"
+            );
+            // A page short of its limit with more after it stopped only because the next
+            // receipt would not fit.
+            if let Some(next) = pages.get(index + 1).and_then(|p| p.first())
+                && page.len() < limit
+            {
+                assert!(
+                    carried + outcomes(next) > MAX_BERICHTEN_PER_PAGE,
+                    "{path}: page {index} stopped early at {carried} outcomes"
+                );
+                cut_by_outcomes += 1;
+            }
+        }
+        if limit > 11 {
+            assert!(
+                cut_by_outcomes > 0,
+                "{path}: no page was cut by its outcomes"
+            );
+        }
+        assert_eq!(
+            pages.concat(),
+            one_by_one,
+            "{path}: following volgende yields every receipt once, in order"
+        );
+    }
+}
+
 /// Marker batches of A to Y (no box, so no box changes), one in each shard, so that every
 /// shard's processor is seen to have run a round after the restart.
 fn marker_batches(oin_a: &str, y: &str) -> Vec<Value> {

@@ -262,6 +262,16 @@ pub trait Processing: Sharded {
     fn oldest_parked(&self, shard: usize) -> Result<Option<jiff::Timestamp>, StoreError>;
 }
 
+/// One page of an afnemer's receipt feed ([`Receipts::receipt_feed`]).
+#[derive(Debug, Clone, Default)]
+pub struct FeedPage {
+    /// The receipts, in feed order, each with the cursor that continues after it.
+    pub receipts: Vec<(ReceiptCursor, BatchRecord)>,
+    /// The page stopped at one of its bounds (`limit` receipts, or the next receipt would have
+    /// taken it over `max_berichten` outcomes): more receipts may follow its last.
+    pub full: bool,
+}
+
 /// Receipts: each batch's record with its outcome, an afnemer's receipt feed, and the webhook
 /// outbox. Read by the HTTP API (`GET /v1/batches/{id}`, the feed) and the webhook dispatcher;
 /// written by [`Processing::complete`].
@@ -270,16 +280,19 @@ pub trait Receipts: Sharded {
     /// its receipt.
     fn find_batch(&self, oin: &str, batch_id: &str) -> Result<Option<BatchRecord>, StoreError>;
 
-    /// An afnemer's receipts in the order they became ready, after `after`. Only receipts
-    /// stamped before the time read from `clock` now are answered: a receipt committing at
-    /// this moment can never land behind a cursor already handed out.
+    /// An afnemer's receipts in the order they became ready, after `after`: at most `limit`
+    /// receipts, and no more bericht outcomes than `max_berichten` together, except that the
+    /// first receipt is always answered whole (a receipt is never split). Only receipts stamped
+    /// before the time read from `clock` now are answered: a receipt committing at this moment
+    /// can never land behind a cursor already handed out.
     fn receipt_feed(
         &self,
         oin: &str,
         after: Option<ReceiptCursor>,
         limit: usize,
+        max_berichten: usize,
         clock: &SharedClock,
-    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError>;
+    ) -> Result<FeedPage, StoreError>;
 
     /// The oldest receipt in the afnemer's webhook outbox.
     fn webhook_outbox_head(

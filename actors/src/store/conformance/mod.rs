@@ -16,7 +16,8 @@
 //!   `complete` makes a batch processed, once; claims and deliveries are idempotent on retry;
 //!   an earlier parked copy of a berichtId in another shard holds a later copy back.
 //! - Receipts: each completed receipt appears in its afnemer's feed exactly once, in order,
-//!   never before the clock has passed its stamp; the webhook outbox holds a receipt until it
+//!   never before the clock has passed its stamp, on pages bounded by receipts and by their
+//!   bericht outcomes; the webhook outbox holds a receipt until it
 //!   is removed.
 //! - Notifications: each shard's queue is in arrival order; berichten published later wait
 //!   until due; removal of a prefix leaves the rest.
@@ -72,6 +73,7 @@ macro_rules! store_conformance_tests {
             parked_batches_are_whole_and_bounded,
             complete_processes_a_batch_once_and_feeds_its_receipt_once,
             the_receipt_feed_is_per_afnemer_and_grows_at_its_end,
+            feed_pages_are_bounded_by_their_berichten,
             the_webhook_outbox_holds_a_receipt_until_removed,
             claims_are_idempotent_and_the_first_holder_keeps_them,
             an_earlier_parked_copy_holds_a_later_one_back,
@@ -244,8 +246,9 @@ fn whole_feed(
     let mut after = None;
     loop {
         let page = store
-            .receipt_feed(oin, after, 2, clock)
-            .expect("receipt feed");
+            .receipt_feed(oin, after, 2, usize::MAX, clock)
+            .expect("receipt feed")
+            .receipts;
         let Some((last, _)) = page.last() else {
             return all;
         };
@@ -622,13 +625,15 @@ pub fn the_receipt_feed_is_per_afnemer_and_grows_at_its_end(backend: &mut dyn Ba
         let a_now = done.iter().filter(|r| r.oin == OIN_A).count();
         // Stamped at this instant: not answered before the clock moves on.
         let page = store
-            .receipt_feed(OIN_A, cursor_a, 100, &clock)
-            .expect("feed");
+            .receipt_feed(OIN_A, cursor_a, 100, usize::MAX, &clock)
+            .expect("feed")
+            .receipts;
         assert!(page.is_empty(), "a receipt was answered at its own instant");
         manual.advance(Duration::from_millis(1));
         let page = store
-            .receipt_feed(OIN_A, cursor_a, 100, &clock)
-            .expect("feed");
+            .receipt_feed(OIN_A, cursor_a, 100, usize::MAX, &clock)
+            .expect("feed")
+            .receipts;
         assert_eq!(page.len(), a_now, "the new receipts come after the cursor");
         for (cursor, record) in &page {
             assert_eq!(record.oin, OIN_A);
@@ -644,6 +649,69 @@ pub fn the_receipt_feed_is_per_afnemer_and_grows_at_its_end(backend: &mut dyn Ba
     assert_eq!(feed_b.len(), 2);
     assert!(feed_b.iter().all(|(_, record)| record.oin == OIN_B));
     assert!(whole_feed(&*store, OIN_C, &clock).is_empty());
+}
+
+/// Receipts: a page of the feed carries at most its bound of bericht outcomes, stopping
+/// before the receipt that would take it over (but a first receipt over the bound whole), says
+/// it is full when it stopped at a bound, and followed page by page yields every receipt once,
+/// in order.
+pub fn feed_pages_are_bounded_by_their_berichten(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let (manual, clock) = manual_clock("2026-11-03T12:00:00Z");
+    let sizes = [3, 5, 2, 4, 1, 9, 2, 6, 7, 1];
+    for (no, n) in (1..).zip(sizes) {
+        parked(park(&*store, batch(OIN_A, no, n), clock.now()));
+        manual.advance(Duration::from_millis(10));
+    }
+    while total_parked(&*store) > 0 {
+        manual.advance(Duration::from_secs(1));
+        complete_first_of_each_shard(&*store, &clock, false);
+    }
+    manual.advance(Duration::from_secs(1));
+    let expected = whole_feed(&*store, OIN_A, &clock);
+    assert_eq!(expected.len(), sizes.len());
+    let outcomes = |record: &BatchRecord| record.receipt.as_ref().map_or(0, |r| r.berichten.len());
+    for (limit, max_berichten) in [(100, 7), (3, 7), (100, 1), (100, 9), (100, 40), (2, 40)] {
+        let mut walked = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .receipt_feed(OIN_A, after, limit, max_berichten, &clock)
+                .expect("feed");
+            let carried: usize = page.receipts.iter().map(|(_, r)| outcomes(r)).sum();
+            let what = format!("limit {limit}, max {max_berichten}, after {after:?}");
+            assert!(page.receipts.len() <= limit, "{what}");
+            assert!(
+                carried <= max_berichten || page.receipts.len() == 1,
+                "{what}: {carried} outcomes"
+            );
+            let rest = &expected[walked.len() + page.receipts.len()..];
+            match rest.first() {
+                // Stopped early only where the next receipt would not fit.
+                Some((_, next)) if page.receipts.len() < limit => {
+                    assert!(page.full, "{what}: more follow");
+                    assert!(
+                        carried + outcomes(next) > max_berichten,
+                        "{what}: stopped early"
+                    );
+                }
+                Some(_) => assert!(page.full, "{what}: more follow"),
+                None => {}
+            }
+            let Some((last, _)) = page.receipts.last() else {
+                assert!(!page.full, "{what}: an empty page is not full");
+                break;
+            };
+            after = Some(*last);
+            walked.extend(page.receipts);
+        }
+        let walked_ids: Vec<&str> = walked.iter().map(|(_, r)| r.batch_id.as_str()).collect();
+        let expected_ids: Vec<&str> = expected.iter().map(|(_, r)| r.batch_id.as_str()).collect();
+        assert_eq!(
+            walked_ids, expected_ids,
+            "limit {limit}, max {max_berichten}: every receipt once, in order"
+        );
+    }
 }
 
 /// Receipts: the webhook outbox holds each receipt offered to it, oldest first, with its

@@ -11,7 +11,7 @@ use super::{EmbeddedStore, saturating_sub};
 use crate::core::clock::SharedClock;
 use crate::core::routing::home_shard_of_batch;
 use crate::store::record::{batch_key, decode, encode, prefixed};
-use crate::store::{BatchRecord, ReceiptCursor, Receipts, StoreError, WebhookJob};
+use crate::store::{BatchRecord, FeedPage, ReceiptCursor, Receipts, StoreError, WebhookJob};
 
 impl Receipts for EmbeddedStore {
     fn find_batch(&self, oin: &str, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
@@ -29,8 +29,9 @@ impl Receipts for EmbeddedStore {
         oin: &str,
         after: Option<ReceiptCursor>,
         limit: usize,
+        max_berichten: usize,
         clock: &SharedClock,
-    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError> {
+    ) -> Result<FeedPage, StoreError> {
         // Every completion stamped before `until` has committed: it held the lock throughout.
         let until = {
             let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
@@ -65,14 +66,26 @@ impl Receipts for EmbeddedStore {
         }
         found.sort_by_key(|(cursor, ..)| *cursor);
         found.truncate(limit);
-        let mut out = Vec::with_capacity(found.len());
+        let mut receipts = Vec::with_capacity(found.len());
+        let mut berichten = 0usize;
         for (cursor, shard, batch_id) in found {
             let key = prefixed(oin, &batch_id);
             if let Some(bytes) = self.shard(shard).batches.get(&key)? {
-                out.push((cursor, decode(&key, &bytes)?));
+                let record: BatchRecord = decode(&key, &bytes)?;
+                let outcomes = record.receipt.as_ref().map_or(0, |r| r.berichten.len());
+                berichten = berichten.saturating_add(outcomes);
+                if berichten > max_berichten && !receipts.is_empty() {
+                    // This receipt would take the page over its bound: it opens the next.
+                    return Ok(FeedPage {
+                        receipts,
+                        full: true,
+                    });
+                }
+                receipts.push((cursor, record));
             }
         }
-        Ok(out)
+        let full = receipts.len() == limit;
+        Ok(FeedPage { receipts, full })
     }
 
     fn webhook_outbox_head(
