@@ -6,12 +6,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use berichtenbox::http::{batches, body};
-use berichtenbox_bench::{OIN, batch_json, text_batch_json};
+use berichtenbox_bench::{OIN, batch_json, fixture_now, text_batch_json};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn parse_and_validate(json: &[u8]) -> berichtenbox_actors::core::model::Batch {
     let parsed: batches::BatchJson = body::parse_json(json).expect("the fixture is valid JSON");
-    batches::validate(parsed, OIN).expect("the fixture is a valid batch")
+    batches::validate(parsed, OIN, fixture_now()).expect("the fixture is a valid batch")
 }
 
 fn bench(c: &mut Criterion) {

@@ -14,6 +14,11 @@ use berichtenbox_actors::store::ParkRequest;
 /// The afnemer every fixture delivers for: 20 digits.
 pub const OIN: &str = "00000001234567890000";
 
+/// The engine's clock as the fixtures arrive: their `aanmaakDatum` (10:00 in Amsterdam).
+pub fn fixture_now() -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_795_856_400).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
 /// The default rate of an afnemer: 45 berichten a second, a burst of 1000.
 pub fn default_rate() -> Rate {
     Rate {
@@ -220,7 +225,7 @@ mod tests {
             (batch_json(10, 2, 100_000), 10, 2_000_000),
         ] {
             let parsed: batches::BatchJson = body::parse_json(&json).expect("valid JSON");
-            let batch = batches::validate(parsed, OIN).expect("a valid batch");
+            let batch = batches::validate(parsed, OIN, fixture_now()).expect("a valid batch");
             assert_eq!(batch.len(), berichten);
             assert_eq!(batch.attachment_bytes(), bijlage_bytes);
         }

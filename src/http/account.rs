@@ -443,8 +443,11 @@ pub async fn bijlage(
     let bytes = web::block(move || store.bijlage(&reference))
         .await??
         .ok_or_else(not_found)?;
+    // The media type is the afnemer's (checked to be one); the browser must not guess another,
+    // nor show the bytes inline. The file name is ours, never the afnemer's omschrijving.
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, mediatype))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"bijlage-{volgorde}\""),

@@ -13,6 +13,7 @@ use berichtenbox_actors::afnemer::AdmitError;
 use berichtenbox_actors::core::model::{Batch, Bericht, Bijlage};
 use berichtenbox_actors::core::rules::{self, MAX_BERICHTEN_PER_BATCH};
 use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequest, Receipts};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::body::Object;
@@ -153,13 +154,14 @@ fn text(min: usize, max: usize) -> impl FnOnce(String) -> Result<String, rules::
 }
 
 /// Checks every field rule of API.md and builds the domain batch, or says every broken field.
-pub fn validate(json: BatchJson, oin: &str) -> Result<Batch, ApiError> {
+/// `now` is the engine's clock as the batch arrived: an `aanmaakDatum` is judged against it.
+pub fn validate(json: BatchJson, oin: &str, now: Timestamp) -> Result<Batch, ApiError> {
     let mut findings = Findings::default();
     let batch_id = findings.required(|| "batchId".into(), json.batch_id, |v| rules::guid(&v));
     let aanmaak_datum = findings.required(
         || "aanmaakDatum".into(),
         json.aanmaak_datum,
-        |v| rules::rfc3339(&v),
+        |v| rules::rfc3339(&v).and_then(|at| rules::aanmaak_datum(at, now)),
     );
     let berichten_json = json.berichten.unwrap_or_default();
     if berichten_json.len() > MAX_BERICHTEN_PER_BATCH {
@@ -384,7 +386,10 @@ pub async fn deliver(
     let prepared = web::block(move || -> Result<Prepared, ApiError> {
         let json: BatchJson = body::parse_json(&body.bytes)?;
         drop(body);
-        let batch = validate(json, &oin)?;
+        // One reading of the engine's clock: the batch's `ontvangenOp`, and the "now" its
+        // `aanmaakDatum` is judged against.
+        let ontvangen_op = blocking_state.clock.now();
+        let batch = validate(json, &oin, ontvangen_op)?;
         let digest = batch.content_digest();
         if let Some(record) = blocking_state.store.find_batch(&oin, &batch.batch_id)? {
             let outcome = if record.digest == digest {
@@ -394,7 +399,6 @@ pub async fn deliver(
             };
             return Ok(Prepared::Seen(outcome));
         }
-        let ontvangen_op = blocking_state.clock.now();
         Ok(Prepared::New(ParkRequest {
             batch,
             digest,

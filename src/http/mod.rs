@@ -70,8 +70,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         for operation in route.operations {
             resource = resource.route((operation.handler)().method(operation.verb.method()));
         }
-        cfg.service(resource.default_service(only(routes::allow_of(index))));
+        let resource = resource.default_service(only(routes::allow_of(index)));
+        // The resource's middleware covers its 405 and every error its handlers answer.
+        if route.api == routes::Api::Burger {
+            cfg.service(resource.wrap(citizen_headers()));
+        } else {
+            cfg.service(resource);
+        }
     }
+}
+
+/// What every citizen response carries on top of [`default_headers`]: nothing of a citizen's
+/// box is kept by a browser or an intermediary cache.
+pub fn citizen_headers() -> DefaultHeaders {
+    DefaultHeaders::new().add((actix_web::http::header::CACHE_CONTROL, "no-store"))
 }
 
 /// The headers every response carries.
@@ -80,7 +92,16 @@ pub fn default_headers() -> DefaultHeaders {
 }
 
 pub async fn not_found(request: HttpRequest) -> HttpResponse {
-    ApiError::NotFound(format!("Er is geen resource op {}.", request.path())).error_response()
+    let mut response =
+        ApiError::NotFound(format!("Er is geen resource op {}.", request.path())).error_response();
+    // A path under the citizens' API that no route matched is still a citizen's answer.
+    if routes::api_of_path(request.path()) == routes::Api::Burger {
+        response.headers_mut().insert(
+            actix_web::http::header::CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        );
+    }
+    response
 }
 
 /// The fallback of a resource: 405 with the methods it does allow.

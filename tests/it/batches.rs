@@ -877,6 +877,141 @@ fn a_batch_at_every_limit_is_accepted() {
     assert_eq!(batch_status(&engine, &key, &batch_id(&batch)).status, 200);
 }
 
+/// The engine's clock, read as the engine reads it.
+fn engine_now(engine: &Engine) -> jiff::Timestamp {
+    use berichtenbox_actors::core::clock::Clock as _;
+    engine.clock.now()
+}
+
+#[test]
+fn an_aanmaak_datum_more_than_five_minutes_ahead_of_the_engines_clock_is_400_and_not_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start(&dir.path().join("data"));
+    let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
+    // An hour ahead of the system's clock: only the engine's own clock can judge these dates
+    // (on the system's clock, now+4 minutes would be over an hour ahead).
+    engine.advance(Duration::from_secs(3600));
+    let mins = |n: i64| jiff::SignedDuration::from_mins(n);
+
+    let mut soon = batch(60, 2);
+    soon["aanmaakDatum"] = json!((engine_now(&engine) + mins(4)).to_string());
+    let reply = engine.post_batch(&key, &soon);
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(batch_status(&engine, &key, &batch_id(&soon)).status, 200);
+
+    for (n, ahead) in [(61, mins(6)), (62, mins(60 * 24 * 365 * 7000))] {
+        let mut late = batch(n, 2);
+        late["aanmaakDatum"] = json!((engine_now(&engine) + ahead).to_string());
+        let reply = engine.post_batch(&key, &late);
+        let problem = assert_problem(&reply, 400, "aanmaakDatum ahead");
+        assert_eq!(
+            invalid_names(&problem),
+            Some(vec!["aanmaakDatum".to_owned()]),
+            "{problem}"
+        );
+        assert_eq!(batch_status(&engine, &key, &batch_id(&late)).status, 404);
+    }
+    // Nothing of the refused batches was parked or counted: one batch of 2 was offered.
+    let dag = engine.get(&key, "/v1/rapportages/dagelijks");
+    assert_eq!(dag.status, 200, "{}", dag.text());
+    assert_eq!(dag.json()["aangeboden"], json!(2), "{}", dag.text());
+}
+
+#[test]
+fn extreme_dates_are_processed_with_their_codes_and_wrap_nowhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start(&dir.path().join("data"));
+    let afnemer = engine
+        .beheer()
+        .afnemer_with_aanslag(&oin(1), json!({ "naam": "Gemeente" }));
+    let burger = bsn(5);
+    engine.open_box(&burger);
+    let day = jiff::SignedDuration::from_hours(24);
+    let now = engine_now(&engine);
+    let bericht = |i: u32, publicatie: Option<&str>| {
+        let mut b = json!({
+            "berichtId": guid(70, i),
+            "berichtType": "AANSLAG",
+            "ontvanger": burger,
+            "onderwerp": format!("Bericht {i}"),
+            "tekst": "Tekst.",
+        });
+        if let Some(at) = publicatie {
+            b["publicatieDatum"] = json!(at);
+        }
+        b
+    };
+    let deliver = |batch_no: u32, aanmaak: &str, berichten: Vec<Value>| -> Vec<(String, String)> {
+        let batch = json!({ "batchId": guid(batch_no, 0xffff), "aanmaakDatum": aanmaak, "berichten": berichten });
+        let reply = afnemer.deliver(&batch);
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        let done = afnemer.wait_processed(&batch_id(&batch), Duration::from_secs(20));
+        let mut codes: Vec<(String, String)> = done["verwerkingsbericht"]["berichten"]
+            .as_array()
+            .expect("berichten")
+            .iter()
+            .map(|b| {
+                (
+                    b["berichtId"].as_str().unwrap_or_default().to_owned(),
+                    b["verwerkingsCode"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        codes.sort();
+        codes
+    };
+
+    // Just inside the 13 days of the past (a minute to spare), with a publicatieDatum in the
+    // year 9999, one exactly 13 days after aanmaakDatum, and none.
+    let edge = now - day * 13 + jiff::SignedDuration::from_mins(1);
+    let at_13 = (edge + day * 13).to_string();
+    let codes = deliver(
+        71,
+        &edge.to_string(),
+        vec![
+            bericht(1, Some("9999-06-01T00:00:00Z")),
+            bericht(2, Some(&at_13)),
+            bericht(3, None),
+        ],
+    );
+    assert_eq!(
+        codes,
+        vec![
+            (
+                guid(70, 1),
+                "PublicatieDatumLigtTeVerInDeToekomst".to_owned()
+            ),
+            (guid(70, 2), "Verwerkt".to_owned()),
+            (guid(70, 3), "Verwerkt".to_owned()),
+        ]
+    );
+    // Only the one without a later publicatieDatum shows yet.
+    let shown: Vec<Value> = engine.burger(&burger).box_all();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+
+    // Just past the edge, and in the year 0001: too old, whatever the publicatieDatum.
+    let past_edge = (now - day * 13 - jiff::SignedDuration::from_mins(1)).to_string();
+    for (batch_no, aanmaak) in [(72, past_edge.as_str()), (73, "0001-01-01T00:00:00Z")] {
+        let codes = deliver(
+            batch_no,
+            aanmaak,
+            vec![
+                bericht(batch_no * 10, Some("9999-06-01T00:00:00Z")),
+                bericht(batch_no * 10 + 1, None),
+            ],
+        );
+        assert!(
+            codes
+                .iter()
+                .all(|(_, code)| code == "AanmaakDatumLigtTeVerInHetVerleden"),
+            "{aanmaak}: {codes:?}"
+        );
+        assert_eq!(codes.len(), 2);
+    }
+    // The engine still answers, and the box holds what it held.
+    assert_eq!(engine.burger(&burger).box_all().len(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Idempotency, across a restart
 // ---------------------------------------------------------------------------------------------

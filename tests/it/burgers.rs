@@ -890,6 +890,146 @@ fn without_a_valid_token_every_citizen_call_is_401_and_another_citizens_bericht_
 /// A DELETE that answered 204 is final: a PATCH of the same bericht at the same moment (the
 /// portal marking it read while the app deletes it) must not write it back.
 #[test]
+fn every_citizen_answer_says_no_store_and_a_bijlage_is_a_nosniff_attachment() {
+    use berichtenbox::http::routes::{Api, ROUTES, Verb};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start(&dir.path().join("data"));
+    let key = afnemer_a(&engine);
+    let x = bsn(870_000);
+    open_box(&engine, &x, "x@voorbeeld.nl");
+    // HTML that a browser would render if it sniffed, under an omschrijving that tries to end
+    // the header's file name and start its own.
+    let html = b"<html><script>alert(1)</script></html>";
+    let mut sent = bericht(&guid(1, 1), &x, "Met bijlage");
+    sent["bijlagen"] = json!([{
+        "omschrijving": "x\"; filename=\"boos.html",
+        "mediatype": "text/html",
+        "inhoud": base64::engine::general_purpose::STANDARD.encode(html),
+    }]);
+    assert_eq!(deliver(&engine, &key, 1, vec![sent]), ["Verwerkt"]);
+    let list = all_berichten(&engine, &x);
+    let id = id_of(&list, "Met bijlage").to_owned();
+    let volgorde = list[0]["bijlagen"][0]["volgorde"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no volgorde in {list:?}"));
+
+    let body_for = |path: &str, verb: Verb| -> Option<Value> {
+        match (path, verb) {
+            ("/v1/account", Verb::Post) => Some(json!({ "email": "x@voorbeeld.nl" })),
+            ("/v1/account", Verb::Patch) => Some(json!({ "notificaties": true })),
+            (_, Verb::Put) => Some(json!({ "digitaal": true })),
+            (_, Verb::Patch) => Some(json!({ "gelezen": true })),
+            _ => None,
+        }
+    };
+    let no_store = |reply: &Reply, context: &str| {
+        assert_eq!(
+            reply.header("Cache-Control"),
+            Some("no-store"),
+            "{context}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    };
+
+    // Every method of every citizen route: with a valid token (deletes last, so the box and
+    // the bericht are there for the rest), without one (401), and a method it lacks (405).
+    let citizen_routes: Vec<_> = ROUTES.iter().filter(|r| r.api == Api::Burger).collect();
+    assert!(citizen_routes.len() >= 6, "{citizen_routes:?}");
+    let mut calls = Vec::new();
+    for route in &citizen_routes {
+        let path = route
+            .path
+            .replace("{id}", &id)
+            .replace("{volgorde}", &volgorde.to_string())
+            .replace("{oin}", &oin(1));
+        for operation in route.operations {
+            calls.push((path.clone(), operation.verb));
+        }
+        let lacking = [Verb::Put, Verb::Post, Verb::Get]
+            .into_iter()
+            .find(|verb| route.operations.iter().all(|o| o.verb != *verb))
+            .expect("no route has every method");
+        let method = Method::from_bytes(lacking.as_str().as_bytes()).expect("method");
+        let reply = as_citizen(&engine, &x, method, &path, None);
+        assert_problem(&reply, 405, &format!("{} {path}", lacking.as_str()));
+        no_store(&reply, &format!("405 {} {path}", lacking.as_str()));
+    }
+    // DELETE of the bericht before DELETE of the account.
+    calls.sort_by_key(|(path, verb)| (*verb == Verb::Delete, std::cmp::Reverse(path.len())));
+    let mut statuses = Vec::new();
+    for (path, verb) in &calls {
+        let method = Method::from_bytes(verb.as_str().as_bytes()).expect("method");
+        let context = format!("{} {path}", verb.as_str());
+        let body = body_for(path, *verb);
+        let reply = call(&engine, method.clone(), path, None, body.as_ref());
+        assert_problem(&reply, 401, &format!("{context} without a token"));
+        no_store(&reply, &format!("{context} without a token"));
+        let reply = as_citizen(&engine, &x, method, path, body.as_ref());
+        no_store(&reply, &context);
+        statuses.push((context, reply.status));
+    }
+    // The calls with a token did what they do: successes, and the one 409 of a second box.
+    for (context, status) in &statuses {
+        let expected: &[u16] = if context == "POST /v1/account" {
+            &[409]
+        } else {
+            &[200, 201, 204]
+        };
+        assert!(expected.contains(status), "{context}: {status}");
+    }
+    // Another citizen's bericht (404), and a path under /v1/account that no route has.
+    let y = bsn(870_100);
+    open_box(&engine, &y, "y@voorbeeld.nl");
+    for path in [
+        format!("/v1/account/berichten/{id}"),
+        "/v1/account/onbekend".to_owned(),
+    ] {
+        let reply = as_citizen(&engine, &y, Method::GET, &path, None);
+        assert_problem(&reply, 404, &path);
+        no_store(&reply, &format!("404 {path}"));
+    }
+    // The afnemers' side is not the citizens': its caching is as it was.
+    let reply = engine.get(&key, &format!("/v1/batches/{}", guid(1, 0xffff)));
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("Cache-Control"), None);
+
+    // The bijlage itself, on a fresh citizen (x deleted his box above).
+    let z = bsn(870_200);
+    open_box(&engine, &z, "z@voorbeeld.nl");
+    let mut sent = bericht(&guid(2, 1), &z, "Bijlage");
+    sent["bijlagen"] = json!([{
+        "omschrijving": "x\"; filename=\"boos.html",
+        "mediatype": "text/html",
+        "inhoud": base64::engine::general_purpose::STANDARD.encode(html),
+    }]);
+    assert_eq!(deliver(&engine, &key, 2, vec![sent]), ["Verwerkt"]);
+    let list = all_berichten(&engine, &z);
+    let bijlage = &list[0]["bijlagen"][0];
+    let path = format!(
+        "/v1/account/berichten/{}/bijlagen/{}",
+        list[0]["id"].as_str().expect("id"),
+        bijlage["volgorde"]
+    );
+    let reply = as_citizen(&engine, &z, Method::GET, &path, None);
+    assert_eq!(reply.status, 200, "{path}");
+    assert_eq!(reply.body, html.to_vec());
+    assert_eq!(reply.header("Content-Type"), Some("text/html"));
+    assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+    assert_eq!(reply.header("Cache-Control"), Some("no-store"));
+    let disposition = reply.header("Content-Disposition").unwrap_or_default();
+    assert!(
+        disposition == "attachment" || disposition.starts_with("attachment;"),
+        "{disposition}"
+    );
+    assert!(
+        !disposition.contains("boos") && disposition.matches('"').count() <= 2,
+        "the afnemer's omschrijving in the header: {disposition}"
+    );
+}
+
+#[test]
 fn a_deleted_bericht_stays_deleted_when_a_patch_runs_at_the_same_time() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = Engine::start(&dir.path().join("data"));

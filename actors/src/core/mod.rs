@@ -14,4 +14,5 @@ pub mod round;
 pub mod routing;
 pub mod rules;
 pub mod throttle;
+pub mod time;
 pub mod verwerking;

@@ -18,6 +18,8 @@ pub const MAX_REFERENTIE_CHARS: usize = 25;
 pub const MAX_BERICHT_TYPE_CHARS: usize = 8;
 pub const MAX_OMSCHRIJVING_CHARS: usize = 100;
 pub const MAX_NAAM_CHARS: usize = 200;
+/// How far an `aanmaakDatum` may lie ahead of the engine's clock (clocks of afnemers drift).
+pub const MAX_AANMAAK_DATUM_AHEAD: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 pub type Reason = &'static str;
 
@@ -120,6 +122,18 @@ pub fn rfc3339(value: &str) -> Result<Timestamp, Reason> {
     value.parse::<Timestamp>().map_err(|_| reason)
 }
 
+/// An `aanmaakDatum` at most [`MAX_AANMAAK_DATUM_AHEAD`] after `now` (the engine's clock when
+/// the batch arrived). Infallible arithmetic: any date jiff can hold is judged, none panics.
+pub fn aanmaak_datum(value: Timestamp, now: Timestamp) -> Result<Timestamp, Reason> {
+    let ahead = jiff::SignedDuration::try_from(MAX_AANMAAK_DATUM_AHEAD)
+        .unwrap_or(jiff::SignedDuration::MAX);
+    if value.duration_since(now) > ahead {
+        Err("ligt meer dan 5 minuten in de toekomst")
+    } else {
+        Ok(value)
+    }
+}
+
 /// A media type of the form `type/subtype`, with optional parameters.
 /// The whole value is served back as a `Content-Type` header, so it must be one: printable
 /// ASCII without leading or trailing space.
@@ -197,6 +211,42 @@ mod tests {
             "gisteren",
         ] {
             assert!(rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_aanmaak_datum_may_be_five_minutes_ahead_and_no_more() {
+        let now: Timestamp = "2026-11-28T10:00:00Z".parse().expect("ts");
+        let at = |secs: i64| now + jiff::SignedDuration::from_secs(secs);
+        assert_eq!(aanmaak_datum(at(300), now), Ok(at(300)));
+        assert_eq!(aanmaak_datum(at(-400 * 86_400), now), Ok(at(-400 * 86_400)));
+        assert!(aanmaak_datum(at(301), now).is_err());
+        assert!(aanmaak_datum(at(300) + jiff::SignedDuration::from_nanos(1), now).is_err());
+        assert!(aanmaak_datum(Timestamp::MAX, now).is_err());
+        assert!(aanmaak_datum(Timestamp::MIN, now).is_ok());
+        assert!(aanmaak_datum(Timestamp::MIN, Timestamp::MAX).is_ok());
+        assert!(aanmaak_datum(Timestamp::MAX, Timestamp::MIN).is_err());
+    }
+
+    proptest::proptest! {
+        /// Over every date jiff holds: no panic, and a date accepted at one clock reading is
+        /// accepted for every earlier date and every later reading.
+        #[test]
+        fn the_future_rule_is_monotone(
+            value in Timestamp::MIN.as_nanosecond()..=Timestamp::MAX.as_nanosecond(),
+            now in Timestamp::MIN.as_nanosecond()..=Timestamp::MAX.as_nanosecond(),
+            earlier in 0i128..=i128::from(i64::MAX),
+        ) {
+            let value = Timestamp::from_nanosecond(value).expect("in range");
+            let now = Timestamp::from_nanosecond(now).expect("in range");
+            if aanmaak_datum(value, now).is_ok() {
+                let before = Timestamp::from_nanosecond(value.as_nanosecond() - earlier)
+                    .unwrap_or(Timestamp::MIN);
+                proptest::prop_assert!(aanmaak_datum(before, now).is_ok());
+                let later = Timestamp::from_nanosecond(now.as_nanosecond() + earlier)
+                    .unwrap_or(Timestamp::MAX);
+                proptest::prop_assert!(aanmaak_datum(value, later).is_ok());
+            }
         }
     }
 

@@ -162,6 +162,71 @@ mod tests {
     }
 
     #[test]
+    fn extreme_dates_neither_panic_nor_wrap() {
+        let year = |text: &str| text.parse::<Timestamp>().expect("ts");
+        let mut f = facts();
+        f.publicatie_datum = Some(year("9999-12-30T12:00:00Z"));
+        assert_eq!(
+            check(&f).map(|c| c.0),
+            Some(VerwerkingsCode::PublicatieDatumLigtTeVerInDeToekomst)
+        );
+        f.aanmaak_datum = year("0001-01-01T00:00:00Z");
+        assert_eq!(
+            check(&f).map(|c| c.0),
+            Some(VerwerkingsCode::AanmaakDatumLigtTeVerInHetVerleden)
+        );
+        let mut f = facts();
+        f.aanmaak_datum = Timestamp::MIN;
+        f.publicatie_datum = Some(Timestamp::MAX);
+        f.now = Timestamp::MAX;
+        assert_eq!(
+            check(&f).map(|c| c.0),
+            Some(VerwerkingsCode::AanmaakDatumLigtTeVerInHetVerleden)
+        );
+        f.now = Timestamp::MIN;
+        assert_eq!(
+            check(&f).map(|c| c.0),
+            Some(VerwerkingsCode::PublicatieDatumLigtTeVerInDeToekomst)
+        );
+    }
+
+    fn any_timestamp() -> impl proptest::strategy::Strategy<Value = Timestamp> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(Timestamp::MIN),
+            Just(Timestamp::MAX),
+            (Timestamp::MIN.as_nanosecond()..=Timestamp::MAX.as_nanosecond())
+                .prop_map(|n| Timestamp::from_nanosecond(n).expect("in range")),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Over every date jiff holds: no panic, a later aanmaakDatum never fails the rule of the
+        /// past where an earlier one passed, and an earlier publicatieDatum never fails the rule of
+        /// the future where a later one passed.
+        #[test]
+        fn the_date_rules_are_monotone_over_every_date(
+            now in any_timestamp(),
+            aanmaak in any_timestamp(),
+            publicatie in any_timestamp(),
+            other in any_timestamp(),
+        ) {
+            let past = |f: &Facts| check(f).map(|c| c.0) == Some(VerwerkingsCode::AanmaakDatumLigtTeVerInHetVerleden);
+            let future = |f: &Facts| check(f).map(|c| c.0) == Some(VerwerkingsCode::PublicatieDatumLigtTeVerInDeToekomst);
+            let f = Facts { now, aanmaak_datum: aanmaak, publicatie_datum: Some(publicatie), ..facts() };
+            let g = Facts { aanmaak_datum: aanmaak.max(other), ..f };
+            proptest::prop_assert!(!past(&f) || past(&g) == (now.duration_since(g.aanmaak_datum) > jiff::SignedDuration::try_from(DATE_WINDOW).expect("13 days")));
+            if !past(&f) {
+                proptest::prop_assert!(!past(&g));
+                let h = Facts { publicatie_datum: Some(publicatie.min(other)), ..f };
+                if !future(&f) {
+                    proptest::prop_assert!(!future(&h));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn checks_run_in_globe_order() {
         let mut f = facts();
         f.bericht_type_actief = false;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::core::model::Bericht;
+use crate::core::time::unix_nanos_u64;
 use crate::core::verwerking::{Stadium, VerwerkingsCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,7 +81,7 @@ impl BoxId {
     pub const LEN: usize = 18;
 
     pub fn new(ontvangen_op: Timestamp, shard: u16, seq: u64) -> Self {
-        let nanos = u64::try_from(ontvangen_op.as_nanosecond()).unwrap_or(0);
+        let nanos = unix_nanos_u64(ontvangen_op);
         Self {
             ontvangen_nanos: nanos,
             shard,
@@ -198,7 +199,9 @@ impl NotificationRecord {
     /// Its key: the box id in the arrival queue; due time ++ box id in the later queue.
     pub(crate) fn key(&self) -> Vec<u8> {
         if self.published_later() {
-            let due = u64::try_from(self.due().as_nanosecond()).unwrap_or(0);
+            // Saturating: a publicatieDatum past the key's 64 bits (after 2554) sorts last,
+            // never at 0, which would make it due at once.
+            let due = unix_nanos_u64(self.due());
             let mut key = due.to_be_bytes().to_vec();
             key.extend_from_slice(&self.id.to_bytes());
             key
@@ -382,11 +385,7 @@ pub(crate) fn parked_id_key(
     seq: u64,
 ) -> Vec<u8> {
     let mut key = prefixed(oin, bericht_id.as_bytes());
-    key.extend_from_slice(
-        &u64::try_from(ontvangen_op.as_nanosecond())
-            .unwrap_or(0)
-            .to_be_bytes(),
-    );
+    key.extend_from_slice(&unix_nanos_u64(ontvangen_op).to_be_bytes());
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }
@@ -516,5 +515,34 @@ mod teller_tests {
         let next = teller_key(jiff::civil::date(2026, 12, 1), "0", Teller::Aangeboden);
         assert!(key < next);
         assert!(key.starts_with(b"202611"));
+    }
+}
+
+#[cfg(test)]
+mod notification_key_tests {
+    use super::*;
+
+    fn published(at: &str) -> NotificationRecord {
+        let arrival: Timestamp = "2026-11-28T10:00:00Z".parse().expect("ts");
+        NotificationRecord {
+            id: BoxId::new(arrival, 0, 1),
+            bsn: "999993653".into(),
+            email: "jan@voorbeeld.nl".into(),
+            oin: "00000001234567890000".into(),
+            publicatie_datum: Some(at.parse().expect("ts")),
+        }
+    }
+
+    #[test]
+    fn a_far_publicatie_datum_sorts_last_and_never_at_zero() {
+        let soon = published("2026-12-01T00:00:00Z");
+        let y3000 = published("3000-01-01T00:00:00Z");
+        let y9999 = published("9999-06-01T00:00:00Z");
+        for record in [&soon, &y3000, &y9999] {
+            assert!(record.published_later());
+        }
+        assert!(soon.key() < y3000.key());
+        assert!(y3000.key() <= y9999.key());
+        assert_eq!(y9999.key()[..8], u64::MAX.to_be_bytes());
     }
 }

@@ -51,7 +51,7 @@ impl Citizens for EmbeddedStore {
             prefixed(&voorkeur.bsn, voorkeur.oin.as_bytes()),
             encode(voorkeur),
         );
-        let nanos = u64::try_from(voorkeur.gewijzigd_op.as_nanosecond()).unwrap_or(0);
+        let nanos = crate::core::time::unix_nanos_u64(voorkeur.gewijzigd_op);
         let mut mutation = prefixed(&voorkeur.oin, &nanos.to_be_bytes());
         mutation.extend_from_slice(voorkeur.bsn.as_bytes());
         write.insert(&handles.mutaties, mutation, [u8::from(voorkeur.digitaal)]);

@@ -249,7 +249,7 @@ impl Processing for EmbeddedStore {
         let handles = self.shard(shard);
         let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
         let verwerkt_op = clock.now();
-        let ready_nanos = u64::try_from(verwerkt_op.as_nanosecond()).unwrap_or(0);
+        let ready_nanos = crate::core::time::unix_nanos_u64(verwerkt_op);
         let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
         let mut removed = 0u64;
         let mut outboxed = 0u64;

@@ -35,7 +35,7 @@ impl Receipts for EmbeddedStore {
         // Every completion stamped before `until` has committed: it held the lock throughout.
         let until = {
             let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
-            u64::try_from(clock.now().as_nanosecond()).unwrap_or(0)
+            crate::core::time::unix_nanos_u64(clock.now())
         };
         let start = match after {
             Some(cursor) => Bound::Excluded(prefixed(oin, &cursor.to_bytes())),
