@@ -20,8 +20,19 @@ struct AfnemerJson {
     naam: Option<String>,
     berichten_per_seconde: Option<u32>,
     burst: Option<u32>,
-    webhook_url: Option<String>,
+    /// Left out: `None` (keep, or none on creation); `null`: `Some(None)` (remove).
+    #[serde(default, deserialize_with = "present")]
+    webhook_url: Option<Option<String>>,
     actief: Option<bool>,
+}
+
+/// Tells a field that is present, even as `null`, from one left out (`#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +87,8 @@ pub async fn put_afnemer(
     let json: AfnemerJson = body::small_json(&request, payload, &state).await?;
     let oin = path.into_inner();
     let defaults = &state.config.afnemers;
+    // On an update a field left out keeps its stored value; on creation it takes its default.
+    let stored = state.catalog.afnemer(&oin);
 
     let mut invalid = Vec::new();
     if let Err(reason) = rules::oin(&oin) {
@@ -89,23 +102,33 @@ pub async fn put_afnemer(
             }
         }
     }
-    let berichten_per_seconde = json
-        .berichten_per_seconde
-        .unwrap_or(defaults.berichten_per_seconde);
+    let berichten_per_seconde = json.berichten_per_seconde.unwrap_or(
+        stored
+            .as_ref()
+            .map_or(defaults.berichten_per_seconde, |a| a.berichten_per_seconde),
+    );
     if !(1..=MAX_RATE).contains(&berichten_per_seconde) {
         invalid.push(InvalidParam::new(
             "berichtenPerSeconde",
             format!("moet 1 tot {MAX_RATE} zijn"),
         ));
     }
-    let burst = json.burst.unwrap_or(defaults.burst);
+    let burst = json
+        .burst
+        .unwrap_or(stored.as_ref().map_or(defaults.burst, |a| a.burst));
     if !(1..=MAX_RATE).contains(&burst) {
         invalid.push(InvalidParam::new(
             "burst",
             format!("moet 1 tot {MAX_RATE} zijn"),
         ));
     }
-    if let Some(Err(reason)) = json.webhook_url.as_deref().map(webhook_url) {
+    if let Some(Err(reason)) = json
+        .webhook_url
+        .clone()
+        .flatten()
+        .as_deref()
+        .map(webhook_url)
+    {
         invalid.push(InvalidParam::new("webhookUrl", reason));
     }
     if !invalid.is_empty() {
@@ -117,8 +140,13 @@ pub async fn put_afnemer(
         naam: json.naam.unwrap_or_default(),
         berichten_per_seconde,
         burst,
-        webhook_url: json.webhook_url,
-        actief: json.actief.unwrap_or(true),
+        webhook_url: match json.webhook_url {
+            Some(given) => given,
+            None => stored.as_ref().and_then(|a| a.webhook_url.clone()),
+        },
+        actief: json
+            .actief
+            .unwrap_or(stored.as_ref().is_none_or(|a| a.actief)),
     };
     let catalog = state.catalog.clone();
     let stored = record.clone();

@@ -1502,6 +1502,73 @@ fn list_afnemers(engine: &Engine) -> Vec<Value> {
 }
 
 #[test]
+fn put_of_an_afnemer_keeps_the_fields_it_leaves_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start(&dir.path().join("data"));
+    let target = oin(13);
+    let webhook = "https://example.org/ontvangst";
+
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Oud", "berichtenPerSeconde": 7, "burst": 70,
+                 "webhookUrl": webhook, "actief": false }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+
+    // A rename leaves everything else as stored: above all, it does not make it active again.
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Nieuw" }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let expected = json!({ "oin": target, "naam": "Gemeente Nieuw", "berichtenPerSeconde": 7,
+                           "burst": 70, "webhookUrl": webhook, "actief": false });
+    assert_eq!(reply.json(), expected, "the answer to the rename");
+    assert_eq!(list_afnemers(&engine), vec![expected.clone()], "listed");
+
+    // One field given changes only that field; null removes the webhook.
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Nieuw", "burst": 5, "webhookUrl": null }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let expected = json!({ "oin": target, "naam": "Gemeente Nieuw", "berichtenPerSeconde": 7,
+                           "burst": 5, "actief": false });
+    assert_eq!(reply.json(), expected, "burst changed, webhook removed");
+
+    // A refused update changes nothing, and what was kept survives a restart.
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Nieuw", "berichtenPerSeconde": 0 }),
+    );
+    assert_problem(&reply, 400, "a rate of 0");
+    let engine = engine.restart();
+    assert_eq!(list_afnemers(&engine), vec![expected], "after a restart");
+
+    // A new afnemer still gets the documented defaults.
+    let reply = put_afnemer(
+        &engine,
+        &oin(14),
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Vers" }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        json!({ "oin": oin(14), "naam": "Gemeente Vers", "berichtenPerSeconde": 45,
+                "burst": 1000, "actief": true })
+    );
+}
+
+#[test]
 fn beheer_registers_afnemers_and_issues_keys() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
