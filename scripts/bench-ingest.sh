@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 connections=${CONNECTIONS:-64}
 port=18181
-token=bench-token
+token=bench-beheer-token-of-at-least-32-bytes
 work=$(mktemp -d)
 trap 'kill $engine 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-15}
 port=18182
-token=bench-token
+token=bench-beheer-token-of-at-least-32-bytes
 secret=bench-burger-secret-of-at-least-32-bytes
 work=$(mktemp -d)
 trap 'kill $engine 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -39,7 +39,7 @@ fio_sizes=${FIO_BS:-"1m 256k 4k"}
 engine_port=18191
 nats_port=18192
 nats_monitor=18193
-token=bench-token
+token=bench-beheer-token-of-at-least-32-bytes
 secret=bench-burger-secret-of-at-least-32-bytes
 base=http://127.0.0.1:$engine_port
 

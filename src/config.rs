@@ -59,7 +59,8 @@ burst = 1000
 mailbox_capacity = 256
 
 [auth]
-# The operator's bearer token for /v1/beheer; empty disables those endpoints (401).
+# The operator's bearer token for /v1/beheer, at least 32 bytes; empty disables those
+# endpoints (401).
 # Environment: BERICHTENBOX_BEHEER_TOKEN.
 beheer_token = ""
 # Citizens' tokens: the portal calls with `Authorization: Bearer <JWT>` whose `sub` is the
@@ -419,6 +420,9 @@ pub struct AuthConfig {
 /// The shortest HS256 secret accepted: RFC 7518 §3.2 asks for at least the hash's 256 bits.
 pub const MIN_BURGER_JWT_SECRET_BYTES: usize = 32;
 
+/// The shortest operator's token accepted (API.md "Operators"): 256 bits, like the HS256 secret.
+pub const MIN_BEHEER_TOKEN_BYTES: usize = 32;
+
 /// The largest clock skew allowed on citizens' tokens, in seconds.
 pub const MAX_BURGER_JWT_LEEWAY_SECONDS: u64 = 300;
 
@@ -586,6 +590,10 @@ impl Config {
         if self.server.in_flight_bytes / 1024 > tokio::sync::Semaphore::MAX_PERMITS {
             return fail("server.in_flight_bytes is too large");
         }
+        let token = &self.auth.beheer_token;
+        if !token.is_empty() && token.len() < MIN_BEHEER_TOKEN_BYTES {
+            return fail("auth.beheer_token must be at least 32 bytes");
+        }
         let secret = &self.auth.burger_jwt_secret;
         if !secret.is_empty() && secret.len() < MIN_BURGER_JWT_SECRET_BYTES {
             return fail("auth.burger_jwt_secret must be at least 32 bytes");
@@ -673,15 +681,34 @@ mod tests {
     fn overrides_win_and_validation_runs() {
         let overrides = Overrides {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9))),
-            beheer_token: Some("t".into()),
+            beheer_token: Some("t".repeat(MIN_BEHEER_TOKEN_BYTES)),
             ..Overrides::default()
         };
         let config = Config::load(None, overrides).expect("valid");
         assert_eq!(config.server.listen.port(), 9);
-        assert_eq!(config.auth.beheer_token, "t");
+        assert_eq!(config.auth.beheer_token, "t".repeat(MIN_BEHEER_TOKEN_BYTES));
         let mut bad = Config::default();
         bad.server.in_flight_bytes = 1;
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn a_short_beheer_token_refuses_to_start() {
+        let mut config = Config::default();
+        config
+            .validate()
+            .expect("no token: the beheer endpoints are off");
+        config.auth.beheer_token = "x".repeat(MIN_BEHEER_TOKEN_BYTES - 1);
+        let error = config.validate().expect_err("31 bytes");
+        assert!(error.to_string().contains("auth.beheer_token"), "{error}");
+        config.auth.beheer_token = "x".repeat(MIN_BEHEER_TOKEN_BYTES);
+        config.validate().expect("32 bytes will do");
+        let overrides = Overrides {
+            beheer_token: Some("geheim".into()),
+            ..Overrides::default()
+        };
+        let error = Config::load(None, overrides).expect_err("the old README's token");
+        assert!(error.to_string().contains("auth.beheer_token"), "{error}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix::Actor as _;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use berichtenbox_actors::catalog::Catalog;
+use berichtenbox_actors::catalog::{Catalog, LAST_USED_WRITE_INTERVAL};
 use berichtenbox_actors::core::backoff::Backoff;
 use berichtenbox_actors::core::caps::{Caps, amsterdam};
 use berichtenbox_actors::core::clock::SharedClock;
@@ -394,6 +394,7 @@ async fn serve(
     heartbeat.abort();
     let _ = web::block(move || {
         http::rapportages::record_alive(&*last.store, last.run, last.clock.now());
+        flush_last_used(&last.catalog, jiff::SignedDuration::ZERO);
     })
     .await;
     tracing::info!("http server stopped, stopping actors");
@@ -410,8 +411,17 @@ async fn heartbeat(state: web::Data<AppState>) {
         let state = state.clone();
         let _ = web::block(move || {
             http::rapportages::record_alive(&*state.store, state.run, state.clock.now());
+            flush_last_used(&state.catalog, LAST_USED_WRITE_INTERVAL);
         })
         .await;
+    }
+}
+
+/// Writes the API keys' last uses that are due (see `catalog`'s header): from the heartbeat,
+/// each key at most once a minute; at shutdown, with a zero interval, every newer one. Blocking.
+fn flush_last_used(catalog: &Catalog, interval: jiff::SignedDuration) {
+    if let Err(error) = catalog.flush_last_used(interval) {
+        tracing::warn!(%error, "cannot record the api keys' last use");
     }
 }
 

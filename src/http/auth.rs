@@ -39,7 +39,10 @@ pub(super) fn bearer(request: &HttpRequest) -> Result<&str, ApiError> {
 pub fn afnemer(request: &HttpRequest, state: &AppState) -> Result<AfnemerRecord, ApiError> {
     let key = bearer(request)?;
     let unknown = ApiError::Unauthorized("Onbekende API-sleutel.");
-    let oin = state.catalog.oin_for_key(key).ok_or(unknown)?;
+    let oin = state
+        .catalog
+        .oin_for_key(key, state.clock.now())
+        .ok_or(unknown)?;
     let afnemer = state
         .catalog
         .afnemer(&oin)

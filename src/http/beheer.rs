@@ -1,4 +1,6 @@
-//! The operator's endpoints: register afnemers and issue their API keys.
+//! The operator's endpoints: register afnemers, and issue, list and revoke their API keys.
+//! A key is shown once, when it is made; afterwards only its id, its creation and its last
+//! use are shown (never the key or its hash).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
@@ -20,8 +22,19 @@ struct AfnemerJson {
     naam: Option<String>,
     berichten_per_seconde: Option<u32>,
     burst: Option<u32>,
-    webhook_url: Option<String>,
+    /// Left out: `None` (keep, or none on creation); `null`: `Some(None)` (remove).
+    #[serde(default, deserialize_with = "present")]
+    webhook_url: Option<Option<String>>,
     actief: Option<bool>,
+}
+
+/// Tells a field that is present, even as `null`, from one left out (`#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize)]
@@ -76,6 +89,8 @@ pub async fn put_afnemer(
     let json: AfnemerJson = body::small_json(&request, payload, &state).await?;
     let oin = path.into_inner();
     let defaults = &state.config.afnemers;
+    // On an update a field left out keeps its stored value; on creation it takes its default.
+    let stored = state.catalog.afnemer(&oin);
 
     let mut invalid = Vec::new();
     if let Err(reason) = rules::oin(&oin) {
@@ -89,23 +104,33 @@ pub async fn put_afnemer(
             }
         }
     }
-    let berichten_per_seconde = json
-        .berichten_per_seconde
-        .unwrap_or(defaults.berichten_per_seconde);
+    let berichten_per_seconde = json.berichten_per_seconde.unwrap_or(
+        stored
+            .as_ref()
+            .map_or(defaults.berichten_per_seconde, |a| a.berichten_per_seconde),
+    );
     if !(1..=MAX_RATE).contains(&berichten_per_seconde) {
         invalid.push(InvalidParam::new(
             "berichtenPerSeconde",
             format!("moet 1 tot {MAX_RATE} zijn"),
         ));
     }
-    let burst = json.burst.unwrap_or(defaults.burst);
+    let burst = json
+        .burst
+        .unwrap_or(stored.as_ref().map_or(defaults.burst, |a| a.burst));
     if !(1..=MAX_RATE).contains(&burst) {
         invalid.push(InvalidParam::new(
             "burst",
             format!("moet 1 tot {MAX_RATE} zijn"),
         ));
     }
-    if let Some(Err(reason)) = json.webhook_url.as_deref().map(webhook_url) {
+    if let Some(Err(reason)) = json
+        .webhook_url
+        .clone()
+        .flatten()
+        .as_deref()
+        .map(webhook_url)
+    {
         invalid.push(InvalidParam::new("webhookUrl", reason));
     }
     if !invalid.is_empty() {
@@ -117,8 +142,13 @@ pub async fn put_afnemer(
         naam: json.naam.unwrap_or_default(),
         berichten_per_seconde,
         burst,
-        webhook_url: json.webhook_url,
-        actief: json.actief.unwrap_or(true),
+        webhook_url: match json.webhook_url {
+            Some(given) => given,
+            None => stored.as_ref().and_then(|a| a.webhook_url.clone()),
+        },
+        actief: json
+            .actief
+            .unwrap_or(stored.as_ref().is_none_or(|a| a.actief)),
     };
     let catalog = state.catalog.clone();
     let stored = record.clone();
@@ -155,7 +185,26 @@ pub async fn list_afnemers(
 
 #[derive(Debug, Serialize)]
 struct SleutelView {
+    id: String,
     sleutel: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SleutelInfoView {
+    id: String,
+    aangemaakt_op: String,
+    laatst_gebruikt_op: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SleutelsView {
+    api_sleutels: Vec<SleutelInfoView>,
+}
+
+fn unknown_afnemer(oin: &str) -> ApiError {
+    ApiError::NotFound(format!("Er is geen afnemer met OIN {oin}."))
 }
 
 pub async fn create_api_key(
@@ -166,15 +215,58 @@ pub async fn create_api_key(
     auth::beheer(&request, &state)?;
     let oin = path.into_inner();
     if state.catalog.afnemer(&oin).is_none() {
-        return Err(ApiError::NotFound(format!(
-            "Er is geen afnemer met OIN {oin}."
-        )));
+        return Err(unknown_afnemer(&oin));
     }
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     let sleutel = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let id = uuid::Uuid::new_v4().to_string();
+    let (catalog, now) = (state.catalog.clone(), state.clock.now());
+    let (stored, stored_id) = (sleutel.clone(), id.clone());
+    web::block(move || catalog.add_api_key(stored_id, &stored, &oin, now)).await??;
+    Ok(HttpResponse::Created().json(SleutelView { id, sleutel }))
+}
+
+pub async fn list_api_keys(
+    request: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::beheer(&request, &state)?;
+    let oin = path.into_inner();
+    if state.catalog.afnemer(&oin).is_none() {
+        return Err(unknown_afnemer(&oin));
+    }
+    let api_sleutels = state
+        .catalog
+        .api_keys(&oin)
+        .into_iter()
+        .map(|key| SleutelInfoView {
+            id: key.id,
+            aangemaakt_op: key.aangemaakt_op.to_string(),
+            laatst_gebruikt_op: key.laatst_gebruikt_op.map(|at| at.to_string()),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SleutelsView { api_sleutels }))
+}
+
+pub async fn revoke_api_key(
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    auth::beheer(&request, &state)?;
+    let (oin, id) = path.into_inner();
+    if state.catalog.afnemer(&oin).is_none() {
+        return Err(unknown_afnemer(&oin));
+    }
     let catalog = state.catalog.clone();
-    let stored = sleutel.clone();
-    web::block(move || catalog.add_api_key(&stored, &oin)).await??;
-    Ok(HttpResponse::Created().json(SleutelView { sleutel }))
+    let revoke_id = id.clone();
+    if web::block(move || catalog.revoke_api_key(&oin, &revoke_id)).await?? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound(format!(
+            "Deze afnemer heeft geen API-sleutel met id {id}."
+        )))
+    }
 }

@@ -205,7 +205,15 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/v1/beheer/afnemers/{oin}/api-sleutels",
         api: Beheer,
-        operations: &[op(Post, || web::to(beheer::create_api_key))],
+        operations: &[
+            op(Get, || web::to(beheer::list_api_keys)),
+            op(Post, || web::to(beheer::create_api_key)),
+        ],
+    },
+    Route {
+        path: "/v1/beheer/afnemers/{oin}/api-sleutels/{id}",
+        api: Beheer,
+        operations: &[op(Delete, || web::to(beheer::revoke_api_key))],
     },
     Route {
         path: "/v1/openapi.json",

@@ -23,7 +23,9 @@ use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::support::{BEHEER_TOKEN, Engine, Reply, batch, bsn, guid, oin, send, wait_until};
+use crate::support::{
+    BEHEER_TOKEN, Engine, Reply, batch, bsn, guid, oin, ok_json, send, wait_until,
+};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -1499,6 +1501,193 @@ fn list_afnemers(engine: &Engine) -> Vec<Value> {
         .as_array()
         .expect("afnemers array")
         .clone()
+}
+
+#[test]
+fn api_keys_are_listed_without_their_secret_and_a_revoked_key_stays_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start(&dir.path().join("data"));
+    let beheer = engine.beheer();
+    let (target, other) = (oin(15), oin(16));
+    let afnemer = beheer.register(&target, json!({ "naam": "Gemeente Sleutels" }));
+    beheer.register(&other, json!({ "naam": "Gemeente Anders" }));
+    let (other_id, other_key) = beheer.issue_key_with_id(&other);
+
+    // Create: an id and the key, once.
+    let (id, key) = beheer.issue_key_with_id(&target);
+    assert!(key.len() >= 32, "a short key: {key}");
+    assert_ne!(id, key);
+    assert_ne!(id, other_id);
+
+    // List: ids, creation, last use (none yet), never a key or its hash.
+    let listed = ok_json(&beheer.list_keys(&target), 200, "list keys");
+    let keys = listed["apiSleutels"].as_array().expect("apiSleutels");
+    assert_eq!(
+        keys.len(),
+        2,
+        "the key register issued and the new one: {listed}"
+    );
+    let entry = keys
+        .iter()
+        .find(|k| k["id"] == json!(id))
+        .unwrap_or_else(|| panic!("{id} not listed: {listed}"));
+    assert!(entry["aangemaaktOp"].as_str().is_some(), "{entry}");
+    assert_eq!(entry["laatstGebruiktOp"], Value::Null, "not used yet");
+    let text = beheer.list_keys(&target).text();
+    for secret in [&key, &afnemer.key, &other_id] {
+        assert!(
+            !text.contains(secret.as_str()),
+            "{secret} in the listing: {text}"
+        );
+    }
+    let hash = hex_sha256(&key);
+    assert!(
+        !text.to_lowercase().contains(&hash),
+        "the hash in the listing"
+    );
+    for k in keys {
+        let mut fields: Vec<&String> = k.as_object().expect("object").keys().collect();
+        fields.sort();
+        assert_eq!(fields, ["aangemaaktOp", "id", "laatstGebruiktOp"], "{k}");
+    }
+
+    // Use: the key works, and its last use shows.
+    assert_eq!(engine.get(&key, "/v1/berichttypen").status, 200);
+    let listed = ok_json(&beheer.list_keys(&target), 200, "list keys");
+    let entry = listed["apiSleutels"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["id"] == json!(id)).cloned())
+        .expect("listed");
+    assert!(
+        entry["laatstGebruiktOp"].as_str().is_some(),
+        "used: {entry}"
+    );
+
+    // Another afnemer's key id, an unknown id, an unknown afnemer: 404, nothing revoked.
+    assert_problem(
+        &beheer.revoke_key(&target, &other_id),
+        404,
+        "another afnemer's key id",
+    );
+    assert_problem(
+        &beheer.revoke_key(&target, "geen-sleutel"),
+        404,
+        "an unknown id",
+    );
+    assert_problem(&beheer.revoke_key(&oin(17), &id), 404, "an unknown afnemer");
+    assert_problem(
+        &beheer.list_keys(&oin(17)),
+        404,
+        "the keys of an unknown afnemer",
+    );
+    assert_eq!(engine.get(&other_key, "/v1/berichttypen").status, 200);
+    assert_eq!(engine.get(&key, "/v1/berichttypen").status, 200);
+    let reply = send(
+        engine
+            .client
+            .delete(engine.url(&format!("/v1/beheer/afnemers/{target}/api-sleutels/{id}"))),
+    );
+    assert_problem(&reply, 401, "a revocation without a token");
+
+    // Delete: 204, then the key is 401; its other key and the other afnemer's still work.
+    let reply = beheer.revoke_key(&target, &id);
+    assert_eq!(reply.status, 204, "{}", reply.text());
+    assert_problem(&engine.get(&key, "/v1/berichttypen"), 401, "a revoked key");
+    assert_problem(&beheer.revoke_key(&target, &id), 404, "revoked twice");
+    assert_eq!(engine.get(&afnemer.key, "/v1/berichttypen").status, 200);
+    assert_eq!(engine.get(&other_key, "/v1/berichttypen").status, 200);
+
+    // Restart: still 401, and the listing kept the other key and its last use.
+    let engine = engine.restart();
+    assert_problem(
+        &engine.get(&key, "/v1/berichttypen"),
+        401,
+        "revoked, after a restart",
+    );
+    let listed = ok_json(&engine.beheer().list_keys(&target), 200, "after a restart");
+    let keys = listed["apiSleutels"].as_array().expect("apiSleutels");
+    assert_eq!(keys.len(), 1, "{listed}");
+    assert_ne!(keys[0]["id"], json!(id));
+    assert!(
+        keys[0]["laatstGebruiktOp"].as_str().is_some(),
+        "written at shutdown: {listed}"
+    );
+    assert_eq!(engine.get(&afnemer.key, "/v1/berichttypen").status, 200);
+}
+
+fn hex_sha256(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn put_of_an_afnemer_keeps_the_fields_it_leaves_out() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::start(&dir.path().join("data"));
+    let target = oin(13);
+    let webhook = "https://example.org/ontvangst";
+
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Oud", "berichtenPerSeconde": 7, "burst": 70,
+                 "webhookUrl": webhook, "actief": false }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+
+    // A rename leaves everything else as stored: above all, it does not make it active again.
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Nieuw" }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let expected = json!({ "oin": target, "naam": "Gemeente Nieuw", "berichtenPerSeconde": 7,
+                           "burst": 70, "webhookUrl": webhook, "actief": false });
+    assert_eq!(reply.json(), expected, "the answer to the rename");
+    assert_eq!(list_afnemers(&engine), vec![expected.clone()], "listed");
+
+    // One field given changes only that field; null removes the webhook.
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Nieuw", "burst": 5, "webhookUrl": null }),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let expected = json!({ "oin": target, "naam": "Gemeente Nieuw", "berichtenPerSeconde": 7,
+                           "burst": 5, "actief": false });
+    assert_eq!(reply.json(), expected, "burst changed, webhook removed");
+
+    // A refused update changes nothing, and what was kept survives a restart.
+    let reply = put_afnemer(
+        &engine,
+        &target,
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Nieuw", "berichtenPerSeconde": 0 }),
+    );
+    assert_problem(&reply, 400, "a rate of 0");
+    let engine = engine.restart();
+    assert_eq!(list_afnemers(&engine), vec![expected], "after a restart");
+
+    // A new afnemer still gets the documented defaults.
+    let reply = put_afnemer(
+        &engine,
+        &oin(14),
+        Some(BEHEER_TOKEN),
+        &json!({ "naam": "Gemeente Vers" }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(
+        reply.json(),
+        json!({ "oin": oin(14), "naam": "Gemeente Vers", "berichtenPerSeconde": 45,
+                "burst": 1000, "actief": true })
+    );
 }
 
 #[test]

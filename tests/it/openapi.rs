@@ -146,6 +146,10 @@ fn conform(
             conform(doc, part, value, at, strict, errors);
         }
     }
+    // OpenAPI 3.0's `nullable: true`: null is allowed, and nothing else is checked of it.
+    if value.is_null() && schema.get("nullable") == Some(&Value::Bool(true)) {
+        return;
+    }
     if let Some(kind) = schema.get("type").and_then(Value::as_str) {
         let right = match kind {
             "object" => value.is_object(),
@@ -761,6 +765,48 @@ fn beheer_answers_as_documented() {
     let (status, sleutel) = post_key(&oin);
     assert_eq!(status, 201);
     assert_eq!(post_key(&support::oin(8)).0, 404);
+
+    // GET api-sleutels: 200 listing it (used and not), 404 for an unknown afnemer; DELETE
+    // api-sleutels/{id}: 204, then 404 for the same id and for an unknown afnemer.
+    let list_keys = |oin: &str| {
+        let response = engine
+            .client
+            .get(engine.url(&format!("/v1/beheer/afnemers/{oin}/api-sleutels")))
+            .bearer_auth(BEHEER_TOKEN)
+            .send()
+            .expect("list keys");
+        check_response(&doc, "GET", key_path, response)
+    };
+    let delete_key = |oin: &str, id: &str| {
+        let response = engine
+            .client
+            .delete(engine.url(&format!("/v1/beheer/afnemers/{oin}/api-sleutels/{id}")))
+            .bearer_auth(BEHEER_TOKEN)
+            .send()
+            .expect("delete key");
+        check_response(
+            &doc,
+            "DELETE",
+            "/v1/beheer/afnemers/{oin}/api-sleutels/{id}",
+            response,
+        )
+    };
+    let (status, spare) = post_key(&oin);
+    assert_eq!(status, 201);
+    let spare_id = spare["id"].as_str().expect("id");
+    let used = sleutel["sleutel"].as_str().expect("sleutel");
+    assert_eq!(engine.get(used, "/v1/berichttypen").status, 200);
+    let (status, listed) = list_keys(&oin);
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["apiSleutels"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    assert_eq!(list_keys(&support::oin(8)).0, 404);
+    assert_eq!(delete_key(&oin, spare_id).0, 204);
+    assert_eq!(delete_key(&oin, spare_id).0, 404);
+    assert_eq!(delete_key(&support::oin(8), spare_id).0, 404);
 
     // The key opens the afnemer's berichttypen.
     let key = sleutel["sleutel"].as_str().expect("sleutel");
@@ -1724,6 +1770,20 @@ fn the_checker_can_fail() {
         }
         assert!(
             !conforms(&doc, &batch, &bad, true).is_empty(),
+            "the checker let {bad} pass"
+        );
+    }
+
+    // `nullable: true` lets null through where it is said, and only there.
+    let info = json!({ "$ref": "#/components/schemas/ApiSleutelInfo" });
+    let unused =
+        json!({ "id": "a", "aangemaaktOp": "2026-11-28T10:00:00Z", "laatstGebruiktOp": null });
+    assert_eq!(conforms(&doc, &info, &unused, true), Vec::<String>::new());
+    for (field, value) in [("id", Value::Null), ("laatstGebruiktOp", json!("gisteren"))] {
+        let mut bad = unused.clone();
+        bad[field] = value;
+        assert!(
+            !conforms(&doc, &info, &bad, true).is_empty(),
             "the checker let {bad} pass"
         );
     }

@@ -34,9 +34,9 @@ use std::fmt::Debug;
 
 pub use record::{AccountCount, DagTelling, PrognoseRecord, RunRecord, Teller};
 pub use record::{
-    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtInhoud, BerichtUitkomst,
-    BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord, NotificationRecord,
-    ParkedBericht, Receipt, ReceiptCursor, VoorkeurRecord, WebhookJob,
+    AccountRecord, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtInhoud,
+    BerichtUitkomst, BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord,
+    NotificationRecord, ParkedBericht, Receipt, ReceiptCursor, VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
 
@@ -377,9 +377,12 @@ pub trait Citizens: Sharded {
 pub trait Afnemers: Sharded {
     fn put_afnemer(&self, afnemer: &AfnemerRecord) -> Result<(), StoreError>;
     fn afnemers(&self) -> Result<Vec<AfnemerRecord>, StoreError>;
-    /// Stores the SHA-256 of an API key and the OIN it opens.
-    fn put_api_key(&self, key_hash: [u8; 32], oin: &str) -> Result<(), StoreError>;
-    fn api_keys(&self) -> Result<Vec<([u8; 32], String)>, StoreError>;
+    /// Stores (or overwrites, by its hash) an API key's record: never the key itself. Synced.
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Removes an API key's record, if there is one; once it returns the key is gone for good,
+    /// also after a restart. Synced.
+    fn delete_api_key(&self, key_hash: &[u8; 32]) -> Result<(), StoreError>;
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     fn put_berichttype(&self, berichttype: &BerichttypeRecord) -> Result<(), StoreError>;
     fn berichttypen(&self, oin: &str) -> Result<Vec<BerichttypeRecord>, StoreError>;
 }

@@ -314,6 +314,19 @@ pub struct AfnemerRecord {
     pub actief: bool,
 }
 
+/// An afnemer's API key as stored in `api_keys`, keyed by its hash: the SHA-256 of the key
+/// (never the key), the OIN it opens, the id the operator lists and revokes it by, when it was
+/// made, and when it was last used as far as the catalog has written that down (lazily, see
+/// [`crate::catalog::Catalog::flush_last_used`]). Layout format 2 (before: the OIN alone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub key_hash: [u8; 32],
+    pub oin: String,
+    pub aangemaakt_op: Timestamp,
+    pub laatst_gebruikt_op: Option<Timestamp>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BerichttypeRecord {
     pub oin: String,

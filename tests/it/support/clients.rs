@@ -287,6 +287,11 @@ impl Beheer {
 
     /// Issues the afnemer a fresh API key.
     pub fn issue_key(&self, oin: &str) -> String {
+        self.issue_key_with_id(oin).1
+    }
+
+    /// Issues the afnemer a fresh API key: its id and the key (`201 { id, sleutel }`).
+    pub fn issue_key_with_id(&self, oin: &str) -> (String, String) {
         let reply = send(
             self.api
                 .client
@@ -296,10 +301,35 @@ impl Beheer {
                 )
                 .bearer_auth(BEHEER_TOKEN),
         );
-        ok_json(&reply, 201, "post key")["sleutel"]
-            .as_str()
-            .expect("sleutel")
-            .to_owned()
+        let body = ok_json(&reply, 201, "post key");
+        let field = |name: &str| {
+            body[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {name}: {body}"))
+                .to_owned()
+        };
+        (field("id"), field("sleutel"))
+    }
+
+    /// `GET .../api-sleutels`: the afnemer's keys as listed (the reply, whatever its status).
+    pub fn list_keys(&self, oin: &str) -> Reply {
+        self.api.get(
+            BEHEER_TOKEN,
+            &format!("/v1/beheer/afnemers/{oin}/api-sleutels"),
+        )
+    }
+
+    /// `DELETE .../api-sleutels/{id}`: revokes a key (the reply, whatever its status).
+    pub fn revoke_key(&self, oin: &str, id: &str) -> Reply {
+        send(
+            self.api
+                .client
+                .delete(
+                    self.api
+                        .url(&format!("/v1/beheer/afnemers/{oin}/api-sleutels/{id}")),
+                )
+                .bearer_auth(BEHEER_TOKEN),
+        )
     }
 
     /// An afnemer registered with `body`, its key issued and berichttype `AANSLAG` active:

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 pub use clients::{Api, Reply, assert_problem, invalid_names, ok_json, send};
 pub use sandbox::{Engine, EngineBuilder, Process};
 
-pub const BEHEER_TOKEN: &str = "test-beheer-token";
+pub const BEHEER_TOKEN: &str = "test-beheer-token-of-at-least-32-bytes";
 
 /// The HS256 secret of citizens' tokens that every engine started here is given; at least the
 /// 32 bytes the engine demands.

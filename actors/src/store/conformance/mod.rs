@@ -29,17 +29,17 @@
 //! Compiled for this crate's tests and with the `conformance` feature; it does no I/O of its
 //! own beyond the store's, and never reads the system clock (a `ManualClock` drives it).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::{
-    AccountRecord, AfnemerRecord, BatchRecord, BatchStatus, BerichtClaim, BerichtInhoud,
-    BerichtUitkomst, BerichttypeRecord, BoxEntry, BoxId, CapWindowRecord, Completion, Delivery,
-    ParkOutcome, ParkRequest, ParkedBatch, PrognoseRecord, Receipt, RunRecord, Store,
-    VoorkeurRecord, WebhookJob, wil_digitaal,
+    AccountRecord, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtClaim,
+    BerichtInhoud, BerichtUitkomst, BerichttypeRecord, BoxEntry, BoxId, CapWindowRecord,
+    Completion, Delivery, ParkOutcome, ParkRequest, ParkedBatch, PrognoseRecord, Receipt,
+    RunRecord, Store, VoorkeurRecord, WebhookJob, wil_digitaal,
 };
 use crate::core::clock::{ManualClock, SharedClock};
 use crate::core::model::{Batch, Bericht, Bijlage};
@@ -82,6 +82,7 @@ macro_rules! store_conformance_tests {
             citizens_are_private,
             tellingen_count_parks_and_completions_once,
             catalog_and_reports_round_trip,
+            a_revoked_api_key_stays_revoked,
             parking_model
         );
     };
@@ -1167,6 +1168,44 @@ pub fn tellingen_count_parks_and_completions_once(backend: &mut dyn Backend) {
     );
 }
 
+/// A deleted API key is gone, also after a reopen, and takes no other key with it; a key's
+/// record (its last use) overwritten by hash is one key, not two.
+pub fn a_revoked_api_key_stays_revoked(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let at = ts("2026-11-03T12:00:00Z");
+    let key = |hash: u8, oin: &str| ApiKeyRecord {
+        id: format!("sleutel-{hash}"),
+        key_hash: [hash; 32],
+        oin: oin.to_owned(),
+        aangemaakt_op: at,
+        laatst_gebruikt_op: None,
+    };
+    for record in [key(1, OIN_A), key(2, OIN_A), key(3, OIN_B)] {
+        store.put_api_key(&record).expect("put key");
+    }
+    let used = ApiKeyRecord {
+        laatst_gebruikt_op: Some(at + jiff::SignedDuration::from_secs(90)),
+        ..key(2, OIN_A)
+    };
+    store.put_api_key(&used).expect("record a last use");
+    store.delete_api_key(&[1; 32]).expect("revoke");
+    store
+        .delete_api_key(&[9; 32])
+        .expect("revoking an unknown key is no error");
+
+    let store = backend.reopen(store);
+    let mut keys = store.api_keys().expect("keys");
+    keys.sort_by_key(|key| key.key_hash);
+    assert_eq!(keys, vec![used.clone(), key(3, OIN_B)], "after a reopen");
+    store.delete_api_key(&[3; 32]).expect("revoke");
+    let store = backend.reopen(store);
+    assert_eq!(
+        store.api_keys().expect("keys"),
+        vec![used],
+        "after a second reopen"
+    );
+}
+
 /// The catalog, the notification window, prognoses and runs read back what was written, per
 /// afnemer where they are the afnemer's.
 pub fn catalog_and_reports_round_trip(backend: &mut dyn Backend) {
@@ -1186,8 +1225,17 @@ pub fn catalog_and_reports_round_trip(backend: &mut dyn Backend) {
     for afnemer in &afnemers {
         store.put_afnemer(afnemer).expect("put afnemer");
     }
-    store.put_api_key([1; 32], OIN_A).expect("put key");
-    store.put_api_key([2; 32], OIN_B).expect("put key");
+    let key = |hash: u8, oin: &str| ApiKeyRecord {
+        id: format!("sleutel-{hash}"),
+        key_hash: [hash; 32],
+        oin: oin.to_owned(),
+        aangemaakt_op: at,
+        laatst_gebruikt_op: None,
+    };
+    let keys = vec![key(1, OIN_A), key(2, OIN_B)];
+    for key in &keys {
+        store.put_api_key(key).expect("put key");
+    }
     let berichttype = |oin: &str, code: &str| BerichttypeRecord {
         oin: oin.to_owned(),
         code: code.to_owned(),
@@ -1252,9 +1300,9 @@ pub fn catalog_and_reports_round_trip(backend: &mut dyn Backend) {
     let mut stored = store.afnemers().expect("afnemers");
     stored.sort_by(|a, b| a.oin.cmp(&b.oin));
     assert_eq!(stored, afnemers);
-    let keys: BTreeMap<[u8; 32], String> = store.api_keys().expect("keys").into_iter().collect();
-    assert_eq!(keys.get(&[1; 32]).map(String::as_str), Some(OIN_A));
-    assert_eq!(keys.get(&[2; 32]).map(String::as_str), Some(OIN_B));
+    let mut stored_keys = store.api_keys().expect("keys");
+    stored_keys.sort_by_key(|key| key.key_hash);
+    assert_eq!(stored_keys, keys);
     assert_eq!(store.berichttypen(OIN_A).expect("berichttypen").len(), 1);
     assert_eq!(store.berichttypen(OIN_B).expect("berichttypen").len(), 2);
     assert!(store.berichttypen(OIN_C).expect("berichttypen").is_empty());

@@ -1,11 +1,11 @@
-//! Afnemers, embedded: the afnemers, API-key hashes and berichttypen in the catalog database
+//! Afnemers, embedded: the afnemers, API-key records (by hash) and berichttypen in the catalog database
 //! (`catalog/`), each write synced before it returns.
 
 use fjall::PersistMode;
 
 use super::{EmbeddedStore, collect};
 use crate::store::record::{self, encode};
-use crate::store::{AfnemerRecord, Afnemers, BerichttypeRecord, StoreError};
+use crate::store::{AfnemerRecord, Afnemers, ApiKeyRecord, BerichttypeRecord, StoreError};
 
 impl Afnemers for EmbeddedStore {
     fn put_afnemer(&self, afnemer: &AfnemerRecord) -> Result<(), StoreError> {
@@ -20,22 +20,20 @@ impl Afnemers for EmbeddedStore {
         collect(self.catalog.afnemers.iter())
     }
 
-    fn put_api_key(&self, key_hash: [u8; 32], oin: &str) -> Result<(), StoreError> {
-        self.catalog.api_keys.insert(key_hash, oin.as_bytes())?;
+    fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.catalog.api_keys.insert(key.key_hash, encode(key))?;
         self.catalog.db.persist(PersistMode::SyncData)?;
         Ok(())
     }
 
-    fn api_keys(&self) -> Result<Vec<([u8; 32], String)>, StoreError> {
-        let mut out = Vec::new();
-        for guard in self.catalog.api_keys.iter() {
-            let (key, value) = guard.into_inner()?;
-            let Ok(hash) = <[u8; 32]>::try_from(key.as_ref()) else {
-                continue;
-            };
-            out.push((hash, String::from_utf8_lossy(&value).into_owned()));
-        }
-        Ok(out)
+    fn delete_api_key(&self, key_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.catalog.api_keys.remove(*key_hash)?;
+        self.catalog.db.persist(PersistMode::SyncData)?;
+        Ok(())
+    }
+
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        collect(self.catalog.api_keys.iter())
     }
 
     fn put_berichttype(&self, berichttype: &BerichttypeRecord) -> Result<(), StoreError> {

@@ -1,4 +1,4 @@
-//! The catalog database, `catalog/`: afnemers, API-key hashes, berichttypen, the shard count
+//! The catalog database, `catalog/`: afnemers, API-key records, berichttypen, the shard count
 //! the data directory was created with, the notification caps' window, the prognoses and the
 //! engine's runs. One fjall database beside the shards, written rarely, each write synced.
 //!
@@ -18,7 +18,8 @@ use crate::store::StoreError;
 /// before the format was recorded (keyspaces named `geparkeerd`, `wachtend`,
 /// `ontvangstbewijzen`, `webhooks`, `notificaties`, `notificaties_later`, `api_sleutels`; a
 /// bericht's content repeated in the parked bericht and the box entry). Format 2 names the
-/// keyspaces by the glossary and shares one `BerichtInhoud`. A data directory of another
+/// keyspaces by the glossary, shares one `BerichtInhoud`, and keeps an API key as an
+/// `ApiKeyRecord` (id, hash, OIN, created, last used) where format 1 kept only the OIN. A data directory of another
 /// format is refused at start-up; upgrades between formats are issue 11's.
 pub const FORMAT: u32 = 2;
 
@@ -32,6 +33,7 @@ pub(super) const NOTIFICATION_WINDOW_KEY: &[u8] = b"notification_window";
 pub(super) struct Catalog {
     pub(super) db: Database,
     pub(super) afnemers: Keyspace,
+    /// SHA-256 of an API key → its `ApiKeyRecord` (layout format 2; format 1 held the OIN).
     pub(super) api_keys: Keyspace,
     pub(super) berichttypen: Keyspace,
     /// The shard count and the notification caps' window.
