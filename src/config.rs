@@ -21,7 +21,8 @@ listen = "127.0.0.1:8080"
 workers = 0
 # Largest request body accepted, in bytes (a larger one is answered 413).
 max_body_bytes = 67108864
-# Memory reserved for request bodies in flight, all requests together, in bytes. A request
+# Memory reserved for request bodies in flight, all requests together, in bytes. A body
+# reserves 3 times its size (itself and what is parsed from it), at most all of it. A request
 # that finds no room is answered 503 with Retry-After before its body is read.
 in_flight_bytes = 536870912
 # On SIGTERM or SIGINT: how long requests in flight may take to finish, in seconds.

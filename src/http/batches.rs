@@ -16,7 +16,7 @@ use berichtenbox_actors::store::{BatchRecord, BatchStatus, ParkOutcome, ParkRequ
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::body::Object;
+use super::body::{BoundedVec, Object, OverLimit};
 use super::problem::{ApiError, InvalidParam};
 use super::telemetry;
 use super::{AppState, auth, body};
@@ -26,7 +26,7 @@ use super::{AppState, auth, body};
 pub struct BatchJson {
     batch_id: Option<String>,
     aanmaak_datum: Option<String>,
-    berichten: Option<Vec<Object<BerichtJson>>>,
+    berichten: Option<BoundedVec<Object<BerichtJson>, MAX_BERICHTEN_PER_BATCH>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +40,7 @@ struct BerichtJson {
     referentie: Option<String>,
     publicatie_datum: Option<String>,
     #[serde(default)]
-    bijlagen: Vec<Object<BijlageJson>>,
+    bijlagen: BoundedVec<Object<BijlageJson>, { rules::MAX_BIJLAGEN_PER_BERICHT }>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,19 +163,7 @@ pub fn validate(json: BatchJson, oin: &str, now: Timestamp) -> Result<Batch, Api
         json.aanmaak_datum,
         |v| rules::rfc3339(&v).and_then(|at| rules::aanmaak_datum(at, now)),
     );
-    let berichten_json = json.berichten.unwrap_or_default();
-    if berichten_json.len() > MAX_BERICHTEN_PER_BATCH {
-        return Err(ApiError::PayloadTooLarge {
-            detail: format!("Een batch heeft ten hoogste {MAX_BERICHTEN_PER_BATCH} berichten."),
-            invalid_params: vec![InvalidParam::new(
-                "berichten",
-                format!(
-                    "bevat {} berichten; ten hoogste {MAX_BERICHTEN_PER_BATCH}",
-                    berichten_json.len()
-                ),
-            )],
-        });
-    }
+    let berichten_json = json.berichten.unwrap_or_default().into_inner();
     if berichten_json.is_empty() {
         findings.invalid.push(InvalidParam::new(
             "berichten",
@@ -223,7 +211,7 @@ pub fn validate(json: BatchJson, oin: &str, now: Timestamp) -> Result<Batch, Api
             bericht.publicatie_datum,
             |v| rules::rfc3339(&v),
         );
-        let bijlagen = validate_bijlagen(&mut findings, i, bericht.bijlagen);
+        let bijlagen = validate_bijlagen(&mut findings, i, bericht.bijlagen.into_inner());
         if let (
             Some(bericht_id),
             Some(bericht_type),
@@ -289,13 +277,6 @@ fn validate_bijlagen(
     bijlagen: Vec<Object<BijlageJson>>,
 ) -> Option<Vec<Bijlage>> {
     let at = |j: usize, field: &str| format!("berichten[{i}].bijlagen[{j}].{field}");
-    if bijlagen.len() > rules::MAX_BIJLAGEN_PER_BERICHT {
-        findings.invalid.push(InvalidParam::new(
-            format!("berichten[{i}].bijlagen"),
-            "bevat meer dan 2 bijlagen",
-        ));
-        return None;
-    }
     // Size first, from the base64 length alone: nothing oversized is decoded.
     let declared: usize = bijlagen
         .iter()
@@ -337,6 +318,27 @@ fn validate_bijlagen(
         }
     }
     complete.then_some(out)
+}
+
+/// The answer to an array of a batch over its limit, read no further than that: more than 1,000
+/// berichten is a 413, more than 2 bijlagen in a bericht a 400 naming its `bijlagen`.
+pub fn over_limit(over: OverLimit) -> ApiError {
+    if over.path == "berichten" {
+        return ApiError::PayloadTooLarge {
+            detail: format!("Een batch heeft ten hoogste {MAX_BERICHTEN_PER_BATCH} berichten."),
+            invalid_params: vec![InvalidParam::new(
+                "berichten",
+                format!(
+                    "bevat meer dan {MAX_BERICHTEN_PER_BATCH} berichten; ten hoogste {MAX_BERICHTEN_PER_BATCH}"
+                ),
+            )],
+        };
+    }
+    if over.path.ends_with(".bijlagen") {
+        let reason = format!("bevat meer dan {} bijlagen", over.limit);
+        return ApiError::invalid(vec![InvalidParam::new(over.path, reason)]);
+    }
+    over.invalid()
 }
 
 /// What the blocking part of a delivery found.
@@ -383,9 +385,12 @@ pub async fn deliver(
 
     let blocking_state = state.clone().into_inner();
     let oin = afnemer.oin.clone();
+    // The reservation outlives the body: it covers what is built from it until the park is
+    // answered (`body::BODY_MEMORY_FACTOR`).
+    let (bytes, reservation) = body.into_parts();
     let prepared = web::block(move || -> Result<Prepared, ApiError> {
-        let json: BatchJson = body::parse_json(&body.bytes)?;
-        drop(body);
+        let json: BatchJson = body::parse_json_or(&bytes, over_limit)?;
+        drop(bytes);
         // One reading of the engine's clock: the batch's `ontvangenOp`, and the "now" its
         // `aanmaakDatum` is judged against.
         let ontvangen_op = blocking_state.clock.now();
@@ -438,6 +443,7 @@ pub async fn deliver(
             outcome
         }
     };
+    drop(reservation);
     reply(outcome)
 }
 

@@ -1,6 +1,8 @@
 //! Reading a request body within bounds: the media type is checked first, then memory for the
-//! whole body is reserved from the in-flight budget before a byte is read, and the body may not
-//! grow past the configured limit while it streams in.
+//! whole body and for what parsing builds from it (`BODY_MEMORY_FACTOR` times its size) is
+//! reserved from the in-flight budget before a byte is read, and the body may not grow past the
+//! configured limit while it streams in. Parsing reads every array of a body through
+//! `BoundedVec`, which stops at its limit: a small body cannot make a large parse.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
@@ -10,11 +12,36 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::AppState;
 use super::problem::ApiError;
 
+/// How many times its own size a body reserves from the in-flight budget: the body itself; the
+/// strings parsing copies out of it (a JSON string never decodes longer than it is written, so
+/// together at most the body's size); and, for a batch, its domain form and the records the
+/// store encodes from it while it is parked (attachments decode to three quarters of their
+/// base64). Every array is bounded (`BoundedVec`), so what parsing builds besides the strings
+/// is a small constant per request (for a batch at most 1,000 berichten of 2 bijlagen, a few
+/// hundred KB), not a multiple of the body. A request never reserves more than the whole
+/// budget: with `in_flight_bytes` below this factor times `max_body_bytes`, the largest bodies
+/// are taken one at a time.
+pub const BODY_MEMORY_FACTOR: usize = 3;
+
 /// A body in memory, holding its share of the in-flight budget until dropped.
 #[derive(Debug)]
 pub struct Body {
     pub bytes: web::BytesMut,
-    _reservation: OwnedSemaphorePermit,
+    reservation: Reservation,
+}
+
+/// A share of the in-flight budget, given back when dropped. A batch keeps it, after its body is
+/// parsed and dropped, until its park is answered.
+#[derive(Debug)]
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Body {
+    /// The bytes, and the reservation that outlives them.
+    pub fn into_parts(self) -> (web::BytesMut, Reservation) {
+        (self.bytes, self.reservation)
+    }
 }
 
 /// 415 unless the request says `application/json` (parameters such as charset allowed).
@@ -57,7 +84,12 @@ pub async fn read(
         return Err(too_large(limit));
     }
     let reserve = declared.unwrap_or(limit);
-    let permits = u32::try_from(reserve.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    let budget = (state.config.server.in_flight_bytes / 1024).max(1);
+    let permits = reserve
+        .saturating_mul(BODY_MEMORY_FACTOR)
+        .div_ceil(1024)
+        .clamp(1, budget);
+    let permits = u32::try_from(permits).unwrap_or(u32::MAX);
     let reservation = state
         .in_flight
         .clone()
@@ -79,7 +111,9 @@ pub async fn read(
     }
     Ok(Body {
         bytes,
-        _reservation: reservation,
+        reservation: Reservation {
+            _permit: reservation,
+        },
     })
 }
 
@@ -112,10 +146,115 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
     }
 }
 
+/// The start of the error a `BoundedVec` raises, followed by its limit.
+const OVER_LIMIT: &str = "sequence longer than its limit of ";
+
+/// A JSON array of at most `N` elements. Reading stops with an error as soon as element `N + 1`
+/// begins, before any of it is read or built, so the memory a body can make an array take is
+/// bounded by `N`, not by the body's size. `parse_json_or` turns that error into an
+/// `OverLimit` naming the array's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundedVec<T, const N: usize>(pub Vec<T>);
+
+impl<T, const N: usize> BoundedVec<T, N> {
+    pub fn into_inner(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T, const N: usize> Default for BoundedVec<T, N> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> for BoundedVec<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BoundedVisitor<T, const N: usize>(std::marker::PhantomData<T>);
+
+        /// Element `N + 1`: refused before the deserializer is touched.
+        struct Refused<const N: usize>;
+
+        impl<'de, const N: usize> serde::Deserialize<'de> for Refused<N> {
+            fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+                Err(serde::de::Error::custom(format_args!("{OVER_LIMIT}{N}")))
+            }
+        }
+
+        impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::de::Visitor<'de>
+            for BoundedVisitor<T, N>
+        {
+            type Value = BoundedVec<T, N>;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(formatter, "an array of at most {N} elements")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                // Never trust the size hint beyond the limit.
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
+                while items.len() < N {
+                    match seq.next_element()? {
+                        Some(item) => items.push(item),
+                        None => return Ok(BoundedVec(items)),
+                    }
+                }
+                match seq.next_element::<Refused<N>>()? {
+                    None => Ok(BoundedVec(items)),
+                    Some(Refused) => Err(serde::de::Error::custom(format_args!("{OVER_LIMIT}{N}"))),
+                }
+            }
+        }
+
+        deserializer.deserialize_seq(BoundedVisitor::<T, N>(std::marker::PhantomData))
+    }
+}
+
+/// An array of the body longer than its `BoundedVec` allows: its path as a client wrote it
+/// (`berichten`, `berichten[3].bijlagen`) and its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverLimit {
+    pub path: String,
+    pub limit: usize,
+}
+
+impl OverLimit {
+    /// The default answer: a 400 naming the array.
+    pub fn invalid(self) -> ApiError {
+        let reason = format!("bevat meer dan {} elementen", self.limit);
+        ApiError::invalid(vec![super::problem::InvalidParam::new(self.path, reason)])
+    }
+}
+
+/// The `OverLimit` a `BoundedVec` raised, from serde's message and path (which ends in the
+/// index of the refused element).
+fn over_limit(path: &str, message: &str) -> Option<OverLimit> {
+    let limit = message.strip_prefix(OVER_LIMIT)?.parse().ok()?;
+    let path = match path.rfind('[') {
+        Some(at) if path.ends_with(']') => &path[..at],
+        _ => path,
+    };
+    Some(OverLimit {
+        path: path.to_owned(),
+        limit,
+    })
+}
+
 /// Parses a JSON object into `T`. A syntax error, or a body that is not an object, is a 400
 /// without fields; a wrong type, a missing, unknown or repeated field is a 400 naming the
-/// field by its path.
+/// field by its path; an array over its limit is `OverLimit::invalid`.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_json_or(bytes, OverLimit::invalid)
+}
+
+/// `parse_json`, with the answer to an array over its limit chosen by the caller.
+pub fn parse_json_or<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    on_over_limit: impl FnOnce(OverLimit) -> ApiError,
+) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, Object<T>>(&mut deserializer) {
         Ok(Object(value)) => {
@@ -130,6 +269,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Api
             }
             let message = inner.to_string();
             let message = message.split(" at line ").next().unwrap_or(&message);
+            if let Some(over) = over_limit(&path, message) {
+                return Err(on_over_limit(over));
+            }
             match field_of(&path, message) {
                 Some((name, reason)) => {
                     Err(ApiError::invalid(vec![super::problem::InvalidParam::new(
@@ -197,7 +339,103 @@ pub async fn small_json<T: serde::de::DeserializeOwned>(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<T, ApiError> {
+    small_json_or(request, payload, state, OverLimit::invalid).await
+}
+
+/// `small_json`, with the answer to an array over its limit chosen by the caller.
+pub async fn small_json_or<T: serde::de::DeserializeOwned>(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    on_over_limit: impl FnOnce(OverLimit) -> ApiError,
+) -> Result<T, ApiError> {
     require_json(request)?;
     let body = read(request, payload, state, super::beheer::SMALL_BODY_BYTES).await?;
-    parse_json(&body.bytes)
+    parse_json_or(&body.bytes, on_over_limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Outer {
+        items: Option<BoundedVec<Object<Inner>, 2>>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        #[serde(default)]
+        names: BoundedVec<String, 3>,
+    }
+
+    fn over(body: &str) -> OverLimit {
+        let mut over = None;
+        let result = parse_json_or::<Outer>(body.as_bytes(), |o| {
+            over = Some(o);
+            ApiError::Internal("over".into())
+        });
+        assert!(result.is_err(), "{body} was read");
+        over.unwrap_or_else(|| panic!("{body}: no OverLimit, but {result:?}"))
+    }
+
+    #[test]
+    fn a_bounded_sequence_takes_up_to_its_limit() {
+        let outer: Outer =
+            parse_json(br#"{"items":[{"names":["a","b","c"]},{}]}"#).expect("within the limits");
+        let items = outer.items.expect("items").into_inner();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].0.names.0, ["a", "b", "c"]);
+        assert!(items[1].0.names.0.is_empty());
+        let empty: Outer = parse_json(br#"{"items":[]}"#).expect("empty");
+        assert!(empty.items.expect("items").0.is_empty());
+    }
+
+    #[test]
+    fn a_bounded_sequence_stops_at_element_n_plus_one_and_names_its_path_and_limit() {
+        assert_eq!(
+            over(r#"{"items":[{},{},{}]}"#),
+            OverLimit {
+                path: "items".into(),
+                limit: 2
+            }
+        );
+        assert_eq!(
+            over(r#"{"items":[{},{"names":["a","b","c","d"]}]}"#),
+            OverLimit {
+                path: "items[1].names".into(),
+                limit: 3
+            }
+        );
+        // Element N + 1 is not read: what follows it, even broken JSON, is never looked at.
+        assert_eq!(over(r#"{"items":[{},{},{"names":"#).limit, 2);
+        assert_eq!(over(r#"{"items":[{},{},not json at all"#).limit, 2);
+    }
+
+    #[test]
+    fn over_a_limit_is_a_400_naming_the_array_by_default() {
+        match parse_json::<Outer>(br#"{"items":[{"names":["a","b","c","d"]}]}"#) {
+            Err(ApiError::BadRequest { invalid_params, .. }) => {
+                let names: Vec<_> = invalid_params.iter().map(|p| p.name.clone()).collect();
+                assert_eq!(names, ["items[0].names"]);
+            }
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn three_million_elements_stop_at_the_limit_without_being_built() {
+        let mut body = String::from(r#"{"items":["#);
+        body.push_str(&"{},".repeat(3_000_000));
+        body.push_str("{}]}");
+        let mut elements_seen = 0;
+        let result = parse_json_or::<Outer>(body.as_bytes(), |o| {
+            elements_seen = o.limit;
+            ApiError::Internal("over".into())
+        });
+        assert!(result.is_err());
+        assert_eq!(elements_seen, 2);
+    }
 }

@@ -16,6 +16,7 @@ use berichtenbox_actors::store::{Citizens, wil_digitaal};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::body::{BoundedVec, OverLimit};
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, auth, body};
 
@@ -61,7 +62,7 @@ impl Uurlimiet {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ValidatieJson {
     bericht_type: Option<String>,
-    bsns: Option<Vec<String>>,
+    bsns: Option<BoundedVec<String, MAX_BSNS>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -76,13 +77,28 @@ struct ValidatieView {
     resultaten: Vec<Resultaat>,
 }
 
+fn bsns_count() -> InvalidParam {
+    InvalidParam::new(
+        "bsns",
+        format!("moet 1 tot en met {MAX_BSNS} BSN's bevatten"),
+    )
+}
+
+/// More than `MAX_BSNS` BSNs: read no further than that, a 400 naming `bsns`.
+fn over_limit(over: OverLimit) -> ApiError {
+    if over.path == "bsns" {
+        return ApiError::invalid(vec![bsns_count()]);
+    }
+    over.invalid()
+}
+
 pub async fn validate(
     request: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    let json: ValidatieJson = body::small_json(&request, payload, &state).await?;
+    let json: ValidatieJson = body::small_json_or(&request, payload, &state, over_limit).await?;
 
     let mut invalid = Vec::new();
     match json.bericht_type.as_deref() {
@@ -98,14 +114,11 @@ pub async fn validate(
             }
         }
     }
-    let bsns = json.bsns.unwrap_or_default();
-    if bsns.is_empty() || bsns.len() > MAX_BSNS {
-        invalid.push(InvalidParam::new(
-            "bsns",
-            format!("moet 1 tot en met {MAX_BSNS} BSN's bevatten"),
-        ));
+    let bsns = json.bsns.unwrap_or_default().into_inner();
+    if bsns.is_empty() {
+        invalid.push(bsns_count());
     }
-    for (index, bsn) in bsns.iter().enumerate().take(MAX_BSNS) {
+    for (index, bsn) in bsns.iter().enumerate() {
         if let Err(reason) = rules::bsn(bsn) {
             invalid.push(InvalidParam::new(format!("bsns[{index}]"), reason));
         }

@@ -24,7 +24,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::support::{
-    BEHEER_TOKEN, Engine, Reply, batch, bsn, guid, oin, ok_json, send, wait_until,
+    BEHEER_TOKEN, Engine, EngineBuilder, Process, Reply, batch, bsn, guid, oin, ok_json, send,
+    wait_until,
 };
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -1850,4 +1851,137 @@ fn an_afnemer_registers_its_berichttypen_and_they_survive_a_restart() {
     assert_eq!(listed[0]["code"], json!("AANSLAG"));
     let reply = put_berichttype(&engine, &key, "AANSLAG");
     assert_eq!(reply.status, 200, "PUT after a restart: {}", reply.text());
+}
+
+// ---------------------------------------------------------------------------------------------
+// No amplification of small requests (issue 10, point 3)
+// ---------------------------------------------------------------------------------------------
+
+/// The peak resident memory of a process so far (`VmHWM`), in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status");
+    kib * 1024
+}
+
+/// A JSON body whose array `field` holds `count` copies of `element`, after `head`.
+fn long_array(head: &str, field: &str, element: &str, count: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(head.len() + field.len() + (element.len() + 1) * count + 8);
+    body.extend_from_slice(head.as_bytes());
+    body.extend_from_slice(format!("\"{field}\":[").as_bytes());
+    for i in 0..count {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(element.as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+const AMPLIFICATION_LIMIT: u64 = 64 << 20;
+
+/// The engine's peak memory grows by less than 64 MiB on `body`, answered `status`; the real
+/// binary, read by pid (an in-process engine would share the test's memory). Returns the growth.
+fn growth_of(engine: &Process, key: &str, path: &str, body: Vec<u8>, status: u16) -> (u64, Value) {
+    let pid = engine.pid();
+    let before = peak_memory(pid);
+    let reply = send(
+        engine
+            .client
+            .post(engine.url(path))
+            .bearer_auth(key)
+            .header("Content-Type", "application/json")
+            .body(body),
+    );
+    let text = reply.text();
+    assert_eq!(
+        reply.status,
+        status,
+        "{path}: {}",
+        text.get(..2000).unwrap_or(&text)
+    );
+    let faults = problem_faults(&reply, status);
+    assert!(faults.is_empty(), "{path}: {faults:?}");
+    let growth = peak_memory(pid).saturating_sub(before);
+    eprintln!(
+        "{path}: answered {status}, peak memory grew by {:.1} MiB",
+        growth as f64 / f64::from(1 << 20)
+    );
+    assert!(
+        growth < AMPLIFICATION_LIMIT,
+        "{path}: the engine's peak memory grew by {growth} bytes"
+    );
+    (growth, reply.json())
+}
+
+/// A 9 MB body of three million empty berichten is a 413 after the 1,001st, and the engine's
+/// peak memory grows by less than 64 MiB (before the arrays were bounded: over 550 MiB).
+#[test]
+fn three_million_empty_berichten_are_413_without_amplifying_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let process = EngineBuilder::new(&dir.path().join("data")).spawn();
+    let key = process.afnemer(&oin(3), json!({ "naam": "Gemeente" }));
+    // A bericht's bijlagen stop at the third (400 naming them, as before), also among a million.
+    let head = format!(
+        r#"{{"batchId":"{}","aanmaakDatum":"2026-11-28T10:00:00Z","berichten":[{{"#,
+        guid(4, 1)
+    );
+    let mut body = long_array(&head, "bijlagen", "{}", 1_000_000);
+    body.extend_from_slice(b"]}");
+    let (_, problem) = growth_of(&process, &key, "/v1/batches", body, 400);
+    assert_eq!(
+        invalid_names(&problem).unwrap_or_default(),
+        ["berichten[0].bijlagen"],
+        "{problem}"
+    );
+    let head = format!(
+        r#"{{"batchId":"{}","aanmaakDatum":"2026-11-28T10:00:00Z","#,
+        guid(3, 1)
+    );
+    let body = long_array(&head, "berichten", "{}", 3_000_000);
+    assert!(body.len() > 8_900_000, "the body is {} bytes", body.len());
+    let (_, problem) = growth_of(&process, &key, "/v1/batches", body, 413);
+    assert_eq!(
+        invalid_names(&problem).unwrap_or_default(),
+        ["berichten"],
+        "{problem}"
+    );
+
+    assert!(process.terminate().success());
+}
+
+/// The Validatieservice's `bsns`: a million short strings are over the body limit of its small
+/// bodies (413, before a byte is parsed); 20,000 within that limit are a 400 naming `bsns`
+/// after the 251st. Neither grows the engine's peak memory by 64 MiB.
+#[test]
+fn a_million_bsns_are_refused_without_amplifying_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let process = EngineBuilder::new(&dir.path().join("data")).spawn();
+    let key = process.afnemer(&oin(5), json!({ "naam": "Gemeente" }));
+    let head = r#"{"berichtType":"AANSLAG","#;
+    growth_of(
+        &process,
+        &key,
+        "/v1/validaties",
+        long_array(head, "bsns", r#""""#, 1_000_000),
+        413,
+    );
+    let (_, problem) = growth_of(
+        &process,
+        &key,
+        "/v1/validaties",
+        long_array(head, "bsns", r#""""#, 20_000),
+        400,
+    );
+    assert_eq!(
+        invalid_names(&problem).unwrap_or_default(),
+        ["bsns"],
+        "{problem}"
+    );
+    assert!(process.terminate().success());
 }
