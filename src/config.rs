@@ -112,6 +112,9 @@ arrival_grace_ms = 2000
 # Timeouts of one push of a receipt to an afnemer's webhookUrl, in seconds.
 connect_timeout_seconds = 5
 request_timeout_seconds = 30
+# Allow a webhookUrl over http, and hosts that are (or resolve to) loopback, private or other
+# non-public addresses. For test set-ups only.
+allow_private_addresses = false
 
 [capaciteit]
 # The capacity norms the afnemers' forecasts are held against (exported as
@@ -373,6 +376,7 @@ impl NotificationsConfig {
 pub struct WebhooksConfig {
     pub connect_timeout_seconds: u64,
     pub request_timeout_seconds: u64,
+    pub allow_private_addresses: bool,
 }
 
 impl Default for WebhooksConfig {
@@ -380,6 +384,7 @@ impl Default for WebhooksConfig {
         Self {
             connect_timeout_seconds: 5,
             request_timeout_seconds: 30,
+            allow_private_addresses: false,
         }
     }
 }

@@ -80,6 +80,7 @@ impl Background {
         let webhooks = WebhookClient::new(WebhookConfig {
             connect_timeout: Duration::from_secs(config.webhooks.connect_timeout_seconds),
             request_timeout: Duration::from_secs(config.webhooks.request_timeout_seconds),
+            allow_private_addresses: config.webhooks.allow_private_addresses,
         })?;
         Ok(Self {
             round_berichten: config.processing.round_berichten,

@@ -13,12 +13,24 @@
 //! side can be mended within those days and the receipt must not be lost meanwhile. Redirects
 //! are not followed (a 3xx is a retry): following one would turn the POST into a GET that
 //! could answer 2xx without the receipt having been delivered.
+//!
+//! Only public addresses are reached (unless `allow_private_addresses`, for test set-ups): an
+//! IP-literal host is checked before connecting, and a name is resolved by [`PublicOnly`], which
+//! keeps only the public addresses it resolves to ([`crate::core::address::is_public`]), so
+//! that DNS changed after the operator's `PUT` cannot point a webhook at an internal service.
+//! A refused address is [`RetryReason::NotPublic`], retried like every other failure (the
+//! afnemer may correct its DNS or the operator its `webhookUrl` within the 6 days); nothing is
+//! sent to it.
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+
+use crate::core::address::is_public;
 use reqwest::header::{self, HeaderValue};
 
 /// The `User-Agent` every delivery carries.
@@ -39,6 +51,8 @@ pub struct WebhookConfig {
     pub connect_timeout: Duration,
     /// At most this long for the whole request: connecting, sending, and the answer's status.
     pub request_timeout: Duration,
+    /// Reach loopback, private and other non-public addresses too (test set-ups only).
+    pub allow_private_addresses: bool,
 }
 
 impl Default for WebhookConfig {
@@ -46,6 +60,7 @@ impl Default for WebhookConfig {
         Self {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
+            allow_private_addresses: false,
         }
     }
 }
@@ -84,6 +99,8 @@ pub enum RetryReason {
     /// The request could not be made: the URL is not an http(s) URL, or the key is not a valid
     /// header value. Retried all the same, since the afnemer may correct its `webhookUrl`.
     InvalidRequest(String),
+    /// The host is, or resolves only to, addresses that are not public; nothing was sent.
+    NotPublic(String),
 }
 
 impl fmt::Display for RetryReason {
@@ -94,6 +111,7 @@ impl fmt::Display for RetryReason {
             Self::Status(status) => write!(f, "answered status {status}"),
             Self::Transport(detail) => write!(f, "transport error: {detail}"),
             Self::InvalidRequest(detail) => write!(f, "invalid request: {detail}"),
+            Self::NotPublic(detail) => write!(f, "not a public address: {detail}"),
         }
     }
 }
@@ -108,7 +126,11 @@ pub struct WebhookClient {
 
 impl WebhookClient {
     pub fn new(config: WebhookConfig) -> Result<Self, WebhookError> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if !config.allow_private_addresses {
+            builder = builder.dns_resolver(Arc::new(PublicOnly));
+        }
+        let http = builder
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(USER_AGENT)
@@ -131,6 +153,15 @@ impl WebhookClient {
             Ok(url) => return invalid(format!("scheme {} is not http or https", url.scheme())),
             Err(error) => return invalid(format!("url: {error}")),
         };
+        if !self.config.allow_private_addresses {
+            let literal = url
+                .host_str()
+                .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+                .and_then(|host| host.parse::<IpAddr>().ok());
+            if let Some(ip) = literal.filter(|ip| !is_public(*ip)) {
+                return retry(RetryReason::NotPublic(ip.to_string()), None);
+            }
+        }
         let key = match HeaderValue::from_str(idempotency_key) {
             Ok(key) => key,
             Err(error) => return invalid(format!("idempotency key: {error}")),
@@ -190,7 +221,40 @@ fn invalid(detail: String) -> Outcome {
     retry(RetryReason::InvalidRequest(detail), None)
 }
 
+/// A resolver that answers only the public addresses a name resolves to, and an error when it
+/// resolves to none.
+#[derive(Debug, Clone, Copy)]
+pub struct PublicOnly;
+
+/// The name resolved to no public address.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} resolves to no public address")]
+pub struct NoPublicAddress {
+    pub name: String,
+}
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().to_owned();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((name.as_str(), 0)).await?;
+            let public: Vec<SocketAddr> = found.filter(|addr| is_public(addr.ip())).collect();
+            if public.is_empty() {
+                return Err(Box::new(NoPublicAddress { name }) as Box<dyn StdError + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 fn classify(error: &reqwest::Error) -> RetryReason {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<NoPublicAddress>() {
+            return RetryReason::NotPublic(refused.to_string());
+        }
+        source = cause.source();
+    }
     if error.is_timeout() {
         RetryReason::Timeout
     } else if error.is_connect() {

@@ -178,6 +178,8 @@ fn client() -> WebhookClient {
     WebhookClient::new(WebhookConfig {
         connect_timeout: Duration::from_millis(200),
         request_timeout: Duration::from_millis(200),
+        // The receiver listens on 127.0.0.1.
+        allow_private_addresses: true,
     })
     .expect("client")
 }
@@ -433,5 +435,39 @@ async fn https_is_built_in_and_a_failed_handshake_is_a_connect_retry() {
     let reason = assert_retry(&outcome, "https to plain http");
     assert!(matches!(reason, RetryReason::Connect(_)), "{reason:?}");
     assert!(script.received().is_empty());
+    receiver.stop().await;
+}
+
+/// With `allow_private_addresses` off, a name that resolves to loopback and a loopback literal
+/// are refused before connecting (the receiver gets nothing); on, the same URL is delivered.
+#[actix_rt::test]
+async fn a_non_public_address_is_refused_before_connecting_unless_allowed() {
+    let script = Script::with(&[]);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let receiver = Receiver::start(listener, script.clone());
+    let public_only = WebhookClient::new(WebhookConfig {
+        connect_timeout: Duration::from_millis(200),
+        request_timeout: Duration::from_millis(200),
+        allow_private_addresses: false,
+    })
+    .expect("client");
+    for url in [
+        format!("http://localhost:{port}/hook"),
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+    ] {
+        let outcome = deliver(&public_only, &url, Bytes::from_static(b"{}"), "k").await;
+        let reason = assert_retry(&outcome, &url);
+        assert!(
+            matches!(reason, RetryReason::NotPublic(_)),
+            "{url}: {reason:?}"
+        );
+    }
+    assert_eq!(script.received().len(), 0, "nothing reached the receiver");
+    let url = format!("http://localhost:{port}/hook");
+    let outcome = deliver(&client(), &url, Bytes::from_static(b"{}"), "k").await;
+    assert_eq!(outcome, Outcome::Delivered, "allowed: {url}");
+    assert_eq!(script.received().len(), 1);
     receiver.stop().await;
 }

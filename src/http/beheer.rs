@@ -2,8 +2,11 @@
 //! A key is shown once, when it is made; afterwards only its id, its creation and its last
 //! use are shown (never the key or its hash).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
+use berichtenbox_actors::core::address::is_public;
 use berichtenbox_actors::core::rules;
 use berichtenbox_actors::store::AfnemerRecord;
 use rand::RngCore as _;
@@ -62,20 +65,54 @@ impl From<AfnemerRecord> for AfnemerView {
     }
 }
 
-fn webhook_url(value: &str) -> Result<(), &'static str> {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
-    match host {
-        Some(host)
-            if !host.is_empty()
-                && value.len() <= 2048
-                && !value.chars().any(char::is_whitespace) =>
-        {
-            Ok(())
+/// A `webhookUrl`: `https` (or `http` with `allow_private`), a host, at most 2048 characters,
+/// no whitespace or control characters; a host that is an IP address must be a public one
+/// (unless `allow_private`). A name is not resolved here: the webhook client refuses, at connect
+/// time, a name that resolves to no public address (API.md, "Operators").
+fn webhook_url(value: &str, allow_private: bool) -> Result<(), &'static str> {
+    const SCHEME: &str = "moet een https-URL zijn";
+    if value.len() > 2048 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(SCHEME);
+    }
+    let rest = match value.strip_prefix("https://") {
+        Some(rest) => rest,
+        None if allow_private => value.strip_prefix("http://").ok_or(SCHEME)?,
+        None => return Err(SCHEME),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => {
+            let inner = bracketed.split(']').next().unwrap_or("");
+            let ip: Ipv6Addr = inner.parse().map_err(|_| SCHEME)?;
+            Some(IpAddr::V6(ip))
         }
-        _ => Err("moet een http- of https-URL zijn"),
+        None => {
+            let name = host_port.split(':').next().unwrap_or("");
+            if name.is_empty() {
+                return Err(SCHEME);
+            }
+            match name.parse::<Ipv4Addr>() {
+                Ok(ip) => Some(IpAddr::V4(ip)),
+                // A URL parser reads a host whose last label is a number as an IPv4 address
+                // in another notation (2130706433, 0x7f.1): only the dotted one is accepted.
+                Err(_) if numeric_last_label(name) => return Err(SCHEME),
+                Err(_) => None,
+            }
+        }
+    };
+    match host {
+        Some(ip) if !allow_private && !is_public(ip) => Err("moet een publiek adres zijn"),
+        _ => Ok(()),
+    }
+}
+
+fn numeric_last_label(name: &str) -> bool {
+    let last = name.trim_end_matches('.').rsplit('.').next().unwrap_or("");
+    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
+    match hex {
+        Some(digits) => digits.chars().all(|c| c.is_ascii_hexdigit()),
+        None => !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()),
     }
 }
 
@@ -129,7 +166,7 @@ pub async fn put_afnemer(
         .clone()
         .flatten()
         .as_deref()
-        .map(webhook_url)
+        .map(|url| webhook_url(url, state.config.webhooks.allow_private_addresses))
     {
         invalid.push(InvalidParam::new("webhookUrl", reason));
     }
@@ -268,5 +305,56 @@ pub async fn revoke_api_key(
         Err(ApiError::NotFound(format!(
             "Deze afnemer heeft geen API-sleutel met id {id}."
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::webhook_url;
+
+    #[test]
+    fn a_webhook_url_is_https_to_a_name_or_a_public_address() {
+        for ok in [
+            "https://example.org/hook",
+            "https://example.org:8443/hook?x=1",
+            "https://user@example.org/",
+            "https://93.184.215.14/hook",
+            "https://[2606:4700::1111]/hook",
+            "https://localhost/",
+        ] {
+            assert_eq!(webhook_url(ok, false), Ok(()), "{ok}");
+        }
+        for refused in [
+            "http://example.org/hook",
+            "ftp://example.org/",
+            "https:///hook",
+            "https://127.0.0.1/hook",
+            "https://10.0.0.1/hook",
+            "https://169.254.169.254/latest",
+            "https://[::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[fd00::1]/",
+            "https://2130706433/",
+            "https://0x7f.1/",
+            "https://\u{101}\u{fd}\u{f}.example/",
+            "https://example.org/\u{7f}",
+            "https://exa mple.org/",
+        ] {
+            assert!(webhook_url(refused, false).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn allow_private_addresses_lifts_the_scheme_and_address_rules_only() {
+        for ok in [
+            "http://127.0.0.1:8080/hook",
+            "https://10.0.0.1/",
+            "https://[::1]/",
+        ] {
+            assert_eq!(webhook_url(ok, true), Ok(()), "{ok}");
+        }
+        for refused in ["ftp://example.org/", "http://ex\u{f}ample.org/", "http:///"] {
+            assert!(webhook_url(refused, true).is_err(), "{refused:?}");
+        }
     }
 }

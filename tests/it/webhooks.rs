@@ -307,3 +307,110 @@ fn a_hanging_webhook_does_not_delay_another_afnemers_receipts() {
         .shutdown()
         .expect("a clean shutdown with a push hanging");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Only public addresses (`webhooks.allow_private_addresses = false`, the default)
+// ---------------------------------------------------------------------------------------------
+
+fn start_public_only(data: &Path) -> Engine {
+    Engine::builder(data)
+        .configure(|c| {
+            c.store.shards = 4;
+            c.webhooks.allow_private_addresses = false;
+        })
+        .start()
+}
+
+fn put_webhook(engine: &Engine, n: u32, webhook_url: &str) -> crate::support::Reply {
+    crate::support::send(
+        engine
+            .client
+            .put(engine.url(&format!("/v1/beheer/afnemers/{}", webhook_oin(n))))
+            .bearer_auth(BEHEER_TOKEN)
+            .json(&json!({ "naam": format!("Afnemer {n}"), "webhookUrl": webhook_url })),
+    )
+}
+
+#[test]
+fn a_webhook_url_must_be_https_to_a_public_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = start_public_only(&dir.path().join("data"));
+    for (i, refused) in [
+        "http://example.org/hook",
+        "https://127.0.0.1/hook",
+        "https://10.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hook",
+        "https://[::ffff:192.168.0.1]/hook",
+        "https://2130706433/hook",
+        "https://\u{101}\u{fd}\u{f}.example/hook",
+        "https://example.org/\u{7f}",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = 100 + u32::try_from(i).expect("small");
+        let problem =
+            crate::support::assert_problem(&put_webhook(&engine, n, refused), 400, refused);
+        assert_eq!(
+            crate::support::invalid_names(&problem),
+            ["webhookUrl"],
+            "{refused:?}: {problem}"
+        );
+        let listed = engine.get(BEHEER_TOKEN, "/v1/beheer/afnemers").text();
+        assert!(
+            !listed.contains(&webhook_oin(n)),
+            "{refused:?}: a refused afnemer is not stored"
+        );
+    }
+    for (i, accepted) in [
+        "https://example.org/hook",
+        "https://93.184.215.14:8443/hook",
+        "https://localhost:8443/hook",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let n = 120 + u32::try_from(i).expect("small");
+        let reply = put_webhook(&engine, n, accepted);
+        assert!(
+            matches!(reply.status, 200 | 201),
+            "{accepted}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+}
+
+#[test]
+fn a_webhook_name_that_resolves_to_loopback_is_never_connected_to_and_its_receipt_kept() {
+    // A listener on 127.0.0.1 that counts connections (a TLS handshake, too).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = start_public_only(&dir.path().join("data"));
+    // `localhost` is a name: accepted at PUT, refused when the client resolves it.
+    let key = register(
+        &engine,
+        130,
+        "Gemeente Localhost",
+        &format!("https://localhost:{port}/hook"),
+    );
+    let batch_id = deliver(&engine, &key, 9130, 1);
+    receipt(&engine, &key, &batch_id);
+    let first = wait_for_failed_push(&engine, 130, 0, "localhost");
+    // Retried (the receipt stays in the outbox), and refused again.
+    wait_for_failed_push(&engine, 130, first, "localhost, again");
+    match listener.accept() {
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        Ok((_, from)) => panic!("the engine connected to localhost from {from}"),
+        Err(error) => panic!("accept: {error}"),
+    }
+    assert_eq!(
+        feed(&engine, &key),
+        [batch_id],
+        "the receipt is in the feed"
+    );
+}

@@ -3,6 +3,7 @@
 //! Nothing here performs I/O or reads the system clock; actors and HTTP handlers are thin
 //! shells around these pieces.
 
+pub mod address;
 pub mod backoff;
 pub mod bsn;
 pub mod caps;
