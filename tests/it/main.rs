@@ -9,6 +9,7 @@ mod burger_auth;
 mod burgers;
 mod crash;
 mod crash_processing;
+mod limits;
 mod loadtest_smoke;
 mod monitoring;
 mod openapi;
