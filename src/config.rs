@@ -79,6 +79,27 @@ burger_jwt_issuer = ""
 burger_jwt_audience = ""
 # Clock skew allowed on a token's `exp` and `nbf`, in seconds (at most 300).
 burger_jwt_leeway_seconds = 30
+# Failed authentication per client address (an IPv4 address, or the /64 of an IPv6 one):
+# an unknown API key, a wrong beheer token, or a citizen's token that is not a JWT or whose
+# signature does not hold. failures_burst may fail at once, then one more every
+# 60 / failures_per_minute seconds; beyond, every request of that address that carries a
+# bearer token is answered 429 with Retry-After before it is checked (also a valid one, so a
+# guess there tells nothing). Valid credentials never count, and other addresses are never
+# slowed. A token that is signed but expired (or otherwise refused by its claims) is no guess
+# and does not count: the portal calls for every citizen from one address.
+failures_burst = 20
+failures_per_minute = 10
+# The most client addresses whose failures are kept in memory at once.
+failures_max_addresses = 100000
+
+[burgers]
+# Each citizen's calls to /v1/account..., counted by the BSN of his token: this many a second
+# sustained, and this burst at once; beyond, 429 with Retry-After. No citizen slows another.
+verzoeken_per_seconde = 20
+burst = 100
+# The most citizens whose rate is kept in memory at once; when full, those whose burst has
+# refilled are forgotten first.
+max_burgers = 100000
 
 [processing]
 # The most berichten one processing round of a shard takes (beyond its first batch).
@@ -146,6 +167,7 @@ pub struct Config {
     pub store: EmbeddedConfig,
     pub afnemers: AfnemersConfig,
     pub auth: AuthConfig,
+    pub burgers: BurgersConfig,
     pub processing: ProcessingConfig,
     pub notifications: NotificationsConfig,
     pub webhooks: WebhooksConfig,
@@ -421,6 +443,27 @@ pub struct AuthConfig {
     pub burger_jwt_issuer: String,
     pub burger_jwt_audience: String,
     pub burger_jwt_leeway_seconds: u64,
+    pub failures_burst: u32,
+    pub failures_per_minute: u32,
+    pub failures_max_addresses: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BurgersConfig {
+    pub verzoeken_per_seconde: u32,
+    pub burst: u32,
+    pub max_burgers: usize,
+}
+
+impl Default for BurgersConfig {
+    fn default() -> Self {
+        Self {
+            verzoeken_per_seconde: 20,
+            burst: 100,
+            max_burgers: 100_000,
+        }
+    }
 }
 
 /// The shortest HS256 secret accepted: RFC 7518 §3.2 asks for at least the hash's 256 bits.
@@ -441,6 +484,9 @@ impl Default for AuthConfig {
             burger_jwt_issuer: String::new(),
             burger_jwt_audience: String::new(),
             burger_jwt_leeway_seconds: 30,
+            failures_burst: 20,
+            failures_per_minute: 10,
+            failures_max_addresses: 100_000,
         }
     }
 }
@@ -457,6 +503,9 @@ impl std::fmt::Debug for AuthConfig {
             .field("burger_jwt_issuer", &self.burger_jwt_issuer)
             .field("burger_jwt_audience", &self.burger_jwt_audience)
             .field("burger_jwt_leeway_seconds", &self.burger_jwt_leeway_seconds)
+            .field("failures_burst", &self.failures_burst)
+            .field("failures_per_minute", &self.failures_per_minute)
+            .field("failures_max_addresses", &self.failures_max_addresses)
             .finish()
     }
 }
@@ -607,6 +656,20 @@ impl Config {
         if self.auth.burger_jwt_leeway_seconds > MAX_BURGER_JWT_LEEWAY_SECONDS {
             return fail("auth.burger_jwt_leeway_seconds must be at most 300");
         }
+        if self.auth.failures_burst == 0
+            || self.auth.failures_per_minute == 0
+            || self.auth.failures_max_addresses == 0
+        {
+            return fail(
+                "auth.failures_burst, failures_per_minute and failures_max_addresses must be at least 1",
+            );
+        }
+        if self.burgers.verzoeken_per_seconde == 0
+            || self.burgers.burst == 0
+            || self.burgers.max_burgers == 0
+        {
+            return fail("burgers.verzoeken_per_seconde, burst and max_burgers must be at least 1");
+        }
         if self.capaciteit.berichten_per_dag == 0 || self.capaciteit.berichten_per_uur == 0 {
             return fail("capaciteit norms must be at least 1");
         }
@@ -726,6 +789,12 @@ mod tests {
         config.validate().expect("32 bytes will do");
         config.auth.burger_jwt_leeway_seconds = MAX_BURGER_JWT_LEEWAY_SECONDS + 1;
         assert!(config.validate().is_err(), "too much leeway");
+        config.auth.burger_jwt_leeway_seconds = 30;
+        config.auth.failures_burst = 0;
+        assert!(config.validate().is_err(), "no failures allowed at all");
+        config.auth.failures_burst = 1;
+        config.burgers.verzoeken_per_seconde = 0;
+        assert!(config.validate().is_err(), "citizens without a rate");
     }
 
     #[test]

@@ -335,6 +335,22 @@ async fn serve(
     let burger = http::burger::BurgerVerifier::from_config(&config.auth)?;
     let vensters = config.onderhoud.vensters()?;
     let validaties = http::validaties::Uurlimiet::new(config.validaties.per_uur);
+    let auth_failures = http::limits::KeyedLimit::new(
+        http::limits::Gcra::new(
+            config.auth.failures_per_minute,
+            Duration::from_secs(60),
+            config.auth.failures_burst,
+        ),
+        config.auth.failures_max_addresses,
+    );
+    let burgers = http::limits::KeyedLimit::new(
+        http::limits::Gcra::new(
+            config.burgers.verzoeken_per_seconde,
+            Duration::from_secs(1),
+            config.burgers.burst,
+        ),
+        config.burgers.max_burgers,
+    );
     let zone = amsterdam()?;
     let started = clock.now();
     let run = RunRecord {
@@ -354,6 +370,8 @@ async fn serve(
         vensters,
         run,
         validaties,
+        auth_failures,
+        burgers,
     });
     let heartbeat = actix_web::rt::spawn(heartbeat(state.clone()));
     let last = state.clone();

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::paging::{self, Page};
 use super::problem::{ApiError, InvalidParam};
-use super::{AppState, body, burger};
+use super::{AppState, body};
 
 const DEFAULT_LIMIT: usize = 50;
 
@@ -30,7 +30,7 @@ type BoxPage = (Vec<BoxEntry>, Option<BoxId>);
 const MAX_LIMIT: usize = 500;
 
 fn citizen(request: &HttpRequest, state: &AppState) -> Result<String, ApiError> {
-    Ok(burger::burger(request, state.burger.as_ref())?.into_string())
+    Ok(super::auth::citizen(request, state)?.into_string())
 }
 
 fn no_account() -> ApiError {

@@ -118,14 +118,22 @@ impl BurgerVerifier {
 
     /// The citizen a token (without `Bearer `) names, or a 401 saying why not. No I/O.
     pub fn verify(&self, token: &str) -> Result<Bsn, ApiError> {
+        self.verify_or_guess(token).map_err(|(error, _)| error)
+    }
+
+    /// As [`Self::verify`], and whether a refusal may be a guess: `false` when the signature
+    /// held and only the claims were refused (expired, not yet valid, iss, aud, sub), which
+    /// only the holder of the signing key can make.
+    pub fn verify_or_guess(&self, token: &str) -> Result<Bsn, (ApiError, bool)> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|error| refusal(error.kind()))?;
+            .map_err(|error| (refusal(error.kind()), is_guess(error.kind())))?;
         match data.claims.sub {
             serde_json::Value::String(sub) if is_valid_bsn(&sub) => Ok(Bsn(sub)),
             _ => {
                 tracing::debug!("citizen token refused: sub is not a valid bsn");
-                Err(ApiError::Unauthorized(
-                    "Het token bevat geen geldig BSN (sub).",
+                Err((
+                    ApiError::Unauthorized("Het token bevat geen geldig BSN (sub)."),
+                    false,
                 ))
             }
         }
@@ -139,6 +147,21 @@ pub fn burger(request: &HttpRequest, verifier: Option<&BurgerVerifier>) -> Resul
         "Burgerauthenticatie is in deze engine niet geconfigureerd.",
     ))?;
     verifier.verify(super::auth::bearer(request)?)
+}
+
+/// Whether a refused token may be a guess: everything but the refusals `jsonwebtoken` makes
+/// after the signature held (it checks the signature before it reads or validates claims).
+fn is_guess(kind: &ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::ExpiredSignature
+            | ErrorKind::ImmatureSignature
+            | ErrorKind::InvalidIssuer
+            | ErrorKind::InvalidAudience
+            | ErrorKind::InvalidSubject
+            | ErrorKind::MissingRequiredClaim(_)
+            | ErrorKind::InvalidClaimFormat(_)
+    )
 }
 
 fn refusal(kind: &ErrorKind) -> ApiError {

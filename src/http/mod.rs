@@ -11,6 +11,7 @@ pub mod beheer;
 pub mod berichttypen;
 pub mod body;
 pub mod burger;
+pub mod limits;
 pub mod ops;
 pub mod paging;
 pub mod problem;
@@ -60,6 +61,10 @@ pub struct AppState {
     pub run: RunRecord,
     /// The Validatieservice's hourly limit, all afnemers together.
     pub validaties: validaties::Uurlimiet,
+    /// Failed authentications per client address (`auth.failures_*`).
+    pub auth_failures: limits::KeyedLimit<std::net::IpAddr>,
+    /// Each citizen's calls (`[burgers]`).
+    pub burgers: limits::KeyedLimit<burger::Bsn>,
 }
 
 /// Registers every route of [`routes::ROUTES`], each resource with a 405 fallback naming the

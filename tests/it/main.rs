@@ -10,6 +10,7 @@ mod burgers;
 mod crash;
 mod crash_processing;
 mod examples;
+mod limits;
 mod loadtest_smoke;
 mod monitoring;
 mod openapi;

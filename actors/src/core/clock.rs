@@ -103,6 +103,11 @@ impl SharedClock {
     pub fn now(&self) -> Timestamp {
         self.0.now()
     }
+
+    /// Nanoseconds on the clock's monotonic scale (for rates; never goes back).
+    pub fn monotonic_nanos(&self) -> u64 {
+        self.0.monotonic_nanos()
+    }
 }
 
 /// A point on the monotonic scale, as governor wants it.

@@ -37,6 +37,12 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.auth.burger_jwt_secret = BURGER_JWT_SECRET.to_owned();
     // The tests' webhook receivers listen on 127.0.0.1 over http.
     config.webhooks.allow_private_addresses = true;
+    // Every test engine's clients come from 127.0.0.1 and its clock barely moves: limits that
+    // no other test reaches. `tests/it/limits.rs` lowers them.
+    config.auth.failures_burst = 1_000_000;
+    config.auth.failures_per_minute = 1_000_000;
+    config.burgers.verzoeken_per_seconde = 1_000_000;
+    config.burgers.burst = 1_000_000;
     config
 }
 
