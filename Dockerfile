@@ -24,6 +24,7 @@ COPY --from=build /usr/local/bin/berichtenbox /usr/local/bin/berichtenbox
 USER berichtenbox
 WORKDIR /data
 VOLUME /data
-EXPOSE 8080
+EXPOSE 8080 9464
 ENTRYPOINT ["berichtenbox"]
-CMD ["serve", "--listen", "0.0.0.0:8080", "--data-dir", "/data"]
+# Inside a container both listeners bind 0.0.0.0 (the operations listener serves /metrics).
+CMD ["serve", "--listen", "0.0.0.0:8080", "--ops-listen", "0.0.0.0:9464", "--data-dir", "/data"]

@@ -17,11 +17,12 @@ trap 'kill $engine 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"
 
 cargo build --release --quiet
 base=http://127.0.0.1:$port
+ops=http://127.0.0.1:$((port + 100)) # the operations listener: /metrics
 
 start_engine() {
   rm -rf "$work/data"
   BERICHTENBOX_BEHEER_TOKEN=$token BERICHTENBOX_LOG=warn \
-    ./target/release/berichtenbox serve --listen 127.0.0.1:$port --data-dir "$work/data" >"$work/engine.out" 2>&1 &
+    ./target/release/berichtenbox serve --listen 127.0.0.1:$port --ops-listen 127.0.0.1:$((port + 100)) --data-dir "$work/data" >"$work/engine.out" 2>&1 &
   engine=$!
   for _ in $(seq 100); do curl -fs $base/health/ready >/dev/null && return; sleep 0.1; done
   echo "engine did not start" >&2; cat "$work/engine.out" >&2; exit 1
@@ -40,7 +41,7 @@ register() { # n afnemers with a rate that does not limit: this measures the sto
 }
 
 group_sizes() { # mean batches and berichten per group commit, from the engine's histograms
-  curl -fs $base/metrics | awk '
+  curl -fs $ops/metrics | awk '
     /^berichtenbox_park_group_batches_sum/ {bs=$2} /^berichtenbox_park_group_batches_count/ {bc=$2}
     /^berichtenbox_park_group_messages_sum/ {ms=$2} /^berichtenbox_park_group_messages_count/ {mc=$2}
     /^berichtenbox_park_sync_seconds_sum/ {ss=$2}

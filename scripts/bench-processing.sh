@@ -16,6 +16,7 @@ work=$(mktemp -d)
 trap 'kill $engine 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --release --quiet
 base=http://127.0.0.1:$port
+ops=http://127.0.0.1:$((port + 100)) # the operations listener: /metrics
 
 cat >"$work/config.toml" <<TOML
 [notifications]
@@ -23,7 +24,7 @@ per_hour = 1000000000
 per_day = 1000000000
 TOML
 BERICHTENBOX_BEHEER_TOKEN=$token BERICHTENBOX_BURGER_JWT_SECRET=$secret BERICHTENBOX_LOG=warn \
-  ./target/release/berichtenbox serve --config "$work/config.toml" --listen 127.0.0.1:$port \
+  ./target/release/berichtenbox serve --config "$work/config.toml" --listen 127.0.0.1:$port --ops-listen 127.0.0.1:$((port + 100)) \
   --data-dir "$work/data" >"$work/engine.out" 2>&1 &
 engine=$!
 for _ in $(seq 100); do curl -fs $base/health/ready >/dev/null && break; sleep 0.1; done
@@ -63,8 +64,8 @@ for bsn in bsns:
     urllib.request.urlopen(request).read()
 PY
 
-metric() { curl -fs $base/metrics | awk -v name="$1" '$1 ~ "^"name {sum += $2} END {printf "%d\n", sum}'; }
-parked() { curl -fs $base/metrics | awk '$1 ~ /^berichtenbox_geparkeerd_berichten/ {sum += $2} END {printf "%d\n", sum}'; }
+metric() { curl -fs $ops/metrics | awk -v name="$1" '$1 ~ "^"name {sum += $2} END {printf "%d\n", sum}'; }
+parked() { curl -fs $ops/metrics | awk '$1 ~ /^berichtenbox_geparkeerd_berichten/ {sum += $2} END {printf "%d\n", sum}'; }
 
 echo "== load: 20 afnemers, batches of 100 text-only berichten, 64 connections, ${seconds}s"
 start=$(date +%s.%N)

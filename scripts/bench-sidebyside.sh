@@ -42,6 +42,7 @@ nats_monitor=18193
 token=bench-beheer-token-of-at-least-32-bytes
 secret=bench-burger-secret-of-at-least-32-bytes
 base=http://127.0.0.1:$engine_port
+ops=http://127.0.0.1:$((engine_port + 100)) # the operations listener: /metrics
 
 missing=()
 for tool in nats-server fio wrk curl python3; do
@@ -74,7 +75,7 @@ cpu_ticks() { # utime + stime of a process, in clock ticks
 start_engine() {
   rm -rf "$work/data"
   BERICHTENBOX_BEHEER_TOKEN=$token BERICHTENBOX_BURGER_JWT_SECRET=$secret BERICHTENBOX_LOG=warn \
-    ./target/release/berichtenbox serve --listen 127.0.0.1:$engine_port --data-dir "$work/data" \
+    ./target/release/berichtenbox serve --listen 127.0.0.1:$engine_port --ops-listen 127.0.0.1:$((engine_port + 100)) --data-dir "$work/data" \
     >"$work/engine.out" 2>&1 &
   engine=$!
   for _ in $(seq 100); do curl -fs $base/health/ready >/dev/null && return; sleep 0.1; done
@@ -106,7 +107,7 @@ PY
 }
 
 group_sizes() { # mean berichten per group commit, from the engine's histograms
-  curl -fs $base/metrics | awk '
+  curl -fs $ops/metrics | awk '
     /^berichtenbox_park_group_messages_sum/ {ms=$2} /^berichtenbox_park_group_messages_count/ {mc=$2}
     END { if (mc > 0) printf "%.0f", ms/mc; else printf "?" }'
 }

@@ -17,6 +17,9 @@ pub const DEFAULT_CONFIG_TOML: &str = r#"# Berichtenbox engine configuration. Ev
 [server]
 # Address and port to listen on.
 listen = "127.0.0.1:8080"
+# Address and port of the operations listener: GET /metrics (only here), /health/live and
+# /health/ready (also on the API listener).
+ops_listen = "127.0.0.1:9464"
 # HTTP worker threads; 0 means one per CPU core.
 workers = 0
 # Largest request body accepted, in bytes (a larger one is answered 413).
@@ -415,6 +418,7 @@ impl Default for WebhooksConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    pub ops_listen: SocketAddr,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub in_flight_bytes: usize,
@@ -522,6 +526,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
             workers: 0,
             max_body_bytes: 64 << 20,
             in_flight_bytes: 512 << 20,
@@ -560,6 +565,7 @@ pub enum ConfigError {
 #[derive(Debug, Default)]
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
+    pub ops_listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
     pub beheer_token: Option<String>,
     pub burger_jwt_secret: Option<String>,
@@ -583,6 +589,9 @@ impl Config {
         };
         if let Some(listen) = overrides.listen {
             config.server.listen = listen;
+        }
+        if let Some(ops_listen) = overrides.ops_listen {
+            config.server.ops_listen = ops_listen;
         }
         if let Some(data_dir) = overrides.data_dir {
             config.store.data_dir = data_dir;
@@ -750,11 +759,13 @@ mod tests {
     fn overrides_win_and_validation_runs() {
         let overrides = Overrides {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 9))),
+            ops_listen: Some(SocketAddr::from(([127, 0, 0, 1], 10))),
             beheer_token: Some("t".repeat(MIN_BEHEER_TOKEN_BYTES)),
             ..Overrides::default()
         };
         let config = Config::load(None, overrides).expect("valid");
         assert_eq!(config.server.listen.port(), 9);
+        assert_eq!(config.server.ops_listen.port(), 10);
         assert_eq!(config.auth.beheer_token, "t".repeat(MIN_BEHEER_TOKEN_BYTES));
         let mut bad = Config::default();
         bad.server.in_flight_bytes = 1;

@@ -24,6 +24,9 @@ enum Command {
         /// Address to listen on, over the file's server.listen.
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Address of the operations listener (/metrics), over the file's server.ops_listen.
+        #[arg(long, value_name = "ADDR")]
+        ops_listen: Option<SocketAddr>,
         /// Data directory, over the file's store.data_dir.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve {
             config,
             listen,
+            ops_listen,
             data_dir,
         } => {
             tracing_subscriber::fmt()
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
             let overrides = Overrides {
                 listen,
+                ops_listen,
                 data_dir,
                 beheer_token: env("BERICHTENBOX_BEHEER_TOKEN"),
                 burger_jwt_secret: env("BERICHTENBOX_BURGER_JWT_SECRET"),

@@ -167,6 +167,7 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 #[derive(Debug)]
 pub struct Running {
     address: SocketAddr,
+    ops_address: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
@@ -175,6 +176,11 @@ impl Running {
     /// The address the engine listens on (the listener's, so a port 0 is resolved).
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The address of the operations listener (`/metrics`; port 0 resolved).
+    pub fn ops_address(&self) -> SocketAddr {
+        self.ops_address
     }
 
     /// Asks for the graceful stop, the one SIGTERM takes; [`Running::join`] waits for its end.
@@ -221,6 +227,7 @@ impl Drop for Running {
 pub fn start(
     config: Config,
     listener: TcpListener,
+    ops_listener: TcpListener,
     clock: SharedClock,
     metrics: Option<PrometheusHandle>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -228,6 +235,9 @@ pub fn start(
     let address = listener
         .local_addr()
         .context("cannot read the listener's address")?;
+    let ops_address = ops_listener
+        .local_addr()
+        .context("cannot read the operations listener's address")?;
     let (ready, started) = std::sync::mpsc::sync_channel::<()>(1);
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -247,6 +257,7 @@ pub fn start(
             let served = system.block_on(serve(
                 config,
                 listener,
+                ops_listener,
                 store.clone(),
                 catalog,
                 clock,
@@ -271,6 +282,7 @@ pub fn start(
         .context("cannot start the engine's thread")?;
     let mut running = Running {
         address,
+        ops_address,
         stop: Some(stop),
         thread: Some(thread),
     };
@@ -289,15 +301,21 @@ pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<
     let listen = config.server.listen;
     let listener =
         TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let ops_listen = config.server.ops_listen;
+    let ops_listener = TcpListener::bind(ops_listen)
+        .with_context(|| format!("cannot listen on {ops_listen} (server.ops_listen)"))?;
     let running = start(
         config,
         listener,
+        ops_listener,
         SharedClock::system(),
         metrics,
         signalled(),
     )?;
     // One line on stdout, for whoever started the engine (and for tests that asked for port 0).
     println!("listening on http://{}", running.address());
+    // And one for the operations listener (/metrics).
+    println!("operations on http://{}", running.ops_address());
     running.join()
 }
 
@@ -305,6 +323,7 @@ pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<
 async fn serve(
     config: Config,
     listener: TcpListener,
+    ops_listener: TcpListener,
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
@@ -376,12 +395,13 @@ async fn serve(
     let heartbeat = actix_web::rt::spawn(heartbeat(state.clone()));
     let last = state.clone();
 
+    let api_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(state.clone())
+            .app_data(api_state.clone())
             .wrap(http::default_headers())
             .wrap(actix_web::middleware::from_fn(http::telemetry::observe))
-            .configure(http::configure)
+            .configure(http::configure(http::routes::Listener::Api))
             .default_service(web::to(http::not_found))
     })
     .shutdown_timeout(shutdown_timeout)
@@ -395,21 +415,45 @@ async fn serve(
     let server = server
         .listen(listener)
         .context("cannot serve on the listener")?;
+    // The operations listener: a server of its own (one worker), built from the same table.
+    let ops_state = state.clone();
+    let ops_server = HttpServer::new(move || {
+        App::new()
+            .app_data(ops_state.clone())
+            .wrap(http::default_headers())
+            .wrap(actix_web::middleware::from_fn(http::telemetry::observe))
+            .configure(http::configure(http::routes::Listener::Operations))
+            .default_service(web::to(http::not_found))
+    })
+    .shutdown_timeout(shutdown_timeout)
+    .client_request_timeout(Duration::from_secs(30))
+    .disable_signals()
+    .workers(1)
+    .listen(ops_listener)
+    .context("cannot serve on the operations listener")?;
     for address in server.addrs() {
         tracing::info!(%address, "listening");
     }
+    for address in ops_server.addrs() {
+        tracing::info!(%address, "operations listening");
+    }
     let server = server.run();
+    let ops_server = ops_server.run();
     let handle = server.handle();
+    let ops_handle = ops_server.handle();
     actix_web::rt::spawn(async move {
         shutdown.await;
         tracing::info!("stopping: no new connections, finishing requests in flight");
-        handle.stop(true).await;
+        // One stop stops both listeners.
+        tokio::join!(handle.stop(true), ops_handle.stop(true));
     });
     // Let the stop task run up to its first wait (in `run`: the signal handlers are installed),
     // then `start` returns: the server accepts connections.
     tokio::task::yield_now().await;
     let _ = ready.send(());
-    server.await.context("http server failed")?;
+    let (served, ops_served) = tokio::join!(server, ops_server);
+    served.context("http server failed")?;
+    ops_served.context("operations server failed")?;
     heartbeat.abort();
     let _ = web::block(move || {
         http::rapportages::record_alive(&*last.store, last.run, last.clock.now());

@@ -69,8 +69,17 @@ pub struct AppState {
 
 /// Registers every route of [`routes::ROUTES`], each resource with a 405 fallback naming the
 /// methods it allows; also used by tests that build the app in-process.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(on: routes::Listener) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| configure_on(cfg, on)
+}
+
+/// Registers the routes of [`routes::ROUTES`] that `on` (the API or the operations listener)
+/// serves.
+fn configure_on(cfg: &mut web::ServiceConfig, on: routes::Listener) {
     for (index, route) in routes::ROUTES.iter().enumerate() {
+        if !route.listener.serves(on) {
+            continue;
+        }
         let mut resource = web::resource(route.path);
         for operation in route.operations {
             resource = resource.route((operation.handler)().method(operation.verb.method()));

@@ -69,6 +69,22 @@ impl Api {
     }
 }
 
+/// The listener(s) a route is served on: the API listener (`server.listen`), the operations
+/// listener (`server.ops_listen`), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Api,
+    Operations,
+    Both,
+}
+
+impl Listener {
+    /// Whether a route with this value is served on `on` (`Api` or `Operations`).
+    pub fn serves(self, on: Listener) -> bool {
+        self == Listener::Both || self == on
+    }
+}
+
 /// One method of a route and the handler that answers it (an actix route without its method
 /// guard, which `configure` adds from `verb`).
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +99,8 @@ pub struct Operation {
 pub struct Route {
     pub path: &'static str,
     pub api: Api,
+    /// The listener(s) that serve it.
+    pub listener: Listener,
     pub operations: &'static [Operation],
 }
 
@@ -99,6 +117,7 @@ const fn op(verb: Verb, handler: fn() -> actix_web::Route) -> Operation {
 }
 
 use Api::{Afnemer, Beheer, Burger, Ops};
+use Listener::{Both, Operations};
 use Verb::{Delete, Get, Patch, Post, Put};
 
 /// Every route the engine serves.
@@ -106,16 +125,19 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/v1/batches",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Post, || web::to(batches::deliver))],
     },
     Route {
         path: "/v1/batches/{batchId}",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(batches::status))],
     },
     Route {
         path: "/v1/account",
         api: Burger,
+        listener: Listener::Api,
         operations: &[
             op(Post, || web::to(account::open)),
             op(Get, || web::to(account::get)),
@@ -126,21 +148,25 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/v1/account/voorkeuren",
         api: Burger,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(account::voorkeuren))],
     },
     Route {
         path: "/v1/account/voorkeuren/{oin}",
         api: Burger,
+        listener: Listener::Api,
         operations: &[op(Put, || web::to(account::put_voorkeur))],
     },
     Route {
         path: "/v1/account/berichten",
         api: Burger,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(account::berichten))],
     },
     Route {
         path: "/v1/account/berichten/{id}",
         api: Burger,
+        listener: Listener::Api,
         operations: &[
             op(Get, || web::to(account::bericht)),
             op(Patch, || web::to(account::patch_bericht)),
@@ -150,61 +176,73 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/v1/account/berichten/{id}/bijlagen/{volgorde}",
         api: Burger,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(account::bijlage))],
     },
     Route {
         path: "/v1/verwerkingsberichten",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(receipts::list))],
     },
     Route {
         path: "/v1/berichttypen",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(berichttypen::list))],
     },
     Route {
         path: "/v1/berichttypen/{code}",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Put, || web::to(berichttypen::put))],
     },
     Route {
         path: "/v1/prognoses",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(prognoses::list))],
     },
     Route {
         path: "/v1/prognoses/{maand}",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Put, || web::to(prognoses::put))],
     },
     Route {
         path: "/v1/rapportages/dagelijks",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(rapportages::dagelijks))],
     },
     Route {
         path: "/v1/validaties",
         api: Afnemer,
+        listener: Listener::Api,
         operations: &[op(Post, || web::to(validaties::validate))],
     },
     Route {
         path: "/v1/beheer/rapportages/maandelijks",
         api: Beheer,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(rapportages::maandelijks))],
     },
     Route {
         path: "/v1/beheer/afnemers",
         api: Beheer,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(beheer::list_afnemers))],
     },
     Route {
         path: "/v1/beheer/afnemers/{oin}",
         api: Beheer,
+        listener: Listener::Api,
         operations: &[op(Put, || web::to(beheer::put_afnemer))],
     },
     Route {
         path: "/v1/beheer/afnemers/{oin}/api-sleutels",
         api: Beheer,
+        listener: Listener::Api,
         operations: &[
             op(Get, || web::to(beheer::list_api_keys)),
             op(Post, || web::to(beheer::create_api_key)),
@@ -213,26 +251,31 @@ pub const ROUTES: &[Route] = &[
     Route {
         path: "/v1/beheer/afnemers/{oin}/api-sleutels/{id}",
         api: Beheer,
+        listener: Listener::Api,
         operations: &[op(Delete, || web::to(beheer::revoke_api_key))],
     },
     Route {
         path: "/v1/openapi.json",
         api: Ops,
+        listener: Listener::Api,
         operations: &[op(Get, || web::to(ops::openapi))],
     },
     Route {
         path: "/metrics",
         api: Ops,
+        listener: Operations,
         operations: &[op(Get, || web::to(ops::metrics))],
     },
     Route {
         path: "/health/live",
         api: Ops,
+        listener: Both,
         operations: &[op(Get, || web::to(ops::live))],
     },
     Route {
         path: "/health/ready",
         api: Ops,
+        listener: Both,
         operations: &[op(Get, || web::to(ops::ready))],
     },
 ];
@@ -306,6 +349,23 @@ mod tests {
         assert_eq!(api_of_path("/health/onbekend"), Ops);
         assert_eq!(api_of_path("/onbekend"), Afnemer);
         assert_eq!(api_of_pattern("/onbekend"), None);
+    }
+
+    #[test]
+    fn metrics_are_on_the_operations_listener_only_and_health_on_both() {
+        for route in ROUTES {
+            let expected = match route.path {
+                "/metrics" => Listener::Operations,
+                "/health/live" | "/health/ready" => Listener::Both,
+                _ => Listener::Api,
+            };
+            assert_eq!(route.listener, expected, "{}", route.path);
+        }
+        assert!(
+            Listener::Both.serves(Listener::Api) && Listener::Both.serves(Listener::Operations)
+        );
+        assert!(!Listener::Operations.serves(Listener::Api));
+        assert!(!Listener::Api.serves(Listener::Operations));
     }
 
     #[test]

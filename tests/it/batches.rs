@@ -1405,7 +1405,7 @@ fn every_response_carries_api_version_and_errors_are_problems() {
         ),
         (
             "GET /metrics",
-            send(client.get(engine.url("/metrics"))),
+            send(client.get(engine.ops.url("/metrics"))),
             200,
         ),
         (

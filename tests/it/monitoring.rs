@@ -585,12 +585,26 @@ fn compose_file_wires_the_engine_prometheus_and_grafana_together() {
         .collect();
     assert_eq!(
         command,
-        ["serve", "--listen", "0.0.0.0:8080", "--data-dir", "/data"]
+        [
+            "serve",
+            "--listen",
+            "0.0.0.0:8080",
+            "--ops-listen",
+            "0.0.0.0:9464",
+            "--data-dir",
+            "/data"
+        ]
     );
     let dockerfile = std::fs::read_to_string(repo("Dockerfile")).expect("Dockerfile");
     assert!(
-        dockerfile.contains(r#"CMD ["serve", "--listen", "0.0.0.0:8080", "--data-dir", "/data"]"#),
-        "the image's own command serves on 0.0.0.0:8080 with /data"
+        dockerfile.contains(
+            r#"CMD ["serve", "--listen", "0.0.0.0:8080", "--ops-listen", "0.0.0.0:9464", "--data-dir", "/data"]"#
+        ),
+        "the image's own command serves on 0.0.0.0:8080, operations on 0.0.0.0:9464, with /data"
+    );
+    assert!(
+        dockerfile.contains("EXPOSE 8080 9464"),
+        "the image exposes the API and the operations port"
     );
 
     let config = read_yaml(&repo("prometheus/prometheus.yml"));
@@ -599,7 +613,8 @@ fn compose_file_wires_the_engine_prometheus_and_grafana_together() {
         .find(|job| job["job_name"] == "berichtenbox")
         .expect("a scrape job named berichtenbox (the rules select job=\"berichtenbox\")");
     let targets = &job["static_configs"][0]["targets"];
-    assert_eq!(targets, &json!(["berichtenbox:8080"]));
+    // /metrics is served on the operations listener only.
+    assert_eq!(targets, &json!(["berichtenbox:9464"]));
 
     let volumes = |service: &str| -> Vec<String> {
         array_of(&services[service], "volumes", service)
@@ -832,8 +847,61 @@ fn start_engine(dir: &Path) -> Engine {
         .spawn()
 }
 
+/// `/metrics` is served on the operations listener only (the binary's second stdout line,
+/// `operations on http://ADDR`): on the API listener it is an unknown path (404
+/// problem+json), on the operations listener the Prometheus text. Health answers on both;
+/// the API's routes are not on the operations listener.
+#[test]
+fn metrics_are_served_on_the_operations_listener_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = start_engine(dir.path());
+    assert_ne!(engine.base, engine.ops.base, "two listeners");
+
+    let on_api = send(engine.client.get(engine.url("/metrics")));
+    let problem = crate::support::assert_problem(&on_api, 404, "GET /metrics on the API listener");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("/metrics")),
+        "{problem}"
+    );
+
+    let on_ops = send(engine.ops.client.get(engine.ops.url("/metrics")));
+    assert_eq!(
+        on_ops.status, 200,
+        "GET /metrics on the operations listener"
+    );
+    assert!(
+        on_ops.content_type().starts_with("text/plain"),
+        "content type {}",
+        on_ops.content_type()
+    );
+    assert!(
+        on_ops.text().contains("berichtenbox_"),
+        "no berichtenbox metrics:\n{}",
+        on_ops.text()
+    );
+
+    for path in ["/health/live", "/health/ready"] {
+        for (listener, api) in [("API", &*engine), ("operations", &engine.ops)] {
+            let reply = send(api.client.get(api.url(path)));
+            assert_eq!(reply.status, 200, "GET {path} on the {listener} listener");
+        }
+    }
+
+    // The operations listener serves nothing of the API.
+    let batches = send(
+        engine
+            .ops
+            .client
+            .post(engine.ops.url("/v1/batches"))
+            .json(&json!({})),
+    );
+    crate::support::assert_problem(&batches, 404, "POST /v1/batches on the operations listener");
+}
+
 fn metrics_text(engine: &Engine) -> String {
-    let reply = send(engine.client.get(engine.url("/metrics")));
+    let reply = send(engine.client.get(engine.ops.url("/metrics")));
     assert_eq!(reply.status, 200, "GET /metrics: {}", reply.text());
     reply.text()
 }
@@ -1186,6 +1254,7 @@ fn dashboards_and_rules_evaluate_against_a_real_engine() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = start_engine(dir.path());
     let target = engine
+        .ops
         .base
         .strip_prefix("http://")
         .expect("engine base is http://")

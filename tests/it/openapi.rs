@@ -36,6 +36,44 @@ fn routes() -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The listener of `engine` that serves `path`, from the routes table: the operations listener
+/// for a route served only there (`/metrics`), else the API listener. The document must say
+/// the same: such a path, and only such a path, names its own `servers` (the operations
+/// listener's default address, the port of `server.ops_listen`'s default).
+fn listener_of<'a>(doc: &Value, engine: &'a Engine, path: &str) -> &'a support::Api {
+    use berichtenbox::http::routes::{Listener, ROUTES};
+    let route = ROUTES
+        .iter()
+        .find(|r| r.path == path)
+        .unwrap_or_else(|| panic!("{path} is not in the routes table"));
+    let ops_only = route.listener == Listener::Operations;
+    let servers = doc["paths"][path]["servers"].as_array();
+    if ops_only {
+        let port = berichtenbox::config::Config::default()
+            .server
+            .ops_listen
+            .port();
+        let urls: Vec<&str> = servers
+            .unwrap_or_else(|| {
+                panic!("{path} is served on the operations listener only: document its servers")
+            })
+            .iter()
+            .filter_map(|s| s["url"].as_str())
+            .collect();
+        assert!(
+            urls.iter().any(|u| u.ends_with(&format!(":{port}"))),
+            "{path}: servers {urls:?} do not name the operations listener's port {port}"
+        );
+        &engine.ops
+    } else {
+        assert!(
+            servers.is_none(),
+            "{path} is served on the API listener, but the document gives it servers of its own"
+        );
+        engine
+    }
+}
+
 /// The HTTP methods an OpenAPI path item may hold.
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -436,7 +474,7 @@ fn every_documented_operation_is_routed() {
     let running = start();
     let engine = &running.engine;
     for (name, path) in &operations {
-        let url = engine.url(&concrete(&doc, name, path));
+        let url = listener_of(&doc, engine, path).url(&concrete(&doc, name, path));
         let response = engine
             .client
             .request(method(name), &url)
@@ -483,7 +521,7 @@ fn every_registered_route_is_documented() {
     let running = start();
     let engine = &running.engine;
     for (name, path) in &registered {
-        let url = engine.url(&concrete(&doc, name, path));
+        let url = listener_of(&doc, engine, path).url(&concrete(&doc, name, path));
         let response = engine
             .client
             .request(method(name), &url)
@@ -512,7 +550,7 @@ fn other_methods_answer_as_documented() {
             .filter(|m| item.get(*m).is_some())
             .collect();
         let any = documented.first().expect("a path has an operation");
-        let url = engine.url(&concrete(&doc, any, path));
+        let url = listener_of(&doc, engine, path).url(&concrete(&doc, any, path));
         for other in ["get", "put", "post", "delete", "patch"] {
             if documented.contains(&other) {
                 continue;
@@ -1922,7 +1960,7 @@ fn made_up_methods_are_answered_and_counted_as_other() {
 
     let response = engine
         .client
-        .get(engine.url("/metrics"))
+        .get(engine.ops.url("/metrics"))
         .send()
         .expect("GET /metrics");
     assert_eq!(response.status(), 200, "GET /metrics");

@@ -68,3 +68,26 @@ fn the_binary_exits_non_zero_on_another_layout_format() {
     let shard = std::fs::read_dir(data.join("shard-000")).expect("the shard folder is kept");
     assert_eq!(shard.count(), 0, "the refusal wrote into the shard folder");
 }
+
+/// One stop stops both listeners: after the graceful shutdown neither the API listener nor
+/// the operations listener accepts a connection; before it both answer.
+#[test]
+fn one_stop_stops_the_api_and_the_operations_listener() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = EngineBuilder::new(&dir.path().join("data")).start();
+    let addresses: Vec<String> = [&engine.base, &engine.ops.base]
+        .iter()
+        .map(|base| base.trim_start_matches("http://").to_owned())
+        .collect();
+    for (api, name) in [(&*engine, "API"), (&engine.ops, "operations")] {
+        let reply = crate::support::send(api.client.get(api.url("/health/live")));
+        assert_eq!(reply.status, 200, "{name} listener before the stop");
+    }
+    engine.shutdown().expect("a clean shutdown");
+    for address in &addresses {
+        assert!(
+            std::net::TcpStream::connect(address).is_err(),
+            "{address} still accepts connections after the stop"
+        );
+    }
+}

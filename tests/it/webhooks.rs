@@ -93,7 +93,7 @@ fn feed(engine: &Engine, key: &str) -> Vec<String> {
 fn failed_pushes(engine: &Engine, n: u32) -> u64 {
     let text = engine
         .client
-        .get(engine.url("/metrics"))
+        .get(engine.ops.url("/metrics"))
         .bearer_auth(BEHEER_TOKEN)
         .send()
         .expect("get metrics")

@@ -31,6 +31,7 @@ use super::{Api, BEHEER_TOKEN, BURGER_JWT_SECRET, wait_for};
 pub fn test_config(data_dir: &Path) -> Config {
     let mut config = Config::default();
     config.server.listen = ([127, 0, 0, 1], 0).into();
+    config.server.ops_listen = ([127, 0, 0, 1], 0).into();
     config.server.workers = 2;
     config.store.data_dir = data_dir.to_owned();
     config.auth.beheer_token = BEHEER_TOKEN.to_owned();
@@ -146,17 +147,22 @@ impl EngineBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SandboxClock::new()));
         self.config.validate().expect("a valid test configuration");
         let listener = TcpListener::bind(self.config.server.listen).expect("bind 127.0.0.1:0");
+        let ops_listener =
+            TcpListener::bind(self.config.server.ops_listen).expect("bind 127.0.0.1:0 (ops)");
         let running = server::start(
             self.config.clone(),
             listener,
+            ops_listener,
             SharedClock::new(clock.clone()),
             Some(metrics()),
             std::future::pending(),
         )
         .expect("start the engine");
         let api = Api::new(format!("http://{}", running.address()));
+        let ops = Api::new(format!("http://{}", running.ops_address()));
         Engine {
             api,
+            ops,
             data_dir: self.config.store.data_dir.clone(),
             config: self.config,
             clock,
@@ -173,9 +179,12 @@ impl EngineBuilder {
     pub fn start_refused(self) -> anyhow::Error {
         self.config.validate().expect("a valid test configuration");
         let listener = TcpListener::bind(self.config.server.listen).expect("bind 127.0.0.1:0");
+        let ops_listener =
+            TcpListener::bind(self.config.server.ops_listen).expect("bind 127.0.0.1:0 (ops)");
         match server::start(
             self.config,
             listener,
+            ops_listener,
             SharedClock::new(Arc::new(SandboxClock::new())),
             Some(metrics()),
             std::future::pending(),
@@ -198,6 +207,8 @@ impl EngineBuilder {
 #[derive(Debug)]
 pub struct Engine {
     api: Api,
+    /// The operations listener (`/metrics`, health).
+    pub ops: Api,
     pub data_dir: PathBuf,
     pub config: Config,
     /// The engine's clock: it moves only when the test moves it.
@@ -251,6 +262,8 @@ impl Deref for Engine {
 pub struct Process {
     child: Child,
     api: Api,
+    /// The operations listener (`/metrics`, health), from the binary's second stdout line.
+    pub ops: Api,
     pub data_dir: PathBuf,
 }
 
@@ -290,11 +303,20 @@ impl Process {
                 ),
             }
         };
+        let ops = match lines.next() {
+            Some(Ok(line)) => line
+                .strip_prefix("operations on ")
+                .unwrap_or_else(|| panic!("expected `operations on ADDR`, got {line:?}"))
+                .trim()
+                .to_owned(),
+            other => panic!("engine printed no operations address: {other:?}"),
+        };
         // Keep draining stdout so the engine never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Self {
             child,
             api: Api::new(base),
+            ops: Api::new(ops),
             data_dir,
         }
     }
