@@ -25,6 +25,12 @@ max_body_bytes = 67108864
 # reserves 3 times its size (itself and what is parsed from it), at most all of it. A request
 # that finds no room is answered 503 with Retry-After before its body is read.
 in_flight_bytes = 536870912
+# A request body must arrive in time: after a grace period, in seconds, it must keep at least
+# this average rate, in bytes per second, counted from the start of the body; a body that falls
+# behind is answered 408 and its memory released. Measured in real (wall-clock) time: these are
+# about the network, not about the engine's clock.
+body_grace_seconds = 10
+body_min_bytes_per_second = 65536
 # On SIGTERM or SIGINT: how long requests in flight may take to finish, in seconds.
 shutdown_timeout_seconds = 30
 
@@ -418,6 +424,8 @@ pub struct ServerConfig {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub in_flight_bytes: usize,
+    pub body_grace_seconds: u64,
+    pub body_min_bytes_per_second: u64,
     pub shutdown_timeout_seconds: u64,
 }
 
@@ -525,6 +533,8 @@ impl Default for ServerConfig {
             workers: 0,
             max_body_bytes: 64 << 20,
             in_flight_bytes: 512 << 20,
+            body_grace_seconds: 10,
+            body_min_bytes_per_second: 64 << 10,
             shutdown_timeout_seconds: 30,
         }
     }
@@ -641,6 +651,9 @@ impl Config {
         }
         if self.server.in_flight_bytes < self.server.max_body_bytes {
             return fail("server.in_flight_bytes must be at least server.max_body_bytes");
+        }
+        if self.server.body_min_bytes_per_second == 0 {
+            return fail("server.body_min_bytes_per_second must be at least 1");
         }
         if self.server.in_flight_bytes / 1024 > tokio::sync::Semaphore::MAX_PERMITS {
             return fail("server.in_flight_bytes is too large");

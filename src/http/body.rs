@@ -7,6 +7,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt as _;
+use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
@@ -99,7 +100,22 @@ pub async fn read(
             retry_after_seconds: 1,
         })?;
     let mut bytes = web::BytesMut::with_capacity(reserve.min(limit));
-    while let Some(chunk) = payload.next().await {
+    // The body must keep pace: after the grace period, at least the minimum rate on average,
+    // counted from here. The next chunk is due when the bytes read so far would be late.
+    // Real time (tokio's clock), not the engine's clock: this is about the network.
+    let started = tokio::time::Instant::now();
+    let grace = Duration::from_secs(state.config.server.body_grace_seconds);
+    let rate = state.config.server.body_min_bytes_per_second.max(1);
+    loop {
+        let read_so_far = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let due = started + grace + Duration::from_secs_f64(read_so_far as f64 / rate as f64);
+        let Ok(next) = tokio::time::timeout_at(due, payload.next()).await else {
+            return Err(ApiError::RequestTimeout(format!(
+                "De body kwam te traag binnen: na {} seconden minder dan {rate} bytes per seconde.",
+                grace.as_secs()
+            )));
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|error| ApiError::BadRequest {
             detail: format!("Het verzoek kon niet gelezen worden: {error}."),
             invalid_params: Vec::new(),

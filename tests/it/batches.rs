@@ -1286,6 +1286,8 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
         .configure(|c| {
             c.server.max_body_bytes = 65536;
             c.server.in_flight_bytes = 65536;
+            // The holder stalls on purpose: it must not be cut off while this test runs.
+            c.server.body_grace_seconds = 600;
         })
         .start();
     let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
@@ -1369,6 +1371,83 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
         assert_problem(&reply, 503, "while the budget is released");
         false
     });
+}
+
+/// Issue 10, point 4 (a): a body that stalls after its headers and a first byte is cut off
+/// within the grace period plus slack (408, or the connection closed), and its memory comes
+/// back: a valid batch is then parked under a budget the stalled body had taken whole.
+#[test]
+fn a_stalled_body_is_cut_off_after_its_grace_and_its_memory_released() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            c.server.max_body_bytes = 65536;
+            c.server.in_flight_bytes = 65536;
+            c.server.body_grace_seconds = 1;
+            c.server.body_min_bytes_per_second = 65536;
+        })
+        .start();
+    let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
+    let batch = batch(10, 2);
+    let address = engine.base.trim_start_matches("http://").to_owned();
+
+    let mut staller = TcpStream::connect(&address).expect("connect");
+    write!(
+        staller,
+        "POST /v1/batches HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n{{"
+    )
+    .expect("write head");
+    staller.flush().expect("flush");
+    let started = std::time::Instant::now();
+    // Grace 1 s, then 64 KiB/s for a 64 KiB body: due after about 1 s; allow 10 s of slack.
+    staller
+        .set_read_timeout(Some(Duration::from_secs(11)))
+        .expect("read timeout");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut staller, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buffer[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n")
+                    && String::from_utf8_lossy(&answer).contains("verzoek-te-traag")
+                {
+                    break;
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the stalled body was not cut off: {error}"),
+        }
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(11),
+        "cut off only after {waited:?}"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "the stalled body got: {text}"
+    );
+    if !text.is_empty() {
+        assert!(text.contains("application/problem+json"), "{text}");
+    }
+    // The memory is back while the staller's connection is still open.
+    wait_until(
+        "the stalled body's memory is released",
+        Duration::from_secs(10),
+        || {
+            let reply = engine.post_batch(&key, &batch);
+            if reply.status == 202 {
+                return true;
+            }
+            assert_problem(&reply, 503, "while the stalled body's memory is released");
+            false
+        },
+    );
+    drop(staller);
 }
 
 // ---------------------------------------------------------------------------------------------
