@@ -364,6 +364,7 @@ async fn serve(
         registry,
         clock,
         in_flight,
+        in_flight_per_afnemer: crate::http::body::Shares::default(),
         metrics,
         burger,
         zone,

@@ -7,6 +7,8 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -36,6 +38,56 @@ pub struct Body {
 #[derive(Debug)]
 pub struct Reservation {
     _permit: OwnedSemaphorePermit,
+    _share: Option<Share>,
+}
+
+/// The permits of the in-flight budget each afnemer holds now. An entry lives only while its
+/// afnemer has a body in flight, so the map never has more entries than requests in flight.
+#[derive(Debug, Default, Clone)]
+pub struct Shares(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One request's part of its afnemer's share, given back when dropped.
+#[derive(Debug)]
+struct Share {
+    shares: Shares,
+    owner: String,
+    permits: usize,
+}
+
+impl Shares {
+    /// Takes `permits` for `owner` if that keeps it within `cap`.
+    fn take(&self, owner: &str, permits: usize, cap: usize) -> Option<Share> {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = held.get(owner).copied().unwrap_or(0);
+        if now + permits > cap {
+            return None;
+        }
+        held.insert(owner.to_owned(), now + permits);
+        Some(Share {
+            shares: self.clone(),
+            owner: owner.to_owned(),
+            permits,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = self
+            .shares
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(now) = held.get_mut(&self.owner) {
+            *now = now.saturating_sub(self.permits);
+            if *now == 0 {
+                held.remove(&self.owner);
+            }
+        }
+    }
 }
 
 impl Body {
@@ -69,12 +121,43 @@ fn too_large(limit: usize) -> ApiError {
     }
 }
 
-/// Reads the whole body, or answers 413 (over `limit`) or 503 (no memory for it now).
+/// Reads the whole body, or answers 413 (over `limit`), 503 (no memory for it now) or 408 (it
+/// arrives too slowly).
 pub async fn read(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    limit: usize,
+) -> Result<Body, ApiError> {
+    read_as(request, payload, state, limit, None).await
+}
+
+/// `read`, for an afnemer known from its credentials: it may hold at most its share of the
+/// in-flight budget (`server.in_flight_afnemer_percent`, at least what one body of
+/// `max_body_bytes` reserves); over it, 503 before a byte is read.
+pub async fn read_for_afnemer(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    limit: usize,
+    oin: &str,
+) -> Result<Body, ApiError> {
+    read_as(request, payload, state, limit, Some(oin)).await
+}
+
+fn permits_for(bytes: usize, budget: usize) -> usize {
+    bytes
+        .saturating_mul(BODY_MEMORY_FACTOR)
+        .div_ceil(1024)
+        .clamp(1, budget)
+}
+
+async fn read_as(
     request: &HttpRequest,
     mut payload: web::Payload,
     state: &AppState,
     limit: usize,
+    owner: Option<&str>,
 ) -> Result<Body, ApiError> {
     let declared = request
         .headers()
@@ -86,10 +169,28 @@ pub async fn read(
     }
     let reserve = declared.unwrap_or(limit);
     let budget = (state.config.server.in_flight_bytes / 1024).max(1);
-    let permits = reserve
-        .saturating_mul(BODY_MEMORY_FACTOR)
-        .div_ceil(1024)
-        .clamp(1, budget);
+    let permits = permits_for(reserve, budget);
+    let share = match owner {
+        None => None,
+        Some(owner) => {
+            let percent = usize::try_from(state.config.server.in_flight_afnemer_percent)
+                .unwrap_or(100)
+                .min(100);
+            let cap = (budget.saturating_mul(percent) / 100)
+                .max(permits_for(state.config.server.max_body_bytes, budget));
+            Some(
+                state
+                    .in_flight_per_afnemer
+                    .take(owner, permits, cap)
+                    .ok_or_else(|| ApiError::Unavailable {
+                        detail: "Deze afnemer heeft zijn deel van het geheugen voor verzoeken \
+                                 nu in gebruik."
+                            .into(),
+                        retry_after_seconds: 1,
+                    })?,
+            )
+        }
+    };
     let permits = u32::try_from(permits).unwrap_or(u32::MAX);
     let reservation = state
         .in_flight
@@ -129,6 +230,7 @@ pub async fn read(
         bytes,
         reservation: Reservation {
             _permit: reservation,
+            _share: share,
         },
     })
 }
