@@ -35,6 +35,14 @@ in_flight_afnemer_percent = 25
 # about the network, not about the engine's clock.
 body_grace_seconds = 10
 body_min_bytes_per_second = 65536
+# Connections: at most this many open per HTTP worker (actix-web's max_connections; the
+# total is this times the workers), and per client address (IPv6 by its /64). A connection
+# over its address's cap is accepted, but each request on it is answered 429 with
+# Retry-After and the connection is closed. An idle keep-alive connection is closed after
+# keep_alive_seconds.
+max_connections_per_worker = 25000
+max_connections_per_address = 1024
+keep_alive_seconds = 5
 # On SIGTERM or SIGINT: how long requests in flight may take to finish, in seconds.
 shutdown_timeout_seconds = 30
 
@@ -431,6 +439,9 @@ pub struct ServerConfig {
     pub in_flight_afnemer_percent: u32,
     pub body_grace_seconds: u64,
     pub body_min_bytes_per_second: u64,
+    pub max_connections_per_worker: usize,
+    pub max_connections_per_address: usize,
+    pub keep_alive_seconds: u64,
     pub shutdown_timeout_seconds: u64,
 }
 
@@ -541,6 +552,9 @@ impl Default for ServerConfig {
             in_flight_afnemer_percent: 25,
             body_grace_seconds: 10,
             body_min_bytes_per_second: 64 << 10,
+            max_connections_per_worker: 25_000,
+            max_connections_per_address: 1024,
+            keep_alive_seconds: 5,
             shutdown_timeout_seconds: 30,
         }
     }
@@ -660,6 +674,11 @@ impl Config {
         }
         if !(1..=100).contains(&self.server.in_flight_afnemer_percent) {
             return fail("server.in_flight_afnemer_percent must be from 1 to 100");
+        }
+        if self.server.max_connections_per_worker == 0
+            || self.server.max_connections_per_address == 0
+        {
+            return fail("server.max_connections_per_worker and _per_address must be at least 1");
         }
         if self.server.body_min_bytes_per_second == 0 {
             return fail("server.body_min_bytes_per_second must be at least 1");

@@ -11,6 +11,7 @@ pub mod beheer;
 pub mod berichttypen;
 pub mod body;
 pub mod burger;
+pub mod connections;
 pub mod limits;
 pub mod ops;
 pub mod paging;
