@@ -28,6 +28,24 @@ max_body_bytes = 67108864
 # reserves 3 times its size (itself and what is parsed from it), at most all of it. A request
 # that finds no room is answered 503 with Retry-After before its body is read.
 in_flight_bytes = 536870912
+# One afnemer's share of that memory, in percent; at least what one body of max_body_bytes
+# reserves. An afnemer over its share is answered 503 with Retry-After before its body is
+# read, while others still have room.
+in_flight_afnemer_percent = 25
+# A request body must arrive in time: after a grace period, in seconds, it must keep at least
+# this average rate, in bytes per second, counted from the start of the body; a body that falls
+# behind is answered 408 and its memory released. Measured in real (wall-clock) time: these are
+# about the network, not about the engine's clock.
+body_grace_seconds = 10
+body_min_bytes_per_second = 65536
+# Connections: at most this many open per HTTP worker (actix-web's max_connections; the
+# total is this times the workers), and per client address (IPv6 by its /64). A connection
+# over its address's cap is accepted, but each request on it is answered 429 with
+# Retry-After and the connection is closed. An idle keep-alive connection is closed after
+# keep_alive_seconds.
+max_connections_per_worker = 25000
+max_connections_per_address = 1024
+keep_alive_seconds = 5
 # On SIGTERM or SIGINT: how long requests in flight may take to finish, in seconds.
 shutdown_timeout_seconds = 30
 
@@ -422,6 +440,12 @@ pub struct ServerConfig {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub in_flight_bytes: usize,
+    pub in_flight_afnemer_percent: u32,
+    pub body_grace_seconds: u64,
+    pub body_min_bytes_per_second: u64,
+    pub max_connections_per_worker: usize,
+    pub max_connections_per_address: usize,
+    pub keep_alive_seconds: u64,
     pub shutdown_timeout_seconds: u64,
 }
 
@@ -530,6 +554,12 @@ impl Default for ServerConfig {
             workers: 0,
             max_body_bytes: 64 << 20,
             in_flight_bytes: 512 << 20,
+            in_flight_afnemer_percent: 25,
+            body_grace_seconds: 10,
+            body_min_bytes_per_second: 64 << 10,
+            max_connections_per_worker: 25_000,
+            max_connections_per_address: 1024,
+            keep_alive_seconds: 5,
             shutdown_timeout_seconds: 30,
         }
     }
@@ -650,6 +680,17 @@ impl Config {
         }
         if self.server.in_flight_bytes < self.server.max_body_bytes {
             return fail("server.in_flight_bytes must be at least server.max_body_bytes");
+        }
+        if !(1..=100).contains(&self.server.in_flight_afnemer_percent) {
+            return fail("server.in_flight_afnemer_percent must be from 1 to 100");
+        }
+        if self.server.max_connections_per_worker == 0
+            || self.server.max_connections_per_address == 0
+        {
+            return fail("server.max_connections_per_worker and _per_address must be at least 1");
+        }
+        if self.server.body_min_bytes_per_second == 0 {
+            return fail("server.body_min_bytes_per_second must be at least 1");
         }
         if self.server.in_flight_bytes / 1024 > tokio::sync::Semaphore::MAX_PERMITS {
             return fail("server.in_flight_bytes is too large");

@@ -350,6 +350,9 @@ async fn serve(
     );
     let workers = config.server.workers;
     let shutdown_timeout = config.server.shutdown_timeout_seconds;
+    let max_connections_per_worker = config.server.max_connections_per_worker;
+    let max_connections_per_address = config.server.max_connections_per_address;
+    let keep_alive_seconds = config.server.keep_alive_seconds;
     let in_flight = Arc::new(Semaphore::new(config.server.in_flight_bytes / 1024));
     let burger = http::burger::BurgerVerifier::from_config(&config.auth)?;
     let vensters = config.onderhoud.vensters()?;
@@ -383,6 +386,7 @@ async fn serve(
         registry,
         clock,
         in_flight,
+        in_flight_per_afnemer: crate::http::body::Shares::default(),
         metrics,
         burger,
         zone,
@@ -395,10 +399,14 @@ async fn serve(
     let heartbeat = actix_web::rt::spawn(heartbeat(state.clone()));
     let last = state.clone();
 
+    let connections = http::connections::Connections::new(max_connections_per_address);
     let api_state = state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(api_state.clone())
+            .wrap(actix_web::middleware::from_fn(
+                http::connections::refuse_over_cap,
+            ))
             .wrap(http::default_headers())
             .wrap(actix_web::middleware::from_fn(http::telemetry::observe))
             .configure(http::configure(http::routes::Listener::Api))
@@ -406,6 +414,9 @@ async fn serve(
     })
     .shutdown_timeout(shutdown_timeout)
     .client_request_timeout(Duration::from_secs(30))
+    .max_connections(max_connections_per_worker)
+    .keep_alive(Duration::from_secs(keep_alive_seconds))
+    .on_connect(move |io, extensions| connections.on_connect(io, extensions))
     // actix treats SIGINT as a forced stop that drops requests in flight; the shutdown future
     // (SIGTERM or SIGINT in `run`) is the one graceful stop here.
     .disable_signals();

@@ -375,11 +375,12 @@ pub async fn deliver(
     let started = std::time::Instant::now();
     let afnemer = auth::afnemer(&request, &state)?;
     body::require_json(&request)?;
-    let body = body::read(
+    let body = body::read_for_afnemer(
         &request,
         payload,
         &state,
         state.config.server.max_body_bytes,
+        &afnemer.oin,
     )
     .await?;
 

@@ -7,6 +7,9 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use futures_util::StreamExt as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
@@ -35,6 +38,56 @@ pub struct Body {
 #[derive(Debug)]
 pub struct Reservation {
     _permit: OwnedSemaphorePermit,
+    _share: Option<Share>,
+}
+
+/// The permits of the in-flight budget each afnemer holds now. An entry lives only while its
+/// afnemer has a body in flight, so the map never has more entries than requests in flight.
+#[derive(Debug, Default, Clone)]
+pub struct Shares(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One request's part of its afnemer's share, given back when dropped.
+#[derive(Debug)]
+struct Share {
+    shares: Shares,
+    owner: String,
+    permits: usize,
+}
+
+impl Shares {
+    /// Takes `permits` for `owner` if that keeps it within `cap`.
+    fn take(&self, owner: &str, permits: usize, cap: usize) -> Option<Share> {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = held.get(owner).copied().unwrap_or(0);
+        if now + permits > cap {
+            return None;
+        }
+        held.insert(owner.to_owned(), now + permits);
+        Some(Share {
+            shares: self.clone(),
+            owner: owner.to_owned(),
+            permits,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = self
+            .shares
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(now) = held.get_mut(&self.owner) {
+            *now = now.saturating_sub(self.permits);
+            if *now == 0 {
+                held.remove(&self.owner);
+            }
+        }
+    }
 }
 
 impl Body {
@@ -68,12 +121,43 @@ fn too_large(limit: usize) -> ApiError {
     }
 }
 
-/// Reads the whole body, or answers 413 (over `limit`) or 503 (no memory for it now).
+/// Reads the whole body, or answers 413 (over `limit`), 503 (no memory for it now) or 408 (it
+/// arrives too slowly).
 pub async fn read(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    limit: usize,
+) -> Result<Body, ApiError> {
+    read_as(request, payload, state, limit, None).await
+}
+
+/// `read`, for an afnemer known from its credentials: it may hold at most its share of the
+/// in-flight budget (`server.in_flight_afnemer_percent`, at least what one body of
+/// `max_body_bytes` reserves); over it, 503 before a byte is read.
+pub async fn read_for_afnemer(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    limit: usize,
+    oin: &str,
+) -> Result<Body, ApiError> {
+    read_as(request, payload, state, limit, Some(oin)).await
+}
+
+fn permits_for(bytes: usize, budget: usize) -> usize {
+    bytes
+        .saturating_mul(BODY_MEMORY_FACTOR)
+        .div_ceil(1024)
+        .clamp(1, budget)
+}
+
+async fn read_as(
     request: &HttpRequest,
     mut payload: web::Payload,
     state: &AppState,
     limit: usize,
+    owner: Option<&str>,
 ) -> Result<Body, ApiError> {
     let declared = request
         .headers()
@@ -85,10 +169,28 @@ pub async fn read(
     }
     let reserve = declared.unwrap_or(limit);
     let budget = (state.config.server.in_flight_bytes / 1024).max(1);
-    let permits = reserve
-        .saturating_mul(BODY_MEMORY_FACTOR)
-        .div_ceil(1024)
-        .clamp(1, budget);
+    let permits = permits_for(reserve, budget);
+    let share = match owner {
+        None => None,
+        Some(owner) => {
+            let percent = usize::try_from(state.config.server.in_flight_afnemer_percent)
+                .unwrap_or(100)
+                .min(100);
+            let cap = (budget.saturating_mul(percent) / 100)
+                .max(permits_for(state.config.server.max_body_bytes, budget));
+            Some(
+                state
+                    .in_flight_per_afnemer
+                    .take(owner, permits, cap)
+                    .ok_or_else(|| ApiError::Unavailable {
+                        detail: "Deze afnemer heeft zijn deel van het geheugen voor verzoeken \
+                                 nu in gebruik."
+                            .into(),
+                        retry_after_seconds: 1,
+                    })?,
+            )
+        }
+    };
     let permits = u32::try_from(permits).unwrap_or(u32::MAX);
     let reservation = state
         .in_flight
@@ -99,7 +201,22 @@ pub async fn read(
             retry_after_seconds: 1,
         })?;
     let mut bytes = web::BytesMut::with_capacity(reserve.min(limit));
-    while let Some(chunk) = payload.next().await {
+    // The body must keep pace: after the grace period, at least the minimum rate on average,
+    // counted from here. The next chunk is due when the bytes read so far would be late.
+    // Real time (tokio's clock), not the engine's clock: this is about the network.
+    let started = tokio::time::Instant::now();
+    let grace = Duration::from_secs(state.config.server.body_grace_seconds);
+    let rate = state.config.server.body_min_bytes_per_second.max(1);
+    loop {
+        let read_so_far = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let due = started + grace + Duration::from_secs_f64(read_so_far as f64 / rate as f64);
+        let Ok(next) = tokio::time::timeout_at(due, payload.next()).await else {
+            return Err(ApiError::RequestTimeout(format!(
+                "De body kwam te traag binnen: na {} seconden minder dan {rate} bytes per seconde.",
+                grace.as_secs()
+            )));
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|error| ApiError::BadRequest {
             detail: format!("Het verzoek kon niet gelezen worden: {error}."),
             invalid_params: Vec::new(),
@@ -113,6 +230,7 @@ pub async fn read(
         bytes,
         reservation: Reservation {
             _permit: reservation,
+            _share: share,
         },
     })
 }

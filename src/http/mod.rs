@@ -11,6 +11,7 @@ pub mod beheer;
 pub mod berichttypen;
 pub mod body;
 pub mod burger;
+pub mod connections;
 pub mod limits;
 pub mod ops;
 pub mod paging;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Permits of 1 KiB for request bodies in flight.
     pub in_flight: Arc<Semaphore>,
+    /// Of those permits, what each afnemer holds now (`server.in_flight_afnemer_percent`).
+    pub in_flight_per_afnemer: body::Shares,
     pub metrics: Option<PrometheusHandle>,
     /// Checks citizens' tokens; `None` when no secret or key is configured.
     pub burger: Option<burger::BurgerVerifier>,

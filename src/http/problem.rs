@@ -45,6 +45,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{detail}")]
     PayloadTooLarge {
         detail: String,
@@ -85,6 +87,7 @@ impl ApiError {
             }
             Self::BadRequest { .. } => ("ongeldige-invoer", "Ongeldige invoer"),
             Self::Conflict(_) => ("conflict", "Conflict"),
+            Self::RequestTimeout(_) => ("verzoek-te-traag", "Verzoek te traag"),
             Self::PayloadTooLarge { .. } => ("te-groot", "Verzoek te groot"),
             Self::UnsupportedMediaType(_) => {
                 ("mediatype-niet-ondersteund", "Mediatype niet ondersteund")
@@ -133,6 +136,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -1286,9 +1286,14 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
         .configure(|c| {
             c.server.max_body_bytes = 65536;
             c.server.in_flight_bytes = 65536;
+            // The holder stalls on purpose: it must not be cut off while this test runs.
+            c.server.body_grace_seconds = 600;
         })
         .start();
     let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
+    // The probes and the batch come from another afnemer, so that what refuses them is the
+    // budget of all afnemers together, not the holder's share of it.
+    let other = engine.afnemer(&oin(2), json!({ "naam": "Provincie" }));
     let batch = batch(10, 2);
 
     let address = engine.base.trim_start_matches("http://").to_owned();
@@ -1324,7 +1329,7 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
             engine
                 .client
                 .post(engine.url("/v1/batches"))
-                .bearer_auth(&key)
+                .bearer_auth(&other)
                 .header("Content-Type", "application/json")
                 .body("{}"),
         )
@@ -1350,11 +1355,11 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
         "the holder was answered while it held the budget"
     );
 
-    let reply = engine.post_batch(&key, &batch);
+    let reply = engine.post_batch(&other, &batch);
     assert_problem(&reply, 503, "a valid batch without memory for it");
     retry_after(&reply, 1..=60);
     assert_problem(
-        &batch_status(&engine, &key, &batch_id(&batch)),
+        &batch_status(&engine, &other, &batch_id(&batch)),
         404,
         "the batch refused for memory",
     );
@@ -1362,13 +1367,174 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
     // The holder leaves; its memory comes back and the same batch is parked.
     drop(holder);
     wait_until("the budget is released", Duration::from_secs(30), || {
-        let reply = engine.post_batch(&key, &batch);
+        let reply = engine.post_batch(&other, &batch);
         if reply.status == 202 {
             return true;
         }
         assert_problem(&reply, 503, "while the budget is released");
         false
     });
+}
+
+/// Issue 10, point 4 (b), at the test's scale (bodies of 64 KiB for 60 MB): twelve stalled
+/// uploads of one afnemer take at most its share of the memory for bodies in flight (25%, here
+/// three of them); the other nine are 503 with Retry-After before their bodies are read, and
+/// another afnemer's batch is still 202. Without the share the twelve would take the whole
+/// budget and that batch would be 503.
+#[test]
+fn twelve_stalled_uploads_of_one_afnemer_leave_another_afnemers_202_unaffected() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            c.server.max_body_bytes = 65536;
+            // Room for twelve bodies of 64 KiB, each reserving three times its size.
+            c.server.in_flight_bytes = 12 * 3 * 65536;
+            c.server.in_flight_afnemer_percent = 25;
+            // The uploads stall on purpose: they must not be cut off while this test runs.
+            c.server.body_grace_seconds = 600;
+        })
+        .start();
+    let greedy = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
+    let other = engine.afnemer(&oin(2), json!({ "naam": "Provincie" }));
+    let address = engine.base.trim_start_matches("http://").to_owned();
+
+    let mut uploads: Vec<(TcpStream, Vec<u8>)> = (0..12)
+        .map(|_| {
+            let mut upload = TcpStream::connect(&address).expect("connect");
+            write!(
+                upload,
+                "POST /v1/batches HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {greedy}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n{{"
+            )
+            .expect("write head");
+            upload.flush().expect("flush");
+            upload
+                .set_read_timeout(Some(Duration::from_millis(10)))
+                .expect("read timeout");
+            (upload, Vec::new())
+        })
+        .collect();
+    let poll = |uploads: &mut Vec<(TcpStream, Vec<u8>)>| {
+        for (upload, answer) in uploads.iter_mut() {
+            let mut buffer = [0u8; 4096];
+            if let Ok(n) = std::io::Read::read(upload, &mut buffer) {
+                answer.extend_from_slice(&buffer[..n]);
+            }
+        }
+        uploads
+            .iter()
+            .filter(|(_, answer)| !answer.is_empty())
+            .count()
+    };
+    wait_until(
+        "nine of the twelve uploads are refused",
+        Duration::from_secs(30),
+        || poll(&mut uploads) >= 9,
+    );
+    for (_, answer) in uploads.iter().filter(|(_, answer)| !answer.is_empty()) {
+        let text = String::from_utf8_lossy(answer);
+        assert!(text.starts_with("HTTP/1.1 503"), "a refused upload: {text}");
+        assert!(
+            text.to_ascii_lowercase().contains("retry-after: 1"),
+            "{text}"
+        );
+    }
+    // The three within the share are still held, unanswered.
+    assert_eq!(poll(&mut uploads), 9, "uploads answered besides the nine");
+
+    let reply = engine.post_batch(&other, &batch(10, 2));
+    assert_eq!(
+        reply.status,
+        202,
+        "another afnemer's batch: {}",
+        reply.text()
+    );
+    // The greedy afnemer itself is over its share: even its valid batch waits.
+    let reply = engine.post_batch(&greedy, &batch(10, 2));
+    assert_problem(&reply, 503, "the greedy afnemer over its share");
+    retry_after(&reply, 1..=60);
+    assert_eq!(
+        poll(&mut uploads),
+        9,
+        "the three held uploads were answered"
+    );
+}
+
+/// Issue 10, point 4 (a): a body that stalls after its headers and a first byte is cut off
+/// within the grace period plus slack (408, or the connection closed), and its memory comes
+/// back: a valid batch is then parked under a budget the stalled body had taken whole.
+#[test]
+fn a_stalled_body_is_cut_off_after_its_grace_and_its_memory_released() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            c.server.max_body_bytes = 65536;
+            c.server.in_flight_bytes = 65536;
+            c.server.body_grace_seconds = 1;
+            c.server.body_min_bytes_per_second = 65536;
+        })
+        .start();
+    let key = engine.afnemer(&oin(1), json!({ "naam": "Gemeente" }));
+    let batch = batch(10, 2);
+    let address = engine.base.trim_start_matches("http://").to_owned();
+
+    let mut staller = TcpStream::connect(&address).expect("connect");
+    write!(
+        staller,
+        "POST /v1/batches HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n{{"
+    )
+    .expect("write head");
+    staller.flush().expect("flush");
+    let started = std::time::Instant::now();
+    // Grace 1 s, then 64 KiB/s for a 64 KiB body: due after about 1 s; allow 10 s of slack.
+    staller
+        .set_read_timeout(Some(Duration::from_secs(11)))
+        .expect("read timeout");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match std::io::Read::read(&mut staller, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                answer.extend_from_slice(&buffer[..n]);
+                if answer.windows(4).any(|w| w == b"\r\n\r\n")
+                    && String::from_utf8_lossy(&answer).contains("verzoek-te-traag")
+                {
+                    break;
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the stalled body was not cut off: {error}"),
+        }
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(11),
+        "cut off only after {waited:?}"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "the stalled body got: {text}"
+    );
+    if !text.is_empty() {
+        assert!(text.contains("application/problem+json"), "{text}");
+    }
+    // The memory is back while the staller's connection is still open.
+    wait_until(
+        "the stalled body's memory is released",
+        Duration::from_secs(10),
+        || {
+            let reply = engine.post_batch(&key, &batch);
+            if reply.status == 202 {
+                return true;
+            }
+            assert_problem(&reply, 503, "while the stalled body's memory is released");
+            false
+        },
+    );
+    drop(staller);
 }
 
 // ---------------------------------------------------------------------------------------------

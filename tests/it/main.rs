@@ -7,6 +7,7 @@ mod support;
 mod batches;
 mod burger_auth;
 mod burgers;
+mod connections;
 mod crash;
 mod crash_processing;
 mod examples;
