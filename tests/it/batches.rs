@@ -19,7 +19,6 @@
 
 use crate::support;
 
-use std::io::Write as _;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -1298,14 +1297,7 @@ fn no_memory_for_bodies_in_flight_is_503_until_it_is_released() {
 
     let address = engine.base.trim_start_matches("http://").to_owned();
     let hold = || {
-        let mut holder = TcpStream::connect(&address).expect("connect");
-        write!(
-            holder,
-            "POST /v1/batches HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
-             Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n{{"
-        )
-        .expect("write head");
-        holder.flush().expect("flush");
+        let holder = support::stalled_upload(&address, &key, 65536);
         holder
             .set_read_timeout(Some(Duration::from_millis(10)))
             .expect("read timeout");
@@ -1400,14 +1392,7 @@ fn twelve_stalled_uploads_of_one_afnemer_leave_another_afnemers_202_unaffected()
 
     let mut uploads: Vec<(TcpStream, Vec<u8>)> = (0..12)
         .map(|_| {
-            let mut upload = TcpStream::connect(&address).expect("connect");
-            write!(
-                upload,
-                "POST /v1/batches HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {greedy}\r\n\
-                 Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n{{"
-            )
-            .expect("write head");
-            upload.flush().expect("flush");
+            let upload = support::stalled_upload(&address, &greedy, 65536);
             upload
                 .set_read_timeout(Some(Duration::from_millis(10)))
                 .expect("read timeout");
@@ -1478,14 +1463,7 @@ fn a_stalled_body_is_cut_off_after_its_grace_and_its_memory_released() {
     let batch = batch(10, 2);
     let address = engine.base.trim_start_matches("http://").to_owned();
 
-    let mut staller = TcpStream::connect(&address).expect("connect");
-    write!(
-        staller,
-        "POST /v1/batches HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
-         Content-Type: application/json\r\nContent-Length: 65536\r\n\r\n{{"
-    )
-    .expect("write head");
-    staller.flush().expect("flush");
+    let mut staller = support::stalled_upload(&address, &key, 65536);
     let started = std::time::Instant::now();
     // Grace 1 s, then 64 KiB/s for a 64 KiB body: due after about 1 s; allow 10 s of slack.
     staller

@@ -69,6 +69,22 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut found: impl FnMut() -> Op
 /// A citizen's bearer token as the MijnOverheid portal would issue it: HS256 with
 /// [`BURGER_JWT_SECRET`], `sub` the BSN, valid for ten minutes (JWTs are checked on the
 /// system clock).
+/// A `POST /v1/batches` with the afnemer's `key` that declares a body of `declared` bytes,
+/// sends only its first byte and then stalls: the raw socket, so the test decides when (and
+/// whether) to read the answer.
+pub fn stalled_upload(address: &str, key: &str, declared: usize) -> std::net::TcpStream {
+    use std::io::Write as _;
+    let mut upload = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        upload,
+        "POST /v1/batches HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{{"
+    )
+    .expect("write head");
+    upload.flush().expect("flush");
+    upload
+}
+
 pub fn burger_token(bsn: &str) -> String {
     let exp = jsonwebtoken::get_current_timestamp() + 600;
     burger_token_with(&json!({ "sub": bsn, "exp": exp }), BURGER_JWT_SECRET)
