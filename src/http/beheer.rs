@@ -240,8 +240,14 @@ struct SleutelsView {
     api_sleutels: Vec<SleutelInfoView>,
 }
 
-fn unknown_afnemer(oin: &str) -> ApiError {
-    ApiError::NotFound(format!("Er is geen afnemer met OIN {oin}."))
+/// A 404 unless the afnemer is registered.
+fn known_afnemer(state: &AppState, oin: &str) -> Result<(), ApiError> {
+    match state.catalog.afnemer(oin) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::NotFound(format!(
+            "Er is geen afnemer met OIN {oin}."
+        ))),
+    }
 }
 
 pub async fn create_api_key(
@@ -251,9 +257,7 @@ pub async fn create_api_key(
 ) -> Result<HttpResponse, ApiError> {
     auth::beheer(&request, &state)?;
     let oin = path.into_inner();
-    if state.catalog.afnemer(&oin).is_none() {
-        return Err(unknown_afnemer(&oin));
-    }
+    known_afnemer(&state, &oin)?;
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     let sleutel = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
@@ -271,9 +275,7 @@ pub async fn list_api_keys(
 ) -> Result<HttpResponse, ApiError> {
     auth::beheer(&request, &state)?;
     let oin = path.into_inner();
-    if state.catalog.afnemer(&oin).is_none() {
-        return Err(unknown_afnemer(&oin));
-    }
+    known_afnemer(&state, &oin)?;
     let api_sleutels = state
         .catalog
         .api_keys(&oin)
@@ -294,9 +296,7 @@ pub async fn revoke_api_key(
 ) -> Result<HttpResponse, ApiError> {
     auth::beheer(&request, &state)?;
     let (oin, id) = path.into_inner();
-    if state.catalog.afnemer(&oin).is_none() {
-        return Err(unknown_afnemer(&oin));
-    }
+    known_afnemer(&state, &oin)?;
     let catalog = state.catalog.clone();
     let revoke_id = id.clone();
     if web::block(move || catalog.revoke_api_key(&oin, &revoke_id)).await?? {

@@ -267,23 +267,32 @@ pub struct Process {
     pub data_dir: PathBuf,
 }
 
+/// `berichtenbox serve` on `config`: the configuration written to a file beside the data
+/// directory, the tokens (which that file leaves out) in the environment.
+fn serve_command(config: &Config) -> Command {
+    let data_dir = &config.store.data_dir;
+    let config_path = data_dir.with_extension("toml");
+    std::fs::write(&config_path, config.to_toml()).expect("write config");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berichtenbox"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("BERICHTENBOX_BEHEER_TOKEN", &config.auth.beheer_token)
+        .env(
+            "BERICHTENBOX_BURGER_JWT_SECRET",
+            &config.auth.burger_jwt_secret,
+        )
+        .env("BERICHTENBOX_LOG", "warn");
+    command
+}
+
 impl Process {
     fn spawn(config: &Config) -> Self {
         let data_dir = config.store.data_dir.clone();
-        let config_path = data_dir.with_extension("toml");
-        std::fs::write(&config_path, config.to_toml()).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berichtenbox"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env("BERICHTENBOX_BEHEER_TOKEN", &config.auth.beheer_token)
-            .env(
-                "BERICHTENBOX_BURGER_JWT_SECRET",
-                &config.auth.burger_jwt_secret,
-            )
-            .env("BERICHTENBOX_LOG", "warn")
+        let mut child = serve_command(config)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -322,21 +331,7 @@ impl Process {
     }
 
     fn spawn_refused(config: &Config) -> (ExitStatus, String) {
-        let data_dir = &config.store.data_dir;
-        let config_path = data_dir.with_extension("toml");
-        std::fs::write(&config_path, config.to_toml()).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_berichtenbox"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("BERICHTENBOX_BEHEER_TOKEN", &config.auth.beheer_token)
-            .env(
-                "BERICHTENBOX_BURGER_JWT_SECRET",
-                &config.auth.burger_jwt_secret,
-            )
-            .env("BERICHTENBOX_LOG", "warn")
+        let mut child = serve_command(config)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
