@@ -49,6 +49,24 @@ keep_alive_seconds = 5
 # On SIGTERM or SIGINT: how long requests in flight may take to finish, in seconds.
 shutdown_timeout_seconds = 30
 
+[tls]
+# With cert_file and key_file (PEM: the certificate chain, end-entity first, and its private
+# key) the API listener speaks HTTPS only; without them, plain HTTP (for development). The
+# operations listener stays plain HTTP: keep it on a private address.
+cert_file = ""
+key_file = ""
+# PEM bundle of the CAs whose client certificates are accepted (the PKIoverheid private
+# services CA chain). With it, the listener asks every client for a certificate and verifies
+# one that is offered (one of another CA ends the handshake); a verified certificate whose
+# subject serialNumber is an afnemer's OIN signs that afnemer in without an API key. Clients
+# without a certificate (API keys, citizens' portal, operators) still connect.
+client_ca_file = ""
+# false: afnemers must sign in with a client certificate; API keys are refused (401).
+# Needs client_ca_file.
+api_keys = true
+# All three files are read again on SIGHUP: new connections get the new certificate and CAs,
+# open connections keep theirs. A file that does not load leaves the old ones in use.
+
 [store]
 # Where the embedded store keeps its data.
 data_dir = "./data"
@@ -184,6 +202,7 @@ vensters = [
 #[derive(Default)]
 pub struct Config {
     pub server: ServerConfig,
+    pub tls: TlsConfig,
     /// The embedded store's own configuration type: `[store]` is deserialised into it.
     pub store: EmbeddedConfig,
     pub afnemers: AfnemersConfig,
@@ -449,6 +468,54 @@ pub struct ServerConfig {
     pub shutdown_timeout_seconds: u64,
 }
 
+/// `[tls]`: empty paths mean none. Relative paths are taken from the working directory.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub client_ca_file: PathBuf,
+    pub api_keys: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            client_ca_file: PathBuf::new(),
+            api_keys: true,
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Whether the API listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        !self.cert_file.as_os_str().is_empty()
+    }
+
+    /// Whether client certificates are asked for and verified.
+    pub fn client_certificates(&self) -> bool {
+        self.enabled() && !self.client_ca_file.as_os_str().is_empty()
+    }
+
+    fn validate(&self) -> Result<(), &'static str> {
+        if self.cert_file.as_os_str().is_empty() != self.key_file.as_os_str().is_empty() {
+            return Err("tls.cert_file and tls.key_file go together");
+        }
+        if !self.client_ca_file.as_os_str().is_empty() && !self.enabled() {
+            return Err("tls.client_ca_file needs tls.cert_file and tls.key_file");
+        }
+        if !self.api_keys && !self.client_certificates() {
+            return Err(
+                "tls.api_keys = false needs tls.client_ca_file (else no afnemer can sign in)",
+            );
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AfnemersConfig {
@@ -695,6 +762,7 @@ impl Config {
         if self.server.in_flight_bytes / 1024 > tokio::sync::Semaphore::MAX_PERMITS {
             return fail("server.in_flight_bytes is too large");
         }
+        self.tls.validate().or_else(&fail)?;
         let token = &self.auth.beheer_token;
         if !token.is_empty() && token.len() < MIN_BEHEER_TOKEN_BYTES {
             return fail("auth.beheer_token must be at least 32 bytes");

@@ -7,7 +7,8 @@
 //!
 //! [`start`] runs the engine in this process on a listener, a clock and a shutdown future
 //! that it is given (tests hand it `127.0.0.1:0`, a `ManualClock` and their own stop);
-//! [`run`] is the binary's: the configured address, the system clock, SIGTERM or SIGINT.
+//! [`run`] is the binary's: the configured address, the system clock, SIGTERM or SIGINT, and
+//! SIGHUP to read the TLS files again (`crate::tls`).
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
@@ -36,6 +37,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::config::{Config, SmtpTlsMode};
 use crate::http::{self, AppState};
+use crate::tls::Tls;
 
 /// How long a stopping engine waits for its actors' threads to let go of the store.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -168,7 +170,9 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
 pub struct Running {
     address: SocketAddr,
     ops_address: SocketAddr,
+    tls: Option<Tls>,
     stop: Option<oneshot::Sender<()>>,
+    ended: Option<oneshot::Receiver<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -181,6 +185,28 @@ impl Running {
     /// The address of the operations listener (`/metrics`; port 0 resolved).
     pub fn ops_address(&self) -> SocketAddr {
         self.ops_address
+    }
+
+    /// The API listener's URL scheme: `https` with `[tls]`, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
+    /// Reads the TLS files again (what SIGHUP does): new connections get the new certificate
+    /// and client CAs, open ones keep theirs. When a file does not load, the error is answered
+    /// and the old ones stay in use. Without `[tls]`, nothing to do. Blocking (file I/O).
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        match &self.tls {
+            Some(tls) => tls.reload(),
+            None => Ok(()),
+        }
+    }
+
+    /// Completes when the engine's thread has ended (stopped, or failed), without joining it.
+    async fn ended(&mut self) {
+        if let Some(ended) = self.ended.as_mut() {
+            let _ = ended.await;
+        }
     }
 
     /// Asks for the graceful stop, the one SIGTERM takes; [`Running::join`] waits for its end.
@@ -238,11 +264,16 @@ pub fn start(
     let ops_address = ops_listener
         .local_addr()
         .context("cannot read the operations listener's address")?;
+    let tls = Tls::load(&config.tls).context("cannot load the TLS files ([tls])")?;
     let (ready, started) = std::sync::mpsc::sync_channel::<()>(1);
     let (stop, stopped) = oneshot::channel::<()>();
+    // Dropped when the engine's thread ends, however it ends: `Running::ended`.
+    let (ending, ended) = oneshot::channel::<()>();
+    let served_tls = tls.clone();
     let thread = std::thread::Builder::new()
         .name("berichtenbox-engine".into())
         .spawn(move || -> anyhow::Result<()> {
+            let _ending = ending;
             let store = open_store(&config)?;
             let catalog =
                 Arc::new(Catalog::load(store.clone()).context("cannot load the catalog")?);
@@ -257,6 +288,7 @@ pub fn start(
             let served = system.block_on(serve(
                 config,
                 listener,
+                served_tls,
                 ops_listener,
                 store.clone(),
                 catalog,
@@ -283,7 +315,9 @@ pub fn start(
     let mut running = Running {
         address,
         ops_address,
+        tls,
         stop: Some(stop),
+        ended: Some(ended),
         thread: Some(thread),
     };
     if started.recv().is_err() {
@@ -296,33 +330,101 @@ pub fn start(
 }
 
 /// Runs the engine on the configured address and the system clock until SIGTERM or SIGINT,
-/// then shuts down cleanly.
+/// then shuts down cleanly. SIGHUP reads the TLS files again.
 pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    // The signals are watched on this thread, on a runtime of its own, and registered before
+    // the listener is bound: from the moment a client can connect, SIGTERM is a graceful stop.
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal watcher")?;
+    let mut signals_of = signals.block_on(async { Signals::register() })?;
     let listen = config.server.listen;
     let listener =
         TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let ops_listen = config.server.ops_listen;
     let ops_listener = TcpListener::bind(ops_listen)
         .with_context(|| format!("cannot listen on {ops_listen} (server.ops_listen)"))?;
-    let running = start(
+    let mut running = start(
         config,
         listener,
         ops_listener,
         SharedClock::system(),
         metrics,
-        signalled(),
+        std::future::pending(),
     )?;
     // One line on stdout, for whoever started the engine (and for tests that asked for port 0).
-    println!("listening on http://{}", running.address());
+    println!("listening on {}://{}", running.scheme(), running.address());
     // And one for the operations listener (/metrics).
     println!("operations on http://{}", running.ops_address());
+    signals.block_on(async {
+        loop {
+            tokio::select! {
+                signal = signals_of.next() => match signal {
+                    Signal::Stop(name) => {
+                        tracing::info!(signal = name, "signal received");
+                        break;
+                    }
+                    Signal::Reload => match running.reload_tls() {
+                        Ok(()) => tracing::info!("SIGHUP: TLS files read again"),
+                        Err(error) => tracing::error!(
+                            error = format!("{error:#}"),
+                            "SIGHUP: the TLS files did not load; the previous ones stay in use"
+                        ),
+                    },
+                },
+                // The engine stopped on its own (an error): nothing to wait for.
+                () = running.ended() => break,
+            }
+        }
+    });
+    running.stop();
     running.join()
+}
+
+/// The signals `run` acts on.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+enum Signal {
+    /// SIGTERM or SIGINT: the graceful stop.
+    Stop(&'static str),
+    /// SIGHUP: read the TLS files again.
+    Reload,
+}
+
+impl Signals {
+    /// Registers the handlers (in a runtime's context): from here on these signals no longer
+    /// end the process by default.
+    fn register() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("cannot listen for {name}"))
+        };
+        Ok(Self {
+            terminate: watch(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: watch(SignalKind::interrupt(), "SIGINT")?,
+            hangup: watch(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.terminate.recv() => Signal::Stop("SIGTERM"),
+            _ = self.interrupt.recv() => Signal::Stop("SIGINT"),
+            _ = self.hangup.recv() => Signal::Reload,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     config: Config,
     listener: TcpListener,
+    tls: Option<Tls>,
     ops_listener: TcpListener,
     store: Arc<dyn Store>,
     catalog: Arc<Catalog>,
@@ -416,16 +518,23 @@ async fn serve(
     .client_request_timeout(Duration::from_secs(30))
     .max_connections(max_connections_per_worker)
     .keep_alive(Duration::from_secs(keep_alive_seconds))
-    .on_connect(move |io, extensions| connections.on_connect(io, extensions))
+    .on_connect(move |io, extensions| {
+        connections.on_connect(io, extensions);
+        if let Some(certificate) = crate::tls::identity(io) {
+            extensions.insert(certificate);
+        }
+    })
     // actix treats SIGINT as a forced stop that drops requests in flight; the shutdown future
     // (SIGTERM or SIGINT in `run`) is the one graceful stop here.
     .disable_signals();
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server
-        .listen(listener)
-        .context("cannot serve on the listener")?;
+    let server = match &tls {
+        Some(tls) => server.listen_rustls_0_23(listener, tls.server_config()?),
+        None => server.listen(listener),
+    }
+    .context("cannot serve on the listener")?;
     // The operations listener: a server of its own (one worker), built from the same table.
     let ops_state = state.clone();
     let ops_server = HttpServer::new(move || {
@@ -502,22 +611,3 @@ fn flush_last_used(catalog: &Catalog, interval: jiff::SignedDuration) {
 /// How often a run records that it is up: a crash costs availability at most this much more
 /// than the outage itself.
 const HEARTBEAT: Duration = Duration::from_secs(15);
-
-/// Completes on SIGTERM or SIGINT: `run`'s shutdown. Then the server stops gracefully: no new
-/// connections, and the requests in flight end (a 202 after its sync, or an error) within the
-/// shutdown timeout.
-async fn signalled() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot listen for SIGTERM and SIGINT; stop the engine with SIGKILL");
-        return std::future::pending().await;
-    };
-    let name = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    };
-    tracing::info!(signal = name, "signal received");
-}

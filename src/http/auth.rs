@@ -1,6 +1,7 @@
-//! Who is calling: an afnemer by its API key, or the operator by the beheer token.
+//! Who is calling: an afnemer by its verified client certificate (`crate::tls`: the OIN in its
+//! subject) or its API key, or the operator by the beheer token.
 //!
-//! Both arrive as `Authorization: Bearer <token>`. An afnemer's key is looked up by its SHA-256
+//! Keys and tokens arrive as `Authorization: Bearer <token>`. An afnemer's key is looked up by its SHA-256
 //! in the in-memory catalog; the operator's token is compared by digest, so the comparison's
 //! timing says nothing about the token. A citizen by his JWT ([`citizen`], checked by
 //! [`super::burger`]).
@@ -22,6 +23,7 @@ use super::AppState;
 use super::burger::Bsn;
 use super::limits::address_key;
 use super::problem::ApiError;
+use crate::tls::ClientCertificate;
 
 /// The address failed authentication is counted under: the connection's peer (forwarded
 /// headers are not trusted), IPv6 by its /64.
@@ -77,10 +79,27 @@ pub(super) fn bearer(request: &HttpRequest) -> Result<&str, ApiError> {
     }
 }
 
-/// The calling afnemer: 401 without a known key, 403 when the afnemer is not active.
-/// 429 when the client's address is over its failed authentications.
+/// The calling afnemer: by the verified client certificate of the connection when it has one
+/// (its OIN decides, and a bearer key sent along is not looked at), else by its API key.
+/// 401 without a known OIN or key, or for a key when `tls.api_keys = false`; 403 when the
+/// afnemer is not active; 429 when a key's client address is over its failed authentications
+/// (a certificate cannot be guessed, so it is never slowed).
 pub fn afnemer(request: &HttpRequest, state: &AppState) -> Result<AfnemerRecord, ApiError> {
+    if let Some(certificate) = request.conn_data::<ClientCertificate>() {
+        let oin = certificate.oin.as_deref().ok_or(ApiError::Unauthorized(
+            "Het clientcertificaat draagt geen OIN (serialNumber van 20 cijfers).",
+        ))?;
+        let afnemer = state.catalog.afnemer(oin).ok_or(ApiError::Unauthorized(
+            "Het OIN van het clientcertificaat is geen bekende afnemer.",
+        ))?;
+        return active(afnemer);
+    }
     let key = bearer(request)?;
+    if !state.config.tls.api_keys {
+        return Err(ApiError::Unauthorized(
+            "API-sleutels zijn uitgeschakeld: meld u aan met uw PKIoverheid-certificaat.",
+        ));
+    }
     let client = client(request);
     not_over_failures(client, state)?;
     let known = state
@@ -91,6 +110,18 @@ pub fn afnemer(request: &HttpRequest, state: &AppState) -> Result<AfnemerRecord,
         failed(client, state);
         return Err(ApiError::Unauthorized("Onbekende API-sleutel."));
     };
+    active(afnemer)
+}
+
+/// The OIN of the connection's verified client certificate, if it carries one: the identity
+/// the Leveranciersportaal's sign-in reuses.
+pub fn certificate_oin(request: &HttpRequest) -> Option<String> {
+    request
+        .conn_data::<ClientCertificate>()
+        .and_then(|certificate| certificate.oin.clone())
+}
+
+fn active(afnemer: AfnemerRecord) -> Result<AfnemerRecord, ApiError> {
     if !afnemer.actief {
         return Err(ApiError::Forbidden("Deze afnemer is niet actief."));
     }

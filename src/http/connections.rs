@@ -46,12 +46,10 @@ impl Connections {
         }
     }
 
-    /// For `HttpServer::on_connect`: counts the connection and marks it when over the cap.
+    /// For `HttpServer::on_connect` (plain or TLS): counts the connection and marks it when
+    /// over the cap.
     pub fn on_connect(&self, io: &dyn Any, extensions: &mut Extensions) {
-        let Some(stream) = io.downcast_ref::<actix_web::rt::net::TcpStream>() else {
-            return;
-        };
-        let Ok(peer) = stream.peer_addr() else {
+        let Some(peer) = crate::tls::peer_addr(io) else {
             return;
         };
         let key = address_key(peer.ip());

@@ -17,5 +17,6 @@ mod monitoring;
 mod openapi;
 mod rapportages;
 mod startup;
+mod tls;
 mod verwerking;
 mod webhooks;

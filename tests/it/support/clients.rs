@@ -98,7 +98,7 @@ pub fn invalid_names(problem: &Value) -> Vec<String> {
 /// An engine's address and a blocking HTTP client: the calls every test makes.
 #[derive(Debug, Clone)]
 pub struct Api {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with `[tls]`).
     pub base: String,
     pub client: reqwest::blocking::Client,
 }
@@ -110,6 +110,26 @@ impl Api {
             .build()
             .expect("client");
         Self { base, client }
+    }
+
+    /// An `https://` base: the client trusts the test CA `ca_pem` and presents no certificate.
+    /// Any other base: as [`Api::new`].
+    pub fn trusting(base: String, ca_pem: Option<&str>) -> Self {
+        match ca_pem {
+            Some(ca_pem) if base.starts_with("https://") => Self {
+                client: super::pki::https_client(ca_pem, None),
+                base,
+            },
+            _ => Self::new(base),
+        }
+    }
+
+    /// This API's base with another client (one that presents a client certificate).
+    pub fn with_client(&self, client: reqwest::blocking::Client) -> Self {
+        Self {
+            base: self.base.clone(),
+            client,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

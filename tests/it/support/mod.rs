@@ -1,7 +1,7 @@
 //! The integration tests' sandbox: the engine in this process on 127.0.0.1:0 with a
 //! `ManualClock` and a temporary data directory ([`Engine`], built by [`EngineBuilder`] from
 //! the one test configuration, [`test_config`]); typed clients over HTTP ([`clients`]); the
-//! one webhook receiver ([`webhook`]); the real binary as a child process for the tests
+//! one webhook receiver ([`webhook`]); a test PKI for TLS and client certificates ([`pki`]); the real binary as a child process for the tests
 //! whose subject is the process ([`Process`]); the waiting helper ([`wait_until`]); and the
 //! test data (OINs, BSNs, GUIDs, batches, citizens' tokens).
 //!
@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod pki;
 pub mod sandbox;
 pub mod webhook;
 

@@ -24,6 +24,7 @@ use berichtenbox_actors::store::Store;
 use jiff::Timestamp;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use super::pki::TestCa;
 use super::{Api, BEHEER_TOKEN, BURGER_JWT_SECRET, wait_for};
 
 /// The one configuration of tests: the defaults, on 127.0.0.1:0 with two workers, the test
@@ -110,6 +111,8 @@ fn metrics() -> PrometheusHandle {
 pub struct EngineBuilder {
     config: Config,
     clock: Option<Arc<SandboxClock>>,
+    /// The test CA the engine's clients trust, when the engine speaks TLS.
+    trust: Option<String>,
 }
 
 impl EngineBuilder {
@@ -117,12 +120,31 @@ impl EngineBuilder {
         Self {
             config: test_config(data_dir),
             clock: None,
+            trust: None,
         }
     }
 
     /// Changes the configuration.
     pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
         change(&mut self.config);
+        self
+    }
+
+    /// Speaks TLS with a server certificate of `ca` (written beside the data directory), and
+    /// asks for client certificates of `client_ca` when given. The engine's clients trust `ca`.
+    pub fn tls(mut self, ca: &TestCa, client_ca: Option<&Path>) -> Self {
+        let (certificate, key) = ca.server("berichtenbox-test").write(
+            self.config
+                .store
+                .data_dir
+                .parent()
+                .expect("data dir parent"),
+            "server",
+        );
+        self.config.tls.cert_file = certificate;
+        self.config.tls.key_file = key;
+        self.config.tls.client_ca_file = client_ca.map(Path::to_owned).unwrap_or_default();
+        self.trust = Some(ca.pem.clone());
         self
     }
 
@@ -158,7 +180,10 @@ impl EngineBuilder {
             std::future::pending(),
         )
         .expect("start the engine");
-        let api = Api::new(format!("http://{}", running.address()));
+        let api = Api::trusting(
+            format!("{}://{}", running.scheme(), running.address()),
+            self.trust.as_deref(),
+        );
         let ops = Api::new(format!("http://{}", running.ops_address()));
         Engine {
             api,
@@ -166,13 +191,14 @@ impl EngineBuilder {
             data_dir: self.config.store.data_dir.clone(),
             config: self.config,
             clock,
+            trust: self.trust,
             running: Some(running),
         }
     }
 
     /// Starts the real binary as a child process on this configuration (the system clock).
     pub fn spawn(self) -> Process {
-        Process::spawn(&self.config)
+        Process::spawn(&self.config, self.trust.as_deref())
     }
 
     /// Starts the engine in this process, expecting it to refuse: answers the error.
@@ -213,6 +239,7 @@ pub struct Engine {
     pub config: Config,
     /// The engine's clock: it moves only when the test moves it.
     pub clock: Arc<SandboxClock>,
+    trust: Option<String>,
     running: Option<Running>,
 }
 
@@ -237,9 +264,15 @@ impl Engine {
         let builder = EngineBuilder {
             config: self.config.clone(),
             clock: Some(self.clock.clone()),
+            trust: self.trust.clone(),
         };
         self.shutdown().expect("a clean shutdown");
         builder.start()
+    }
+
+    /// Reads the TLS files again, as SIGHUP does in the binary.
+    pub fn reload_tls(&self) -> anyhow::Result<()> {
+        self.running.as_ref().expect("running").reload_tls()
     }
 
     /// Moves the engine's clock forward.
@@ -290,7 +323,7 @@ fn serve_command(config: &Config) -> Command {
 }
 
 impl Process {
-    fn spawn(config: &Config) -> Self {
+    fn spawn(config: &Config, trust: Option<&str>) -> Self {
         let data_dir = config.store.data_dir.clone();
         let mut child = serve_command(config)
             .stdout(Stdio::piped())
@@ -324,7 +357,7 @@ impl Process {
         std::thread::spawn(move || for _ in lines {});
         Self {
             child,
-            api: Api::new(base),
+            api: Api::trusting(base, trust),
             ops: Api::new(ops),
             data_dir,
         }
@@ -356,6 +389,16 @@ impl Process {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends a signal (`HUP`) and returns at once.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal}");
     }
 
     /// SIGKILL: the engine gets no chance to flush anything.
