@@ -4,11 +4,17 @@
 # the disk's own ceiling for one acknowledgement per sync (fio, 4 KiB writes, fdatasync each),
 # so the figures come as a ratio that survives a noisy machine.
 #
-# Usage: scripts/bench-ingest.sh [seconds per run, default 20]
-# Needs: wrk, fio, curl (Debian packages). Writes its data under a temporary directory.
+# Then, in the same run, plain HTTP beside TLS (rustls; a server certificate made here with
+# openssl; API keys, since wrk presents no client certificate), case by case back to back, so
+# their ratio is what TLS costs.
+#
+# Usage: scripts/bench-ingest.sh [seconds per run, default 20] [all|tls, default all]
+# (`tls`: only the TLS-beside-plain cases.)
+# Needs: wrk, fio, curl, openssl (Debian packages). Writes its data under a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-20}
+section=${2:-all}
 connections=${CONNECTIONS:-64}
 port=18181
 token=bench-beheer-token-of-at-least-32-bytes
@@ -19,12 +25,20 @@ cargo build --release --quiet
 base=http://127.0.0.1:$port
 ops=http://127.0.0.1:$((port + 100)) # the operations listener: /metrics
 
-start_engine() {
+# The TLS configuration: a self-signed P-256 certificate for 127.0.0.1.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$work/server.key" -out "$work/server.crt" 2>/dev/null
+printf '[tls]\ncert_file = "%s"\nkey_file = "%s"\n' "$work/server.crt" "$work/server.key" >"$work/tls.toml"
+: >"$work/plain.toml"
+
+start_engine() { # [config file, default plain]
   rm -rf "$work/data"
+  local config=${1:-$work/plain.toml}
   BERICHTENBOX_BEHEER_TOKEN=$token BERICHTENBOX_LOG=warn \
-    ./target/release/berichtenbox serve --listen 127.0.0.1:$port --ops-listen 127.0.0.1:$((port + 100)) --data-dir "$work/data" >"$work/engine.out" 2>&1 &
+    ./target/release/berichtenbox serve --config "$config" --listen 127.0.0.1:$port --ops-listen 127.0.0.1:$((port + 100)) --data-dir "$work/data" >"$work/engine.out" 2>&1 &
   engine=$!
-  for _ in $(seq 100); do curl -fs $base/health/ready >/dev/null && return; sleep 0.1; done
+  for _ in $(seq 100); do curl -kfs $base/health/ready >/dev/null && return; sleep 0.1; done
   echo "engine did not start" >&2; cat "$work/engine.out" >&2; exit 1
 }
 
@@ -32,10 +46,10 @@ register() { # n afnemers with a rate that does not limit: this measures the sto
   : >"$work/keys"
   for i in $(seq 1 "$1"); do
     oin=$(printf '%020d' "$i")
-    curl -fs -X PUT "$base/v1/beheer/afnemers/$oin" -H "Authorization: Bearer $token" \
+    curl -kfs -X PUT "$base/v1/beheer/afnemers/$oin" -H "Authorization: Bearer $token" \
       -H 'Content-Type: application/json' \
       -d '{"naam":"bench","berichtenPerSeconde":1000000,"burst":1000000}' >/dev/null
-    curl -fs -X POST "$base/v1/beheer/afnemers/$oin/api-sleutels" -H "Authorization: Bearer $token" |
+    curl -kfs -X POST "$base/v1/beheer/afnemers/$oin/api-sleutels" -H "Authorization: Bearer $token" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["sleutel"])' >>"$work/keys"
   done
 }
@@ -48,10 +62,10 @@ group_sizes() { # mean batches and berichten per group commit, from the engine's
     END { if (bc > 0) printf "group commits %d, mean batches/group %.1f, mean berichten/group %.0f, mean commit %.2f ms\n", bc, bs/bc, ms/mc, 1000*ss/bc }'
 }
 
-run() { # afnemers, berichten per batch
-  start_engine
+run() { # afnemers, berichten per batch[, config file]
+  start_engine "${3:-}"
   register "$1"
-  echo "== $1 afnemer(s), $2 berichten per batch, $connections connections, ${seconds}s"
+  echo "== $1 afnemer(s), $2 berichten per batch, $connections connections, ${seconds}s, $base"
   wrk -t2 -c"$connections" -d"${seconds}s" --latency -s scripts/wrk-batches.lua "$base" -- "$work/keys" "$2" \
     | tee "$work/wrk.out" | grep -E "Requests/sec|status|latency_ms"
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
@@ -60,13 +74,30 @@ run() { # afnemers, berichten per batch
   kill -TERM $engine; wait $engine || true
 }
 
-echo "== peer: fio, 4 KiB writes, fdatasync after each (one acknowledgement per sync)"
-fio --name=sync --directory="$work" --rw=write --bs=4k --size=256m --fdatasync=1 \
-  --runtime="$seconds" --time_based --output-format=json |
-  python3 -c 'import json,sys; print("fio syncs/s %.0f" % json.load(sys.stdin)["jobs"][0]["write"]["iops"])'
+if [ "$section" = all ]; then
+  echo "== peer: fio, 4 KiB writes, fdatasync after each (one acknowledgement per sync)"
+  fio --name=sync --directory="$work" --rw=write --bs=4k --size=256m --fdatasync=1 \
+    --runtime="$seconds" --time_based --output-format=json |
+    python3 -c 'import json,sys; print("fio syncs/s %.0f" % json.load(sys.stdin)["jobs"][0]["write"]["iops"])'
 
-run 1 1
-run 1 100
-run 400 1
-run 400 10
-run 400 100
+  run 1 1
+  run 1 100
+  run 400 1
+  run 400 10
+  run 400 100
+fi
+
+# TLS beside plain HTTP: each case plain, then TLS, on fresh engines; wrk opens its
+# $connections connections once and keeps them (one handshake each), as an afnemer's client
+# with keep-alive does.
+echo "== TLS beside plain HTTP"
+for case in "1 1" "400 10" "400 100"; do
+  set -- $case
+  base=http://127.0.0.1:$port
+  run "$1" "$2" "$work/plain.toml"
+  plain=$rps
+  base=https://127.0.0.1:$port
+  run "$1" "$2" "$work/tls.toml"
+  awk -v p="$plain" -v t="$rps" -v a="$1" -v n="$2" \
+    'BEGIN { printf "TLS / plain, %s afnemer(s), %s per batch: %.0f / %.0f batches/s = %.2f\n", a, n, t, p, t/p }'
+done
