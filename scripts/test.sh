@@ -13,6 +13,9 @@ command -v cc >/dev/null 2>&1 || need_packages+=(gcc)
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_packages+=(python3-aiosmtpd)
 # A real Prometheus and promtool for the monitoring tests (tests/it/monitoring.rs).
 command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
+# systemd's socket activation tool and unit checker for tests/it/restart.rs (Debian's systemd;
+# nothing is started under it).
+command -v systemd-socket-activate >/dev/null 2>&1 || need_packages+=(systemd)
 if [ "${#need_packages[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"

@@ -46,7 +46,13 @@ body_min_bytes_per_second = 65536
 max_connections_per_worker = 25000
 max_connections_per_address = 1024
 keep_alive_seconds = 5
-# On SIGTERM or SIGINT: how long requests in flight may take to finish, in seconds.
+# On SIGTERM or SIGINT the engine first stops accepting connections and, for
+# shutdown_drain_ms, goes on serving the ones it has (every response then says
+# `Connection: close`), so that a connection accepted just before the stop has its request
+# answered rather than reset. Under socket activation new connections meanwhile wait in the
+# socket's queue for the next engine. Then it stops: idle connections are closed and requests
+# in flight may take shutdown_timeout_seconds to finish.
+shutdown_drain_ms = 500
 shutdown_timeout_seconds = 30
 
 [tls]
@@ -465,6 +471,7 @@ pub struct ServerConfig {
     pub max_connections_per_worker: usize,
     pub max_connections_per_address: usize,
     pub keep_alive_seconds: u64,
+    pub shutdown_drain_ms: u64,
     pub shutdown_timeout_seconds: u64,
 }
 
@@ -627,6 +634,7 @@ impl Default for ServerConfig {
             max_connections_per_worker: 25_000,
             max_connections_per_address: 1024,
             keep_alive_seconds: 5,
+            shutdown_drain_ms: 500,
             shutdown_timeout_seconds: 30,
         }
     }

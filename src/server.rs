@@ -332,6 +332,10 @@ pub fn start(
 /// Runs the engine on the configured address and the system clock until SIGTERM or SIGINT,
 /// then shuts down cleanly. SIGHUP reads the TLS files again.
 pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<()> {
+    // Sockets passed by systemd's socket activation (`LISTEN_FDS`), read before any thread
+    // starts (it clears the variables): the first is the API listener, a second the
+    // operations listener. What is not passed is bound here.
+    let mut passed = listenfd::ListenFd::from_env();
     // The signals are watched on this thread, on a runtime of its own, and registered before
     // the listener is bound: from the moment a client can connect, SIGTERM is a graceful stop.
     let signals = tokio::runtime::Builder::new_current_thread()
@@ -339,12 +343,27 @@ pub fn run(config: Config, metrics: Option<PrometheusHandle>) -> anyhow::Result<
         .build()
         .context("cannot start the signal watcher")?;
     let mut signals_of = signals.block_on(async { Signals::register() })?;
-    let listen = config.server.listen;
-    let listener =
-        TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    let ops_listen = config.server.ops_listen;
-    let ops_listener = TcpListener::bind(ops_listen)
-        .with_context(|| format!("cannot listen on {ops_listen} (server.ops_listen)"))?;
+    let listener = match passed
+        .take_tcp_listener(0)
+        .context("LISTEN_FDS: the first socket passed is not a listening TCP socket")?
+    {
+        Some(listener) => listener,
+        None => {
+            let listen = config.server.listen;
+            TcpListener::bind(listen).with_context(|| format!("cannot listen on {listen}"))?
+        }
+    };
+    let ops_listener = match passed
+        .take_tcp_listener(1)
+        .context("LISTEN_FDS: the second socket passed is not a listening TCP socket")?
+    {
+        Some(listener) => listener,
+        None => {
+            let ops_listen = config.server.ops_listen;
+            TcpListener::bind(ops_listen)
+                .with_context(|| format!("cannot listen on {ops_listen} (server.ops_listen)"))?
+        }
+    };
     let mut running = start(
         config,
         listener,
@@ -497,6 +516,7 @@ async fn serve(
         validaties,
         auth_failures,
         burgers,
+        draining: std::sync::atomic::AtomicBool::new(false),
     });
     let heartbeat = actix_web::rt::spawn(heartbeat(state.clone()));
     let last = state.clone();
@@ -508,6 +528,9 @@ async fn serve(
             .app_data(api_state.clone())
             .wrap(actix_web::middleware::from_fn(
                 http::connections::refuse_over_cap,
+            ))
+            .wrap(actix_web::middleware::from_fn(
+                http::connections::close_when_draining,
             ))
             .wrap(http::default_headers())
             .wrap(actix_web::middleware::from_fn(http::telemetry::observe))
@@ -561,9 +584,21 @@ async fn serve(
     let ops_server = ops_server.run();
     let handle = server.handle();
     let ops_handle = ops_server.handle();
+    let drain = Duration::from_millis(state.config.server.shutdown_drain_ms);
+    let draining = state.clone();
     actix_web::rt::spawn(async move {
         shutdown.await;
-        tracing::info!("stopping: no new connections, finishing requests in flight");
+        // First no new connections (under socket activation they wait in the socket's queue
+        // for the next engine), while those accepted go on being served for the drain, each
+        // response closing its connection: one accepted just before the stop, whose request
+        // has not arrived yet, is answered rather than reset.
+        tracing::info!("stopping: no new connections, draining those accepted");
+        draining
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        handle.pause().await;
+        tokio::time::sleep(drain).await;
+        tracing::info!("stopping: closing idle connections, finishing requests in flight");
         // One stop stops both listeners.
         tokio::join!(handle.stop(true), ops_handle.stop(true));
     });

@@ -81,6 +81,27 @@ impl Drop for Slot {
     }
 }
 
+/// The middleware: while the engine drains before it stops, every response closes its
+/// connection, so that no client sends its next request on a connection about to be closed.
+pub async fn close_when_draining(
+    request: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let draining = |request: &actix_web::HttpRequest| {
+        request
+            .app_data::<actix_web::web::Data<super::AppState>>()
+            .is_some_and(|state| state.draining.load(std::sync::atomic::Ordering::Relaxed))
+    };
+    let mut response = next.call(request).await?;
+    if draining(response.request()) {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(response)
+}
+
 /// The middleware: a request on a connection over its address's cap is 429 and closes it.
 pub async fn refuse_over_cap(
     request: ServiceRequest,

@@ -68,6 +68,9 @@ pub struct AppState {
     pub auth_failures: limits::KeyedLimit<std::net::IpAddr>,
     /// Each citizen's calls (`[burgers]`).
     pub burgers: limits::KeyedLimit<burger::Bsn>,
+    /// Set when the engine stops accepting connections (`server.shutdown_drain_ms`): every
+    /// response then closes its connection.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Registers every route of [`routes::ROUTES`], each resource with a 405 fallback naming the

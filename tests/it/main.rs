@@ -16,6 +16,7 @@ mod loadtest_smoke;
 mod monitoring;
 mod openapi;
 mod rapportages;
+mod restart;
 mod startup;
 mod tls;
 mod verwerking;

@@ -12,6 +12,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::ops::Deref;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -21,6 +22,7 @@ use berichtenbox::config::Config;
 use berichtenbox::server::{self, Running};
 use berichtenbox_actors::core::clock::{Clock, ManualClock, SharedClock};
 use berichtenbox_actors::store::Store;
+use command_fds::{CommandFdExt as _, FdMapping};
 use jiff::Timestamp;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -34,6 +36,8 @@ pub fn test_config(data_dir: &Path) -> Config {
     config.server.listen = ([127, 0, 0, 1], 0).into();
     config.server.ops_listen = ([127, 0, 0, 1], 0).into();
     config.server.workers = 2;
+    // The many in-process shutdowns do not wait for a drain; `restart` tests the default.
+    config.server.shutdown_drain_ms = 0;
     config.store.data_dir = data_dir.to_owned();
     config.auth.beheer_token = BEHEER_TOKEN.to_owned();
     config.auth.burger_jwt_secret = BURGER_JWT_SECRET.to_owned();
@@ -198,7 +202,14 @@ impl EngineBuilder {
 
     /// Starts the real binary as a child process on this configuration (the system clock).
     pub fn spawn(self) -> Process {
-        Process::spawn(&self.config, self.trust.as_deref())
+        Process::spawn(&self.config, self.trust.as_deref(), None)
+    }
+
+    /// Starts the real binary on `listener`, passed as systemd's socket activation passes it:
+    /// as file descriptor 3, with `LISTEN_FDS=1`. The caller keeps its own copy, so the
+    /// socket (and the connections queued on it) outlives the process, as under systemd.
+    pub fn spawn_on(self, listener: &TcpListener) -> Process {
+        Process::spawn(&self.config, self.trust.as_deref(), Some(listener))
     }
 
     /// Starts the engine in this process, expecting it to refuse: answers the error.
@@ -323,9 +334,21 @@ fn serve_command(config: &Config) -> Command {
 }
 
 impl Process {
-    fn spawn(config: &Config, trust: Option<&str>) -> Self {
+    fn spawn(config: &Config, trust: Option<&str>, passed: Option<&TcpListener>) -> Self {
         let data_dir = config.store.data_dir.clone();
-        let mut child = serve_command(config)
+        let mut command = serve_command(config);
+        if let Some(listener) = passed {
+            let socket = OwnedFd::from(listener.try_clone().expect("duplicate the listener"));
+            command
+                .fd_mappings(vec![FdMapping {
+                    parent_fd: socket,
+                    child_fd: 3,
+                }])
+                .expect("map the listener to fd 3")
+                .env("LISTEN_FDS", "1")
+                .env_remove("LISTEN_PID");
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
