@@ -24,7 +24,7 @@ now() { date +%s.%N; }
 start_engine() { # from exec to the "listening" line
   rm -f "$work/engine.out"
   local began; began=$(now)
-  BERICHTENBOX_BEHEER_TOKEN=$token BERICHTENBOX_LOG=warn \
+  BERICHTENBOX_BEHEER_TOKEN=$token BERICHTENBOX_LOG=${BERICHTENBOX_LOG:-warn} \
     $bin serve --listen 127.0.0.1:$port --ops-listen 127.0.0.1:$((port + 100)) --data-dir "$work/data" >"$work/engine.out" 2>"$work/engine.err" &
   engine=$!
   until grep -q "^listening on" "$work/engine.out" 2>/dev/null; do
@@ -63,6 +63,7 @@ for r in $(seq 1 "$restarts"); do
   stop=$took
   start_engine
   start=$took
+  grep -h "shard opened\|catalog" "$work/engine.err" | sed 's/^[^ ]* *//' || true
   echo "restart $r: stop ${stop}s (with the drain of shutdown_drain_ms), start ${start}s (store and catalog opened)"
 done
 stop_engine

@@ -274,9 +274,16 @@ pub fn start(
         .name("berichtenbox-engine".into())
         .spawn(move || -> anyhow::Result<()> {
             let _ending = ending;
+            let began = std::time::Instant::now();
             let store = open_store(&config)?;
+            let opened = began.elapsed();
             let catalog =
                 Arc::new(Catalog::load(store.clone()).context("cannot load the catalog")?);
+            tracing::info!(
+                store_ms = opened.as_millis(),
+                catalog_ms = (began.elapsed() - opened).as_millis(),
+                "store and catalog opened"
+            );
             let shutdown = async move {
                 tokio::select! {
                     () = shutdown => {}

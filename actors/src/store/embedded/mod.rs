@@ -94,10 +94,26 @@ impl EmbeddedStore {
         let zone = crate::core::caps::amsterdam()
             .map_err(|error| StoreError::Inconsistent(error.to_string()))?;
 
-        let mut shards = Vec::with_capacity(config.shards);
-        for index in 0..config.shards {
-            shards.push(shard::open_shard(&config, index)?);
-        }
+        // Each shard is a database of its own: they open (replay their journals, count what
+        // waits) side by side, which after a heavy day is most of a restart's time.
+        let shards = std::thread::scope(|scope| {
+            let opening: Vec<_> = (0..config.shards)
+                .map(|index| {
+                    let config = &config;
+                    std::thread::Builder::new()
+                        .name(format!("shard-open-{index:03}"))
+                        .spawn_scoped(scope, move || shard::open_shard(config, index))
+                })
+                .collect::<Result<_, _>>()?;
+            opening
+                .into_iter()
+                .map(|thread| {
+                    thread.join().unwrap_or_else(|_| {
+                        Err(StoreError::Inconsistent("opening a shard panicked".into()))
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
 
         let available_bytes = Arc::new(AtomicU64::new(fs4::available_space(&config.data_dir)?));
         let disk = disk::spawn_disk_watch(config.data_dir.clone(), available_bytes.clone())?;

@@ -85,6 +85,7 @@ pub(super) fn open_shard(
     index: usize,
 ) -> Result<ShardHandles, StoreError> {
     let path = config.data_dir.join(format!("shard-{index:03}"));
+    let began = std::time::Instant::now();
     let db = Database::builder(path)
         .worker_threads(1)
         .cache_size(config.cache_bytes_per_shard)
@@ -109,6 +110,7 @@ pub(super) fn open_shard(
     let notifications_later = keyspace("notifications_later")?;
     let parked_ids = keyspace("parked_ids")?;
     let tellers = keyspace("tellers")?;
+    let recovered_ms = began.elapsed().as_millis();
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
     let next_seq = match meta.get(NEXT_SEQ_KEY)? {
@@ -120,7 +122,9 @@ pub(super) fn open_shard(
         ),
         None => 0,
     };
+    let counting = std::time::Instant::now();
     let parked_berichten = parked.len()? as u64;
+    let parked_count_ms = counting.elapsed().as_millis();
     // The lowest sequence still parked (or the next, with none): scans start there.
     let first_parked = match parked.first_key_value() {
         Some(guard) => {
@@ -131,6 +135,7 @@ pub(super) fn open_shard(
         }
         None => next_seq,
     };
+    let first_parked_ms = counting.elapsed().as_millis() - parked_count_ms;
     let queued = (notifications.len()? + notifications_later.len()?) as u64;
     let outboxed = webhook_outbox.len()? as u64;
     let parked_id_filter = parked_ids::ParkedIdFilter::new();
@@ -147,6 +152,10 @@ pub(super) fn open_shard(
         queued_notifications = queued,
         webhook_outbox = outboxed,
         next_seq,
+        recovered_ms,
+        parked_count_ms,
+        first_parked_ms,
+        total_ms = began.elapsed().as_millis(),
         "shard opened"
     );
     Ok(ShardHandles {
