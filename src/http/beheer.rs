@@ -26,21 +26,15 @@ const MAX_WEBHOOK_URL_CHARS: usize = 2048;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AfnemerJson {
     naam: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     berichten_per_seconde: Option<u32>,
+    #[serde(default, deserialize_with = "body::present")]
     burst: Option<u32>,
     /// Left out: `None` (keep, or none on creation); `null`: `Some(None)` (remove).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "body::present")]
     webhook_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "body::present")]
     actief: Option<bool>,
-}
-
-/// Tells a field that is present, even as `null`, from one left out (`#[serde(default)]`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize)]
