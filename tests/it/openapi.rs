@@ -6,9 +6,9 @@
 //! document uses: `$ref`, `allOf`, `type`, `enum`, `required`, `properties`,
 //! `additionalProperties: false`, `items`, the length, item-count and number bounds, and the
 //! formats `date-time` and `byte`. Responses are checked strictly: a property the engine sends
-//! but the document does not name is an error too. A response documented as
-//! `application/octet-stream` with `format: binary` (a bijlage, served with its own media type)
-//! takes any media type; its bytes come back base64-encoded for the test to compare.
+//! but the document does not name is an error too. A response documented as the media range
+//! `*/*` with `format: binary` (a bijlage, served with its own media type) takes any media
+//! type; its bytes come back base64-encoded for the test to compare.
 
 use crate::support;
 
@@ -389,9 +389,9 @@ fn check_answer(doc: &Value, what: &str, documented: &Value, response: Response)
         );
         return Value::Null;
     };
-    // Bytes of any media type: documented as application/octet-stream in `format: binary`.
+    // Bytes of any media type: documented as the range `*/*`, in `format: binary`.
     let any_media = content
-        .get("application/octet-stream")
+        .get("*/*")
         .filter(|media| resolve(doc, &media["schema"])["format"] == "binary");
     if let Some(media) = any_media
         && !content.contains_key(&essence)
