@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # What the tests need beyond the Rust toolchain: `kill` (procps), a C compiler for build
-# scripts, a real SMTP server (Debian's python3-aiosmtpd, run by /usr/bin/python3), and
-# Prometheus with promtool (Debian's prometheus).
+# scripts, a real SMTP server (Debian's python3-aiosmtpd, run by /usr/bin/python3),
+# Prometheus with promtool (Debian's prometheus), and Python's venv for schemathesis.
 need_packages=()
 command -v kill >/dev/null 2>&1 || need_packages+=(procps)
 command -v cc >/dev/null 2>&1 || need_packages+=(gcc)
@@ -16,6 +16,8 @@ command -v promtool >/dev/null 2>&1 || need_packages+=(prometheus)
 # systemd's socket activation tool and unit checker for tests/it/restart.rs (Debian's systemd;
 # nothing is started under it).
 command -v systemd-socket-activate >/dev/null 2>&1 || need_packages+=(systemd)
+# Python's venv (with pip) for scripts/schemathesis.sh, which installs schemathesis from PyPI.
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_packages+=(python3-venv)
 if [ "${#need_packages[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}"
@@ -24,3 +26,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked
+# The OpenAPI document as a fuzzing oracle: schemathesis against a real engine, per role.
+bash scripts/schemathesis.sh

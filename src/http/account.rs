@@ -63,13 +63,16 @@ impl From<&AccountRecord> for AccountJson {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OpenJson {
+    #[serde(default, deserialize_with = "body::present")]
     email: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccountPatchJson {
+    #[serde(default, deserialize_with = "body::present")]
     email: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     notificaties: Option<bool>,
 }
 
@@ -458,6 +461,7 @@ pub async fn bijlage(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BerichtPatchJson {
+    #[serde(default, deserialize_with = "body::present")]
     gelezen: Option<bool>,
 }
 

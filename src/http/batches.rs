@@ -37,7 +37,9 @@ struct BerichtJson {
     ontvanger: Option<String>,
     onderwerp: Option<String>,
     tekst: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     referentie: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     publicatie_datum: Option<String>,
     #[serde(default)]
     bijlagen: BoundedVec<Object<BijlageJson>, { rules::MAX_BIJLAGEN_PER_BERICHT }>,

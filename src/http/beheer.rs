@@ -2,13 +2,14 @@
 //! A key is shown once, when it is made; afterwards only its id, its creation and its last
 //! use are shown (never the key or its hash).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use berichtenbox_actors::core::address::is_public;
 use berichtenbox_actors::core::rules;
 use berichtenbox_actors::store::AfnemerRecord;
+use fluent_uri::component::Host;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
@@ -18,26 +19,22 @@ use super::{AppState, auth, body};
 /// Bodies of the catalog endpoints are small; anything larger is not one of them.
 pub const SMALL_BODY_BYTES: usize = 64 * 1024;
 const MAX_RATE: u32 = 1_000_000;
+/// The longest `webhookUrl`, in characters (all ASCII: bytes too).
+const MAX_WEBHOOK_URL_CHARS: usize = 2048;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct AfnemerJson {
     naam: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     berichten_per_seconde: Option<u32>,
+    #[serde(default, deserialize_with = "body::present")]
     burst: Option<u32>,
     /// Left out: `None` (keep, or none on creation); `null`: `Some(None)` (remove).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "body::present")]
     webhook_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "body::present")]
     actief: Option<bool>,
-}
-
-/// Tells a field that is present, even as `null`, from one left out (`#[serde(default)]`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Serialize)]
@@ -65,54 +62,45 @@ impl From<AfnemerRecord> for AfnemerView {
     }
 }
 
-/// A `webhookUrl`: `https` (or `http` with `allow_private`), a host, at most 2048 characters,
-/// no whitespace or control characters; a host that is an IP address must be a public one
-/// (unless `allow_private`). A name is not resolved here: the webhook client refuses, at connect
-/// time, a name that resolves to no public address (API.md, "Operators").
+/// A `webhookUrl`: a URI as RFC 3986 has it (the document's `format: uri`: ASCII only, so no
+/// whitespace or control characters, an internationalised name in its `xn--` form and every
+/// `%` followed by two hex digits) of at most 2048 characters, with scheme `https` (or `http`
+/// with `allow_private`) and a host. The webhook client reads it as a WHATWG URL (as browsers
+/// do); it must read the same host: a name it would take for an IPv4 address in another
+/// notation (`2130706433`, `0x7f.1`, `10.0.0.1.`) is refused, and so is a name whose `xn--`
+/// labels are not valid IDNA. A host that is an IP address must be a public one (unless
+/// `allow_private`). A name is not resolved here: the webhook client refuses, at connect time,
+/// a name that resolves to no public address (API.md, "Operators").
 fn webhook_url(value: &str, allow_private: bool) -> Result<(), &'static str> {
+    const URI: &str = "moet een URI zijn (RFC 3986: alleen ASCII, een internationale \
+                       domeinnaam als xn--, andere tekens als %XX)";
     const SCHEME: &str = "moet een https-URL zijn";
-    if value.len() > 2048 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(SCHEME);
+    const HOST: &str = "moet een domeinnaam of een IP-adres (a.b.c.d of [IPv6]) als host hebben";
+    if value.chars().count() > MAX_WEBHOOK_URL_CHARS {
+        return Err("is langer dan 2048 tekens");
     }
-    let rest = match value.strip_prefix("https://") {
-        Some(rest) => rest,
-        None if allow_private => value.strip_prefix("http://").ok_or(SCHEME)?,
-        None => return Err(SCHEME),
+    let uri = fluent_uri::Uri::parse(value).map_err(|_| URI)?;
+    match uri.scheme().as_str() {
+        "https" => {}
+        "http" if allow_private => {}
+        _ => return Err(SCHEME),
+    }
+    let authority = uri.authority().ok_or(HOST)?;
+    if authority.host().is_empty() {
+        return Err(HOST);
+    }
+    // What the webhook client will make of it (reqwest parses with the url crate).
+    let url = url::Url::parse(value).map_err(|_| URI)?;
+    let ip = match (authority.host_parsed(), url.host()) {
+        (Host::Ipv4(ip), Some(url::Host::Ipv4(_))) => Some(IpAddr::V4(ip)),
+        (Host::Ipv6(ip), Some(url::Host::Ipv6(_))) => Some(IpAddr::V6(ip)),
+        (Host::RegName(_), Some(url::Host::Domain(_))) => None,
+        // An IPvFuture literal, or two readings of one host.
+        _ => return Err(HOST),
     };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or("");
-    let host = match host_port.strip_prefix('[') {
-        Some(bracketed) => {
-            let inner = bracketed.split(']').next().unwrap_or("");
-            let ip: Ipv6Addr = inner.parse().map_err(|_| SCHEME)?;
-            Some(IpAddr::V6(ip))
-        }
-        None => {
-            let name = host_port.split(':').next().unwrap_or("");
-            if name.is_empty() {
-                return Err(SCHEME);
-            }
-            match name.parse::<Ipv4Addr>() {
-                Ok(ip) => Some(IpAddr::V4(ip)),
-                // A URL parser reads a host whose last label is a number as an IPv4 address
-                // in another notation (2130706433, 0x7f.1): only the dotted one is accepted.
-                Err(_) if numeric_last_label(name) => return Err(SCHEME),
-                Err(_) => None,
-            }
-        }
-    };
-    match host {
+    match ip {
         Some(ip) if !allow_private && !is_public(ip) => Err("moet een publiek adres zijn"),
         _ => Ok(()),
-    }
-}
-
-fn numeric_last_label(name: &str) -> bool {
-    let last = name.trim_end_matches('.').rsplit('.').next().unwrap_or("");
-    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
-    match hex {
-        Some(digits) => digits.chars().all(|c| c.is_ascii_hexdigit()),
-        None => !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()),
     }
 }
 
@@ -321,27 +309,71 @@ mod tests {
             "https://93.184.215.14/hook",
             "https://[2606:4700::1111]/hook",
             "https://localhost/",
+            "https://xn--bcher-kva.example/",
+            "https://ex%61mple.org/h%C3%A9",
+            "https://example.org/a;b=c/d:e@f?g=h/i#j",
         ] {
             assert_eq!(webhook_url(ok, false), Ok(()), "{ok}");
         }
         for refused in [
             "http://example.org/hook",
             "ftp://example.org/",
+            "HTTPS://example.org/",
             "https:///hook",
+            "https:example.org/hook",
             "https://127.0.0.1/hook",
             "https://10.0.0.1/hook",
             "https://169.254.169.254/latest",
             "https://[::1]/",
             "https://[::ffff:127.0.0.1]/",
             "https://[fd00::1]/",
+            "https://[v7.future]/",
             "https://2130706433/",
             "https://0x7f.1/",
-            "https://\u{101}\u{fd}\u{f}.example/",
-            "https://example.org/\u{7f}",
-            "https://exa mple.org/",
+            "https://10.0.0.1./",
+            "https://%31%30.0.0.1/",
+            "https://example.org:99999/",
         ] {
             assert!(webhook_url(refused, false).is_err(), "{refused:?}");
         }
+    }
+
+    /// The document's `format: uri`: what is not an RFC 3986 URI is refused, although a WHATWG
+    /// URL parser (a browser, reqwest) would read most of these.
+    #[test]
+    fn a_webhook_url_is_an_rfc_3986_uri() {
+        for refused in [
+            // The fuzzer's finding: non-ASCII and a control character in the host.
+            "https://\u{101}\u{fd}\u{f}.example/",
+            "https://\u{101}\u{fd}.example/",
+            "https://b\u{fc}cher.example/",
+            "https://example.org/\u{e9}",
+            "https://example.org/\u{7f}",
+            "https://example.org/\u{85}",
+            "https://exa mple.org/",
+            "https://example.org/a b",
+            "https://example.org/\thook",
+            "https://example.org/hook\n",
+            " https://example.org/",
+            "https://example.org\\hook",
+            "https://example.org/a[b]",
+            "https://example.org/#a#b",
+            "https://example.org/%zz",
+            "https://example.org/%",
+            "https://exa<mple.org/",
+            "https://xn--zz.example/",
+        ] {
+            assert!(webhook_url(refused, false).is_err(), "{refused:?}");
+            assert!(webhook_url(refused, true).is_err(), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn a_webhook_url_has_at_most_2048_characters() {
+        let base = "https://example.org/";
+        let longest = format!("{base}{}", "a".repeat(2048 - base.len()));
+        assert_eq!(webhook_url(&longest, false), Ok(()));
+        assert!(webhook_url(&format!("{longest}a"), false).is_err());
     }
 
     #[test]
@@ -353,7 +385,12 @@ mod tests {
         ] {
             assert_eq!(webhook_url(ok, true), Ok(()), "{ok}");
         }
-        for refused in ["ftp://example.org/", "http://ex\u{f}ample.org/", "http:///"] {
+        for refused in [
+            "ftp://example.org/",
+            "http://ex\u{f}ample.org/",
+            "http:///",
+            "http://2130706433/",
+        ] {
             assert!(webhook_url(refused, true).is_err(), "{refused:?}");
         }
     }

@@ -12,6 +12,7 @@ use super::{AppState, auth, body};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct BerichttypeJson {
     omschrijving: Option<String>,
+    #[serde(default, deserialize_with = "body::present")]
     actief: Option<bool>,
 }
 

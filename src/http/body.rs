@@ -264,6 +264,19 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
     }
 }
 
+/// An optional field, with `#[serde(default, deserialize_with = "body::present")]`: left out
+/// it is `None`; present, `T` reads its value, `null` too. So a field the document makes
+/// nullable is an `Option<Option<U>>` and tells `null` (`Some(None)`) from left out, and any
+/// other refuses `null` as a type error at its path (400 `invalidParams`), as the document has
+/// it. A plain `Option<U>` would take `null` for "left out".
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// The start of the error a `BoundedVec` raises, followed by its limit.
 const OVER_LIMIT: &str = "sequence longer than its limit of ";
 

@@ -17,6 +17,9 @@ use super::{AppState, auth, body};
 /// The largest average size a forecast may state: a bericht's attachments are at most
 /// 500 KB, its text a few KB more.
 const MAX_GEMIDDELDE_GROOTTE_KB: i64 = 1024;
+/// The largest forecast: 2^53 - 1, the largest integer every JSON parser holds exactly (a
+/// double's), far beyond any month's capacity.
+const MAX_AANTAL_BERICHTEN: i64 = (1 << 53) - 1;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -84,7 +87,11 @@ pub async fn put(
         }
         Some(n) => n.unsigned_abs(),
     };
-    let aantal = count("aantalBerichten", json.aantal_berichten, i64::MAX);
+    let aantal = count(
+        "aantalBerichten",
+        json.aantal_berichten,
+        MAX_AANTAL_BERICHTEN,
+    );
     let grootte = count(
         "gemiddeldeGrootteKb",
         json.gemiddelde_grootte_kb,

@@ -6,9 +6,9 @@
 //! document uses: `$ref`, `allOf`, `type`, `enum`, `required`, `properties`,
 //! `additionalProperties: false`, `items`, the length, item-count and number bounds, and the
 //! formats `date-time` and `byte`. Responses are checked strictly: a property the engine sends
-//! but the document does not name is an error too. A response documented as
-//! `application/octet-stream` with `format: binary` (a bijlage, served with its own media type)
-//! takes any media type; its bytes come back base64-encoded for the test to compare.
+//! but the document does not name is an error too. A response documented as the media range
+//! `*/*` with `format: binary` (a bijlage, served with its own media type) takes any media
+//! type; its bytes come back base64-encoded for the test to compare.
 
 use crate::support;
 
@@ -389,9 +389,9 @@ fn check_answer(doc: &Value, what: &str, documented: &Value, response: Response)
         );
         return Value::Null;
     };
-    // Bytes of any media type: documented as application/octet-stream in `format: binary`.
+    // Bytes of any media type: documented as the range `*/*`, in `format: binary`.
     let any_media = content
-        .get("application/octet-stream")
+        .get("*/*")
         .filter(|media| resolve(doc, &media["schema"])["format"] == "binary");
     if let Some(media) = any_media
         && !content.contains_key(&essence)
@@ -2005,4 +2005,188 @@ fn made_up_methods_are_answered_and_counted_as_other() {
             "route label {route:?} is not a pattern of the routes table"
         );
     }
+}
+
+/// A request with one field `null`: method, documented path, concrete path, token, body, and
+/// the `invalidParams` name it must get.
+type NullCase<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Value, String);
+
+/// A field the document makes optional but not `nullable` is refused as `null` (400 naming
+/// it), like any other value of the wrong type; schemathesis found `"actief": null` and its
+/// kind taken for "left out". Every such field of every request body is in the table (the
+/// document is walked to make sure), and `webhookUrl`, the one nullable field, still takes
+/// `null` (it removes the webhook).
+#[test]
+fn a_null_where_the_document_allows_none_is_refused() {
+    let doc = document();
+    let running = start();
+    let api = Api {
+        doc: &doc,
+        engine: &running.engine,
+    };
+    let oin = support::oin(21);
+    let key = api.engine.afnemer(&oin, json!({ "naam": "Gemeente" }));
+    let bsn = support::bsn(2101);
+    let token = burger(&bsn);
+    let me = Some(token.as_str());
+    expect(
+        api.call("POST", "/v1/account", "/v1/account", me, Some(&json!({}))),
+        201,
+        "open the box",
+    );
+    let afnemer = format!("/v1/beheer/afnemers/{oin}");
+    let bericht = format!("/v1/account/berichten/{}", "0".repeat(36));
+    let batch = support::batch(21, 1);
+    let with_null = |field: &str| {
+        let mut body = batch.clone();
+        body["berichten"][0][field] = Value::Null;
+        body
+    };
+    let cases: Vec<NullCase> = vec![
+        (
+            "PUT",
+            "/v1/beheer/afnemers/{oin}",
+            &afnemer,
+            Some(BEHEER_TOKEN),
+            json!({ "naam": "x", "berichtenPerSeconde": null }),
+            "berichtenPerSeconde".into(),
+        ),
+        (
+            "PUT",
+            "/v1/beheer/afnemers/{oin}",
+            &afnemer,
+            Some(BEHEER_TOKEN),
+            json!({ "naam": "x", "burst": null }),
+            "burst".into(),
+        ),
+        (
+            "PUT",
+            "/v1/beheer/afnemers/{oin}",
+            &afnemer,
+            Some(BEHEER_TOKEN),
+            json!({ "naam": "x", "actief": null }),
+            "actief".into(),
+        ),
+        (
+            "PUT",
+            "/v1/berichttypen/{code}",
+            "/v1/berichttypen/AANSLAG",
+            Some(&key),
+            json!({ "omschrijving": "x", "actief": null }),
+            "actief".into(),
+        ),
+        (
+            "POST",
+            "/v1/account",
+            "/v1/account",
+            me,
+            json!({ "email": null }),
+            "email".into(),
+        ),
+        (
+            "PATCH",
+            "/v1/account",
+            "/v1/account",
+            me,
+            json!({ "email": null }),
+            "email".into(),
+        ),
+        (
+            "PATCH",
+            "/v1/account",
+            "/v1/account",
+            me,
+            json!({ "notificaties": null }),
+            "notificaties".into(),
+        ),
+        (
+            "PATCH",
+            "/v1/account/berichten/{id}",
+            &bericht,
+            me,
+            json!({ "gelezen": null }),
+            "gelezen".into(),
+        ),
+        (
+            "POST",
+            "/v1/batches",
+            "/v1/batches",
+            Some(&key),
+            with_null("referentie"),
+            "berichten[0].referentie".into(),
+        ),
+        (
+            "POST",
+            "/v1/batches",
+            "/v1/batches",
+            Some(&key),
+            with_null("publicatieDatum"),
+            "berichten[0].publicatieDatum".into(),
+        ),
+        (
+            "POST",
+            "/v1/batches",
+            "/v1/batches",
+            Some(&key),
+            with_null("bijlagen"),
+            "berichten[0].bijlagen".into(),
+        ),
+    ];
+
+    // The document's optional, non-nullable fields of request bodies (and of a batch's
+    // berichten), each as the invalidParams name it gets: the table covers every one.
+    let mut documented = BTreeSet::new();
+    for (verb, path) in documented_operations(&doc) {
+        let op = operation(&doc, &verb, &path);
+        let Some(schema) = op["requestBody"]["content"]["application/json"].get("schema") else {
+            continue;
+        };
+        let mut objects = vec![(String::new(), resolve(&doc, schema))];
+        while let Some((prefix, object)) = objects.pop() {
+            let required = object["required"].as_array().cloned().unwrap_or_default();
+            for (name, property) in object["properties"].as_object().into_iter().flatten() {
+                let property = resolve(&doc, property);
+                let property = property["allOf"]
+                    .get(0)
+                    .map_or(property, |first| resolve(&doc, first));
+                if property["type"] == "array" {
+                    let items = resolve(&doc, &property["items"]);
+                    if items["type"] == "object" {
+                        objects.push((format!("{prefix}{name}[0]."), items));
+                    }
+                }
+                if !required.contains(&json!(name)) && property["nullable"] != true {
+                    documented.insert((verb.clone(), path.clone(), format!("{prefix}{name}")));
+                }
+            }
+        }
+    }
+    let tested: BTreeSet<(String, String, String)> = cases
+        .iter()
+        .map(|(verb, template, _, _, _, name)| {
+            ((*verb).to_owned(), (*template).to_owned(), name.clone())
+        })
+        .collect();
+    assert_eq!(tested, documented, "every optional, non-nullable field");
+
+    for (verb, template, path, token, body, name) in &cases {
+        let what = format!("{verb} {path} {body}");
+        expect_invalid(
+            api.call(verb, template, path, *token, Some(body)),
+            name,
+            &what,
+        );
+    }
+    // Nothing of the refused requests was kept; the nullable field takes its null.
+    let (status, afnemer_now) = api.call(
+        "PUT",
+        "/v1/beheer/afnemers/{oin}",
+        &afnemer,
+        Some(BEHEER_TOKEN),
+        Some(&json!({ "naam": "Gemeente", "webhookUrl": null })),
+    );
+    assert_eq!(status, 200, "{afnemer_now}");
+    assert_eq!(afnemer_now["actief"], true, "{afnemer_now}");
+    assert_eq!(afnemer_now["burst"], 1000, "{afnemer_now}");
+    assert!(afnemer_now.get("webhookUrl").is_none(), "{afnemer_now}");
 }

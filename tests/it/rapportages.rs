@@ -96,6 +96,21 @@ fn forecasts_are_checked_stored_and_listed() {
             json!({ "aantalBerichten": -5 }),
             vec!["maand", "aantalBerichten", "gemiddeldeGrootteKb"],
         ),
+        // Over the documented maximum, 2^53 - 1; and past any integer type (schemathesis drew
+        // it, valid by a document that had no maximum).
+        (
+            this_month(),
+            json!({ "aantalBerichten": 9_007_199_254_740_992_u64, "gemiddeldeGrootteKb": 80 }),
+            vec!["aantalBerichten"],
+        ),
+        (
+            this_month(),
+            serde_json::from_str(
+                r#"{ "gemiddeldeGrootteKb": 481, "aantalBerichten": 32589158477190044730 }"#,
+            )
+            .expect("json"),
+            vec!["aantalBerichten"],
+        ),
     ];
     for (maand, body, names) in &cases {
         let reply = put_prognose(&engine, &key, maand, body);
@@ -141,7 +156,7 @@ fn forecasts_are_checked_stored_and_listed() {
     let listed = ok_json(&engine.get(&key, "/v1/prognoses"), 200, "list");
     assert_eq!(listed["prognoses"], json!([]), "nothing bad was stored");
 
-    // Good input: created, then replaced; the last month of the horizon is allowed.
+    // Good input: created, then replaced.
     let created = ok_json(
         &put_prognose(&engine, &key, &this_month(), &good),
         201,
@@ -155,11 +170,15 @@ fn forecasts_are_checked_stored_and_listed() {
         &json!({ "aantalBerichten": 90000, "gemiddeldeGrootteKb": 60 }),
     );
     ok_json(&replaced, 200, "replace");
-    ok_json(
-        &put_prognose(&engine, &key, &month_from_now(17), &good),
+    // The last month of the horizon is allowed, and so are the largest values.
+    let largest =
+        json!({ "aantalBerichten": 9_007_199_254_740_991_u64, "gemiddeldeGrootteKb": 1024 });
+    let last = ok_json(
+        &put_prognose(&engine, &key, &month_from_now(17), &largest),
         201,
         "last month of the horizon",
     );
+    assert_eq!(last["aantalBerichten"], 9_007_199_254_740_991_u64, "{last}");
 
     // Another afnemer sees none of them.
     let other = afnemer(&engine, 2);

@@ -382,6 +382,51 @@ fn a_webhook_url_must_be_https_to_a_public_address() {
     }
 }
 
+/// The document's `format: uri` is RFC 3986; schemathesis found a `webhookUrl` with non-ASCII
+/// and control characters stored and served back. Not even `allow_private_addresses` (on in
+/// the sandbox) lifts that rule, and a refused update leaves the stored webhook as it was.
+#[test]
+fn a_webhook_url_must_be_an_rfc_3986_uri() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::builder(&dir.path().join("data")).start();
+    let stored = "https://xn--bcher-kva.example/hook?x=%C3%A9";
+    let reply = put_webhook(&engine, 140, stored);
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(reply.json()["webhookUrl"], stored, "served back as given");
+    for refused in [
+        "https://\u{101}\u{fd}\u{f}.example/hook",
+        "https://\u{101}\u{fd}.example/hook",
+        "https://bücher.example/hook",
+        "https://example.org/caf\u{e9}",
+        "https://example.org/\u{85}",
+        "https://example.org/a b",
+        "https://example.org/%zz",
+        "https://example.org/a[b]",
+        "https://example.org\\hook",
+        "https://xn--zz.example/",
+        "https://0x7f.1/",
+    ] {
+        let problem =
+            crate::support::assert_problem(&put_webhook(&engine, 140, refused), 400, refused);
+        assert_eq!(
+            crate::support::invalid_names(&problem),
+            ["webhookUrl"],
+            "{refused:?}: {problem}"
+        );
+    }
+    let listed = engine.get(BEHEER_TOKEN, "/v1/beheer/afnemers").json();
+    let afnemer = listed["afnemers"]
+        .as_array()
+        .expect("afnemers")
+        .iter()
+        .find(|a| a["oin"] == webhook_oin(140).as_str())
+        .expect("registered");
+    assert_eq!(
+        afnemer["webhookUrl"], stored,
+        "the refused updates changed nothing"
+    );
+}
+
 #[test]
 fn a_webhook_name_that_resolves_to_loopback_is_never_connected_to_and_its_receipt_kept() {
     // A listener on 127.0.0.1 that counts connections (a TLS handshake, too).
