@@ -21,10 +21,12 @@ enum Command {
         /// A TOML configuration file (`berichtenbox config` prints one with every default).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
-        /// Address to listen on, over the file's server.listen.
+        /// Address to listen on, over the file's server.listen (not bound when systemd passes
+        /// the socket: LISTEN_FDS).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
-        /// Address of the operations listener (/metrics), over the file's server.ops_listen.
+        /// Address of the operations listener (/metrics), over the file's server.ops_listen
+        /// (not bound when systemd passes a second socket).
         #[arg(long, value_name = "ADDR")]
         ops_listen: Option<SocketAddr>,
         /// Data directory, over the file's store.data_dir.
