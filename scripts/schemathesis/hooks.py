@@ -64,6 +64,12 @@ def map_case(context, case):
             case.query["maand"] = month(case.query["maand"], -24, 23)
     if not isinstance(case.body, dict):
         return case
+    # The berichttype the questions and batches name stays active: a valid PUT that turned it
+    # off would make the next valid question a 400 (not registered and active), which the
+    # document cannot foresee.
+    if (method == "PUT" and case.path == "/v1/berichttypen/{code}"
+            and (case.path_parameters or {}).get("code") == BERICHTTYPE):
+        case.body["actief"] = True
     if case.method.upper() == "POST" and case.path == "/v1/batches":
         case.body["aanmaakDatum"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         seen = set()

@@ -327,3 +327,40 @@ fn a_certificate_is_not_slowed_where_failed_keys_are() {
     let api = engine.with_client(ca.https_client(Some(&ca.client(Some(&registered)))));
     assert_eq!(deliver(&api, &small_batch(42)).status, 202);
 }
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_is_closed() {
+    use std::io::Read as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = TestCa::new("Test CA");
+    let engine = EngineBuilder::new(&dir.path().join("data"))
+        .tls(&ca, None)
+        .start();
+    let address = engine.base.trim_start_matches("https://").to_owned();
+    // A connection that sends nothing (no ClientHello): it must not hold its place for ever.
+    let mut stalled = std::net::TcpStream::connect(&address).expect("connect");
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let began = std::time::Instant::now();
+    let mut buffer = [0u8; 64];
+    match stalled.read(&mut buffer) {
+        Ok(0) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("a connection that sent nothing was not closed: {other:?}"),
+    }
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "closed only after {:?} (actix-web's TLS handshake timeout is 3 s)",
+        began.elapsed()
+    );
+    // Meanwhile, and after, others are served.
+    assert_eq!(
+        ca.https_client(None)
+            .get(engine.url("/health/live"))
+            .send()
+            .expect("an answer")
+            .status(),
+        200
+    );
+}
