@@ -141,3 +141,58 @@ fn an_idle_keep_alive_connection_is_closed() {
         "an idle keep-alive connection stayed open"
     );
 }
+
+#[test]
+fn connections_over_the_total_wait_until_one_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::builder(&dir.path().join("data"))
+        .configure(|c| {
+            // One worker of two connections: the total is 2.
+            c.server.workers = 1;
+            c.server.max_connections_per_worker = 2;
+            c.server.keep_alive_seconds = 600;
+        })
+        .start();
+    let address = engine.base.trim_start_matches("http://").to_owned();
+    // Two connections, each answered, held open.
+    let mut held: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&address).expect("connect");
+            let answer = get_live(&mut stream, &address);
+            assert!(
+                answer.starts_with("HTTP/1.1 200"),
+                "within the total: {answer}"
+            );
+            stream
+        })
+        .collect();
+    // A third: the kernel completes its handshake, but the engine does not take it while two
+    // are open, so its request gets no answer (it waits in the queue rather than being served
+    // beyond the cap).
+    let mut third = TcpStream::connect(&address).expect("connect");
+    write!(
+        third,
+        "GET /health/live HTTP/1.1\r\nHost: {address}\r\n\r\n"
+    )
+    .expect("write");
+    third
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("read timeout");
+    let mut buffer = [0u8; 256];
+    match third.read(&mut buffer) {
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("a connection over the total was served at once: {other:?}"),
+    }
+    // One held connection closes: the third is taken and answered.
+    drop(held.pop());
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("read timeout");
+    let n = third.read(&mut buffer).expect("the third is answered");
+    let answer = String::from_utf8_lossy(&buffer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
