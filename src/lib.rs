@@ -7,8 +7,14 @@
 //! - [`server`]: start-up (store, catalog, actors, HTTP) and the one shutdown path; `start`
 //!   runs the engine in the calling process (the tests' sandbox), `run` is the binary's.
 //!
+//! - `fuzzing` (tests and the `fuzzing` feature only): the fuzz targets' bodies, run by
+//!   `fuzz/` and replayed over the committed corpora by its tests.
+//!
 //! The actors, the pure core and the store live in the `berichtenbox-actors` crate.
 
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod server;
