@@ -480,6 +480,41 @@ mod tests {
     fn the_query_corpus_replays() {
         replay("query", query);
     }
+
+    /// The oracle agrees with the verifiers on a token each accepts, and not on one signed
+    /// with another key, so the `burger_jwt` checks are not vacuous.
+    #[test]
+    fn the_signature_oracle_holds_exactly_for_tokens_signed_with_the_key() {
+        use jsonwebtoken::{EncodingKey, Header};
+        let fixture = |name: &str| {
+            std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/fixtures/burger_jwt")
+                    .join(name),
+            )
+            .expect("fixture")
+        };
+        let claims = json!({
+            "sub": "999993653", "exp": 4_102_444_800u64, "iss": ISSUER, "aud": AUDIENCE,
+        });
+        let keys = [
+            EncodingKey::from_secret(SECRET.as_bytes()),
+            EncodingKey::from_secret(SECRET.as_bytes()),
+            EncodingKey::from_ec_pem(&fixture("ec-p256-private.pem")).expect("ec"),
+            EncodingKey::from_rsa_pem(&fixture("rsa-2048-private.pem")).expect("rsa"),
+        ];
+        let other = EncodingKey::from_secret(b"een-ander-geheim-van-minstens-32-bytes");
+        for ((verifier, key, algorithm), signing) in verifiers().0.iter().zip(&keys) {
+            let header = Header::new(verifier.algorithm());
+            let token = jsonwebtoken::encode(&header, &claims, signing).expect("signs");
+            assert!(verifier.verify(&token).is_ok(), "{algorithm}");
+            assert!(signature_holds(&token, key, algorithm), "{algorithm}");
+            let forged = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &other)
+                .expect("signs");
+            assert!(!signature_holds(&forged, key, algorithm), "{algorithm}");
+            burger_jwt(token.as_bytes());
+        }
+    }
 }
 
 /// The seed inputs the corpora started from (`cargo test --lib fuzzing::seeds -- --ignored`
