@@ -8,9 +8,15 @@
 //!   runs the engine in the calling process (the tests' sandbox), `run` is the binary's.
 //! - [`tls`]: TLS on the API listener, client certificates and their OIN, reload on SIGHUP.
 //!
+//! - `fuzzing` (tests and the `fuzzing` feature only): the fuzz targets' bodies, run by
+//!   `fuzz/` and replayed over the committed corpora by its tests.
+//!
 //! The actors, the pure core and the store live in the `berichtenbox-actors` crate.
 
 pub mod config;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod server;
 pub mod tls;

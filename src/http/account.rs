@@ -353,6 +353,13 @@ struct BerichtenPage {
     volgende: Option<String>,
 }
 
+/// The page `GET /v1/account/berichten` asks for: a box cursor, 1 to `MAX_LIMIT`.
+pub fn page(
+    query: Result<web::Query<paging::PageQuery>, actix_web::Error>,
+) -> Result<Page<BoxId>, ApiError> {
+    paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, BoxId::from_hex)
+}
+
 /// `GET /v1/account/berichten?na={cursor}&limit={n}`: newest first, published ones only.
 pub async fn berichten(
     request: HttpRequest,
@@ -363,7 +370,7 @@ pub async fn berichten(
     let Page {
         after: before,
         limit,
-    } = paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, BoxId::from_hex)?;
+    } = page(query)?;
     let (store, now) = (citizens(&state), state.clock.now());
     let (page, volgende) = web::block(move || -> Result<Option<BoxPage>, ApiError> {
         if store.account(&bsn)?.is_none() {

@@ -322,6 +322,16 @@ fn validate_bijlagen(
     complete.then_some(out)
 }
 
+/// A `POST /v1/batches` body to the domain batch: JSON (arrays bounded, `over_limit`), then
+/// every field rule (`validate`), or the 400/413 saying what is wrong. The body is dropped once
+/// parsed, before validation builds the batch. The handler's one path from bytes to batch,
+/// and the fuzz target's (`crate::fuzzing`).
+pub fn parse(body: impl AsRef<[u8]>, oin: &str, now: Timestamp) -> Result<Batch, ApiError> {
+    let json: BatchJson = body::parse_json_or(body.as_ref(), over_limit)?;
+    drop(body);
+    validate(json, oin, now)
+}
+
 /// The answer to an array of a batch over its limit, read no further than that: more than 1,000
 /// berichten is a 413, more than 2 bijlagen in a bericht a 400 naming its `bijlagen`.
 pub fn over_limit(over: OverLimit) -> ApiError {
@@ -392,12 +402,10 @@ pub async fn deliver(
     // answered (`body::BODY_MEMORY_FACTOR`).
     let (bytes, reservation) = body.into_parts();
     let prepared = web::block(move || -> Result<Prepared, ApiError> {
-        let json: BatchJson = body::parse_json_or(&bytes, over_limit)?;
-        drop(bytes);
         // One reading of the engine's clock: the batch's `ontvangenOp`, and the "now" its
         // `aanmaakDatum` is judged against.
         let ontvangen_op = blocking_state.clock.now();
-        let batch = validate(json, &oin, ontvangen_op)?;
+        let batch = parse(bytes, &oin, ontvangen_op)?;
         let digest = batch.content_digest();
         if let Some(record) = blocking_state.store.find_batch(&oin, &batch.batch_id)? {
             let outcome = if record.digest == digest {

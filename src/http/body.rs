@@ -557,6 +557,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_field_with_an_empty_name_is_named_by_its_path() {
+        // Found by the `batch` fuzz target: the field's own name is empty, so is its path.
+        for (body, name) in [(r#"{"": 1}"#, ""), (r#"{"items":[{"": 1}]}"#, "items[0].")] {
+            match parse_json::<Outer>(body.as_bytes()) {
+                Err(ApiError::BadRequest { invalid_params, .. }) => {
+                    assert_eq!(
+                        invalid_params,
+                        [super::super::problem::InvalidParam::new(
+                            name,
+                            "is geen bekend veld"
+                        )],
+                        "{body}"
+                    );
+                }
+                other => panic!("{body}: expected a 400, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn three_million_elements_stop_at_the_limit_without_being_built() {
         let mut body = String::from(r#"{"items":["#);
         body.push_str(&"{},".repeat(3_000_000));

@@ -87,7 +87,11 @@ impl BurgerVerifier {
         } else {
             return Ok(None);
         };
+        Ok(Some(Self::new(auth, key, algorithm)))
+    }
 
+    /// The verifier of `key` for `algorithm`, with the claims `auth` asks for.
+    pub(crate) fn new(auth: &AuthConfig, key: DecodingKey, algorithm: Algorithm) -> Self {
         let mut validation = Validation::new(algorithm);
         validation.leeway = auth.burger_jwt_leeway_seconds;
         validation.validate_exp = true;
@@ -104,11 +108,11 @@ impl BurgerVerifier {
             required.push("aud");
         }
         validation.set_required_spec_claims(&required);
-        Ok(Some(Self {
+        Self {
             key,
             algorithm,
             validation,
-        }))
+        }
     }
 
     /// The one algorithm this verifier accepts.
@@ -202,7 +206,7 @@ fn read_public_key(path: &Path) -> Result<(DecodingKey, Algorithm), ConfigError>
 
 /// The key and its algorithm, parsed strictly: the point must lie on P-256, the RSA modulus
 /// must have 2048 to 4096 bits.
-fn public_key_from_pem(pem: &str) -> Result<(DecodingKey, Algorithm), String> {
+pub(crate) fn public_key_from_pem(pem: &str) -> Result<(DecodingKey, Algorithm), String> {
     use p256::elliptic_curve::sec1::ToEncodedPoint as _;
     use rsa::pkcs1::DecodeRsaPublicKey as _;
     use rsa::pkcs8::DecodePublicKey as _;

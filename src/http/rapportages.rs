@@ -36,17 +36,9 @@ pub async fn dagelijks(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    let query = query
-        .map_err(|error| ApiError::invalid(vec![InvalidParam::new("query", error.to_string())]))?;
-    let datum = match query.datum.as_deref() {
-        None => state.clock.now().to_zoned(state.zone.clone()).date(),
-        Some(text) => parse_date(text).ok_or_else(|| {
-            ApiError::invalid(vec![InvalidParam::new(
-                "datum",
-                "is geen datum als JJJJ-MM-DD",
-            )])
-        })?,
-    };
+    let datum = dag(query, || {
+        state.clock.now().to_zoned(state.zone.clone()).date()
+    })?;
     let store: Arc<dyn Reports> = state.store.clone();
     let telling = web::block(move || store.tellingen(datum, datum))
         .await??
@@ -58,6 +50,25 @@ pub async fn dagelijks(
         verwerkt: telling.verwerkt,
         afgewezen: telling.afgewezen,
     }))
+}
+
+/// The day `GET /v1/rapportages/dagelijks` asks for: its `datum`, or `today` when absent; a 400
+/// naming the broken parameter otherwise.
+pub fn dag(
+    query: Result<web::Query<DagQuery>, actix_web::Error>,
+    today: impl FnOnce() -> jiff::civil::Date,
+) -> Result<jiff::civil::Date, ApiError> {
+    let query = query
+        .map_err(|error| ApiError::invalid(vec![InvalidParam::new("query", error.to_string())]))?;
+    match query.datum.as_deref() {
+        None => Ok(today()),
+        Some(text) => parse_date(text).ok_or_else(|| {
+            ApiError::invalid(vec![InvalidParam::new(
+                "datum",
+                "is geen datum als JJJJ-MM-DD",
+            )])
+        }),
+    }
 }
 
 /// `YYYY-MM-DD`, strictly.
@@ -127,6 +138,30 @@ struct VensterView {
     downtime: bool,
 }
 
+/// The month `GET /v1/beheer/rapportages/maandelijks` asks for: its `maand`, not after
+/// `huidige`, or `huidige` when absent; a 400 naming the broken parameter otherwise.
+pub fn maand(
+    query: Result<web::Query<MaandQuery>, actix_web::Error>,
+    huidige: Maand,
+) -> Result<Maand, ApiError> {
+    let query = query
+        .map_err(|error| ApiError::invalid(vec![InvalidParam::new("query", error.to_string())]))?;
+    match query.maand.as_deref() {
+        None => Ok(huidige),
+        Some(text) => match Maand::parse(text) {
+            Some(maand) if maand <= huidige => Ok(maand),
+            Some(_) => Err(ApiError::invalid(vec![InvalidParam::new(
+                "maand",
+                "ligt in de toekomst",
+            )])),
+            None => Err(ApiError::invalid(vec![InvalidParam::new(
+                "maand",
+                "is geen maand als JJJJ-MM",
+            )])),
+        },
+    }
+}
+
 /// The operator's month (the current month when `maand` is absent): availability outside
 /// planned maintenance, berichten offered, delivered and rejected, accounts, afnemers.
 pub async fn maandelijks(
@@ -135,28 +170,8 @@ pub async fn maandelijks(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     auth::beheer(&request, &state)?;
-    let query = query
-        .map_err(|error| ApiError::invalid(vec![InvalidParam::new("query", error.to_string())]))?;
     let now = state.clock.now();
-    let huidige = Maand::of(now, &state.zone);
-    let maand = match query.maand.as_deref() {
-        None => huidige,
-        Some(text) => match Maand::parse(text) {
-            Some(maand) if maand <= huidige => maand,
-            Some(_) => {
-                return Err(ApiError::invalid(vec![InvalidParam::new(
-                    "maand",
-                    "ligt in de toekomst",
-                )]));
-            }
-            None => {
-                return Err(ApiError::invalid(vec![InvalidParam::new(
-                    "maand",
-                    "is geen maand als JJJJ-MM",
-                )]));
-            }
-        },
-    };
+    let maand = maand(query, Maand::of(now, &state.zone))?;
     let afnemers = state.catalog.afnemers();
     let afnemers = AfnemersView {
         totaal: afnemers.len(),

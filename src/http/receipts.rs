@@ -90,6 +90,13 @@ struct ReceiptPage {
     volgende: Option<String>,
 }
 
+/// The page `GET /v1/verwerkingsberichten` asks for: a feed cursor, 1 to `MAX_LIMIT`.
+pub fn page(
+    query: Result<web::Query<paging::PageQuery>, actix_web::Error>,
+) -> Result<Page<ReceiptCursor>, ApiError> {
+    paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, ReceiptCursor::from_hex)
+}
+
 /// `GET /v1/verwerkingsberichten?na={cursor}&limit={n}`: the afnemer's receipts in the order
 /// they became ready, at most `limit` of them and at most [`MAX_BERICHTEN_PER_PAGE`] bericht
 /// outcomes together; `volgende` continues after the last receipt of the page.
@@ -99,8 +106,7 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
-    let Page { after, limit } =
-        paging::page(query, DEFAULT_LIMIT, MAX_LIMIT, ReceiptCursor::from_hex)?;
+    let Page { after, limit } = page(query)?;
     let store: Arc<dyn Receipts> = state.store.clone();
     let clock = state.clock.clone();
     let page = web::block(move || {
