@@ -517,9 +517,10 @@ mod tests {
     }
 }
 
-/// The seed inputs the corpora started from (`cargo test --lib fuzzing::seeds -- --ignored`
-/// writes them into `fuzz/corpus/<target>/`; the fuzzer and `cargo fuzz cmin` take it from
-/// there): valid examples of each input, and a few that each rule refuses.
+/// The seed inputs the corpora started from: valid examples of each input, and a few that each
+/// rule refuses. Their test runs each through its target; with `BERICHTENBOX_WRITE_SEEDS=1`
+/// (`BERICHTENBOX_WRITE_SEEDS=1 cargo test --lib fuzzing::seeds`) it also writes them into
+/// `fuzz/corpus/<target>/`, where the fuzzer and `cargo fuzz cmin` take them from.
 #[cfg(test)]
 mod seeds {
     use std::path::Path;
@@ -528,12 +529,23 @@ mod seeds {
 
     use super::*;
 
+    /// A seed: run through its target (every seed must hold the target's invariants), and
+    /// written into `fuzz/corpus/<target>/` when `BERICHTENBOX_WRITE_SEEDS=1` (to seed a new
+    /// corpus; the committed ones were written so and then minimised).
     fn write(target: &str, name: &str, bytes: &[u8]) {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/corpus")
-            .join(target);
-        std::fs::create_dir_all(&dir).expect("corpus dir");
-        std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("seed written");
+        match target {
+            "batch" => super::batch(bytes),
+            "burger_jwt" => super::burger_jwt(bytes),
+            "query" => super::query(bytes),
+            other => panic!("no fuzz target {other}"),
+        }
+        if std::env::var_os("BERICHTENBOX_WRITE_SEEDS").is_some_and(|value| value == "1") {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fuzz/corpus")
+                .join(target);
+            std::fs::create_dir_all(&dir).expect("corpus dir");
+            std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("seed written");
+        }
     }
 
     fn bericht(n: u32) -> Value {
@@ -555,8 +567,7 @@ mod seeds {
     }
 
     #[test]
-    #[ignore = "writes the seed corpus; run by hand"]
-    fn seeds() {
+    fn every_seed_holds_its_targets_invariants() {
         let example = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/batch.json"),
         )

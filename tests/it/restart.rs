@@ -211,13 +211,34 @@ fn systemds_socket_activation_hands_over_the_api_then_the_operations_socket() {
             .send()
             .map(|response| response.status().as_u16())
     };
-    // The tool starts the engine at the first connection, which waits in the queue meanwhile.
-    let first_request = std::thread::spawn(move || get(api, "/health/ready"));
+    // The tool starts the engine at the first connection, which waits in the queue meanwhile;
+    // until the tool has bound its sockets, a connection is refused and tried again.
+    let first_request = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match get(api, "/health/ready") {
+                Err(error) if error.is_connect() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                answer => return answer,
+            }
+        }
+    });
+    // The engine's two lines, read on a thread of their own so that a silent engine fails the
+    // test instead of hanging it.
     let stdout = child.0.stdout.take().expect("stdout");
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-    let first = lines.next().and_then(Result::ok).unwrap_or_default();
-    let second = lines.next().and_then(Result::ok).unwrap_or_default();
-    std::thread::spawn(move || for _ in lines {});
+    let (lines_sender, lines_received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let _ = lines_sender.send(line.unwrap_or_default());
+        }
+    });
+    let line = || {
+        lines_received
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a line from the engine within 60 s")
+    };
+    let (first, second) = (line(), line());
     {
         assert_eq!(first, format!("listening on http://127.0.0.1:{api}"));
         assert_eq!(second, format!("operations on http://127.0.0.1:{ops}"));
