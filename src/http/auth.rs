@@ -94,12 +94,12 @@ pub fn afnemer(request: &HttpRequest, state: &AppState) -> Result<AfnemerRecord,
         ))?;
         return active(afnemer);
     }
-    let key = bearer(request)?;
     if !state.config.tls.api_keys {
         return Err(ApiError::Unauthorized(
             "API-sleutels zijn uitgeschakeld: meld u aan met uw PKIoverheid-certificaat.",
         ));
     }
+    let key = bearer(request)?;
     let client = client(request);
     not_over_failures(client, state)?;
     let known = state

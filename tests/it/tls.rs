@@ -176,6 +176,15 @@ fn with_api_keys_off_only_a_certificate_signs_an_afnemer_in() {
         "{problem}"
     );
     assert_eq!(deliver(&api, &small_batch(21)).status, 202);
+    // Without any credentials the answer points at the certificate, not at a bearer key.
+    let problem = assert_problem(&deliver(&engine, &small_batch(22)), 401, "no credentials");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("certificaat"),
+        "{problem}"
+    );
 }
 
 #[test]
