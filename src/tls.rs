@@ -51,8 +51,11 @@ struct Shared {
     provider: Arc<CryptoProvider>,
     certificate: RwLock<Arc<CertifiedKey>>,
     /// `None` when no `client_ca_file` is configured: no client certificates are asked for.
-    clients: Option<RwLock<Arc<dyn ClientCertVerifier>>>,
+    clients: Option<Arc<CurrentVerifier>>,
 }
+
+/// The client verifier built last from `client_ca_file`.
+type CurrentVerifier = RwLock<Arc<dyn ClientCertVerifier>>;
 
 impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -72,10 +75,8 @@ impl Tls {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certificate = certified_key(config, &provider)?;
         let clients = if config.client_certificates() {
-            Some(RwLock::new(client_verifier(
-                &config.client_ca_file,
-                &provider,
-            )?))
+            let verifier = client_verifier(&config.client_ca_file, &provider)?;
+            Some(Arc::new(RwLock::new(verifier)))
         } else {
             None
         };
@@ -117,10 +118,9 @@ impl Tls {
         let builder = ServerConfig::builder_with_provider(self.shared.provider.clone())
             .with_safe_default_protocol_versions()
             .context("the TLS provider supports no safe protocol version")?;
-        let builder = if self.shared.clients.is_some() {
-            builder.with_client_cert_verifier(Arc::new(Verifier(self.shared.clone())))
-        } else {
-            builder.with_no_client_auth()
+        let builder = match &self.shared.clients {
+            Some(clients) => builder.with_client_cert_verifier(Arc::new(Verifier(clients.clone()))),
+            None => builder.with_no_client_auth(),
         };
         let mut config = builder.with_cert_resolver(Arc::new(Resolver(self.shared.clone())));
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -200,18 +200,14 @@ impl ResolvesServerCert for Resolver {
 }
 
 /// Verifies client certificates with the verifier built last.
-struct Verifier(Arc<Shared>);
+struct Verifier(Arc<CurrentVerifier>);
 
 impl Verifier {
     fn current(&self) -> Arc<dyn ClientCertVerifier> {
-        match &self.0.clients {
-            Some(clients) => clients
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone(),
-            // Not built without client CAs (`server_config`); refuse rather than accept.
-            None => Arc::new(RefuseAll),
-        }
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -260,47 +256,6 @@ impl ClientCertVerifier for Verifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.current().supported_verify_schemes()
-    }
-}
-
-/// What stands in for a verifier that is not configured: every certificate refused.
-#[derive(Debug)]
-struct RefuseAll;
-
-impl ClientCertVerifier for RefuseAll {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Err(rustls::Error::General("no client CAs configured".into()))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no client CAs configured".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no client CAs configured".into()))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        Vec::new()
     }
 }
 
