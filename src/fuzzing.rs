@@ -43,6 +43,11 @@ pub const AUDIENCE: &str = "berichtenbox";
 
 const EC_PUBLIC: &str = include_str!("../tests/fixtures/burger_jwt/ec-p256-public.pem");
 const RSA_PUBLIC: &str = include_str!("../tests/fixtures/burger_jwt/rsa-2048-public.pem");
+/// Their private halves, which sign the tests' and seeds' tokens.
+#[cfg(test)]
+const EC_PRIVATE: &str = include_str!("../tests/fixtures/burger_jwt/ec-p256-private.pem");
+#[cfg(test)]
+const RSA_PRIVATE: &str = include_str!("../tests/fixtures/burger_jwt/rsa-2048-private.pem");
 
 fn now() -> Timestamp {
     NOW.parse().expect("NOW is a timestamp")
@@ -486,22 +491,14 @@ mod tests {
     #[test]
     fn the_signature_oracle_holds_exactly_for_tokens_signed_with_the_key() {
         use jsonwebtoken::{EncodingKey, Header};
-        let fixture = |name: &str| {
-            std::fs::read(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/fixtures/burger_jwt")
-                    .join(name),
-            )
-            .expect("fixture")
-        };
         let claims = json!({
             "sub": "999993653", "exp": 4_102_444_800u64, "iss": ISSUER, "aud": AUDIENCE,
         });
         let keys = [
             EncodingKey::from_secret(SECRET.as_bytes()),
             EncodingKey::from_secret(SECRET.as_bytes()),
-            EncodingKey::from_ec_pem(&fixture("ec-p256-private.pem")).expect("ec"),
-            EncodingKey::from_rsa_pem(&fixture("rsa-2048-private.pem")).expect("rsa"),
+            EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).expect("ec"),
+            EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("rsa"),
         ];
         let other = EncodingKey::from_secret(b"een-ander-geheim-van-minstens-32-bytes");
         for ((verifier, key, algorithm), signing) in verifiers().0.iter().zip(&keys) {
@@ -613,14 +610,6 @@ mod seeds {
         }
         write("batch", "not-an-object", b"[1, 2, 3]");
 
-        let fixture = |name: &str| {
-            std::fs::read(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("tests/fixtures/burger_jwt")
-                    .join(name),
-            )
-            .expect("fixture")
-        };
         let keys = [
             (
                 Algorithm::HS256,
@@ -628,11 +617,11 @@ mod seeds {
             ),
             (
                 Algorithm::ES256,
-                EncodingKey::from_ec_pem(&fixture("ec-p256-private.pem")).expect("ec"),
+                EncodingKey::from_ec_pem(EC_PRIVATE.as_bytes()).expect("ec"),
             ),
             (
                 Algorithm::RS256,
-                EncodingKey::from_rsa_pem(&fixture("rsa-2048-private.pem")).expect("rsa"),
+                EncodingKey::from_rsa_pem(RSA_PRIVATE.as_bytes()).expect("rsa"),
             ),
         ];
         // 2100-01-01: the seeds stay valid.
