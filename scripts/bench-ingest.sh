@@ -22,6 +22,8 @@ work=$(mktemp -d)
 trap 'kill $engine 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cargo build --release --quiet
+# register: n afnemers with keys in $work/keys (needs $base, $token, $work).
+source scripts/bench-register.sh
 base=http://127.0.0.1:$port
 ops=http://127.0.0.1:$((port + 100)) # the operations listener: /metrics
 
@@ -42,17 +44,6 @@ start_engine() { # [config file, default plain]
   echo "engine did not start" >&2; cat "$work/engine.out" >&2; exit 1
 }
 
-register() { # n afnemers with a rate that does not limit: this measures the store, not the throttle
-  : >"$work/keys"
-  for i in $(seq 1 "$1"); do
-    oin=$(printf '%020d' "$i")
-    curl -kfs -X PUT "$base/v1/beheer/afnemers/$oin" -H "Authorization: Bearer $token" \
-      -H 'Content-Type: application/json' \
-      -d '{"naam":"bench","berichtenPerSeconde":1000000,"burst":1000000}' >/dev/null
-    curl -kfs -X POST "$base/v1/beheer/afnemers/$oin/api-sleutels" -H "Authorization: Bearer $token" |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["sleutel"])' >>"$work/keys"
-  done
-}
 
 group_sizes() { # mean batches and berichten per group commit, from the engine's histograms
   curl -fs $ops/metrics | awk '

@@ -16,6 +16,7 @@ token=bench-beheer-token-of-at-least-32-bytes
 work=$(mktemp -d)
 trap 'kill $engine 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --release --quiet
+source scripts/bench-register.sh
 base=http://127.0.0.1:$port
 bin=./target/release/berichtenbox
 now() { date +%s.%N; }
@@ -41,15 +42,7 @@ stop_engine() { # from SIGTERM to exit
 }
 
 start_engine
-: >"$work/keys"
-for i in $(seq 1 400); do
-  oin=$(printf '%020d' "$i")
-  curl -fs -X PUT "$base/v1/beheer/afnemers/$oin" -H "Authorization: Bearer $token" \
-    -H 'Content-Type: application/json' \
-    -d '{"naam":"bench","berichtenPerSeconde":1000000,"burst":1000000}' >/dev/null
-  curl -fs -X POST "$base/v1/beheer/afnemers/$oin/api-sleutels" -H "Authorization: Bearer $token" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["sleutel"])' >>"$work/keys"
-done
+register 400
 wrk -t2 -c64 -d"${seconds}s" -s scripts/wrk-batches.lua "$base" -- "$work/keys" 100 | grep -E "Requests/sec|status 202"
 # Let processing catch up, so the restart opens a store at rest.
 until curl -fs "http://127.0.0.1:$((port + 100))/metrics" |
