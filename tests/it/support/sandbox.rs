@@ -437,12 +437,7 @@ impl Process {
 
     /// Sends the signal (`TERM`, `INT`), then waits for the exit.
     pub fn stop_with(mut self, signal: &str) -> ExitStatus {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        self.signal(signal);
         wait_for(
             &format!("the engine stops on SIG{signal}"),
             Duration::from_secs(60),
