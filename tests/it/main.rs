@@ -11,6 +11,7 @@ mod connections;
 mod crash;
 mod crash_processing;
 mod examples;
+mod fixtures;
 mod limits;
 mod loadtest_smoke;
 mod monitoring;

@@ -62,6 +62,10 @@ pub enum StoreError {
         key: String,
         source: postcard::Error,
     },
+    /// A record written by a newer build (its version byte is above what this build knows),
+    /// or with no version byte at all.
+    #[error("record {key} has version {found}, this build reads versions 1 to {newest}")]
+    RecordVersion { key: String, found: u8, newest: u8 },
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
     /// A group commit failed; nothing of the group was acknowledged.
@@ -76,8 +80,7 @@ pub enum StoreError {
     /// written before the format was recorded, format 1). Nothing was opened or changed.
     #[error(
         "the data directory has layout format {}, this build reads format {expected}: start it \
-         with an empty data directory, or with the build that wrote it (upgrades come with \
-         issue 11)",
+         with an empty data directory, or with the build that wrote it",
         .found.map_or_else(|| "1 (unrecorded: written before formats were recorded)".to_owned(), |f| f.to_string())
     )]
     FormatMismatch { found: Option<u32>, expected: u32 },

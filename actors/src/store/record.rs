@@ -68,6 +68,14 @@ pub struct VoorkeurRecord {
     pub gewijzigd_op: Timestamp,
 }
 
+/// A change of a citizen's berichtenvoorkeur for one afnemer, for the Abonnementservice's
+/// `mutaties`: keyed `oin ++ nanos ++ bsn` in the shard of the BSN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MutatieRecord {
+    /// Digital mail from this afnemer wanted after the change.
+    pub digitaal: bool,
+}
+
 /// A bericht's place in a box: when it arrived, and where it was parked. Orders a box by
 /// arrival and names the bericht to its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -335,18 +343,74 @@ pub struct BerichttypeRecord {
     pub actief: bool,
 }
 
-pub(crate) fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    // Serialising these plain structs into a Vec cannot fail: postcard errors only on
-    // unsupported serde features or a full fixed buffer, and neither occurs here.
-    postcard::to_stdvec(record).unwrap_or_default()
+/// A value the store keeps as postcard, behind one version byte: `version ++ postcard(record)`.
+///
+/// Each record type has its own version, raised when its fields change (never when another
+/// record changes). A build writes [`Record::VERSION`] and reads every version up to it: the
+/// current one as the type is now, an older one through [`Record::decode_older`], which knows
+/// the earlier shapes. A version above [`Record::VERSION`] was written by a newer build and is
+/// refused ([`StoreError::RecordVersion`]), never guessed at. Every change of a record adds a
+/// data-directory fixture (`tests/fixtures/`) rather than editing one.
+///
+/// The values that are not records carry no version: fixed-width counters (u64 big-endian),
+/// a batch id held as its bytes (claims, the receipt feed), an attachment's bytes and the empty
+/// markers of `parked_ids`. Their meaning is their keyspace's; changing one is a new keyspace
+/// and a new layout format ([`crate::store::embedded::FORMAT`]).
+pub(crate) trait Record: Serialize + for<'de> Deserialize<'de> {
+    /// The version this build writes; versions start at 1.
+    const VERSION: u8 = 1;
+
+    /// Reads a record of an older `version` (1 ≤ version < [`Record::VERSION`]) from its
+    /// postcard bytes. There is none yet: every record is at version 1.
+    fn decode_older(version: u8, body: &[u8]) -> Result<Self, postcard::Error> {
+        let _ = (version, body);
+        Err(postcard::Error::DeserializeBadEncoding)
+    }
 }
 
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(
-    key: &[u8],
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|source| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
+impl Record for BatchRecord {}
+impl Record for AccountRecord {}
+impl Record for VoorkeurRecord {}
+impl Record for MutatieRecord {}
+impl Record for BoxEntry {}
+impl Record for NotificationRecord {}
+impl Record for WebhookJob {}
+impl Record for CapWindowRecord {}
+impl Record for ParkedBericht {}
+impl Record for AfnemerRecord {}
+impl Record for ApiKeyRecord {}
+impl Record for BerichttypeRecord {}
+impl Record for PrognoseRecord {}
+impl Record for RunRecord {}
+
+pub(crate) fn encode<T: Record>(record: &T) -> Vec<u8> {
+    // Serialising these plain structs into a Vec cannot fail: postcard errors only on
+    // unsupported serde features or a full fixed buffer, and neither occurs here.
+    postcard::to_extend(record, vec![T::VERSION]).unwrap_or_else(|_| vec![T::VERSION])
+}
+
+pub(crate) fn decode<T: Record>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    let key_text = || String::from_utf8_lossy(key).into_owned();
+    let (&version, body) = bytes
+        .split_first()
+        .ok_or_else(|| StoreError::RecordVersion {
+            key: key_text(),
+            found: 0,
+            newest: T::VERSION,
+        })?;
+    let decoded = if version == T::VERSION {
+        postcard::from_bytes(body)
+    } else if (1..T::VERSION).contains(&version) {
+        T::decode_older(version, body)
+    } else {
+        return Err(StoreError::RecordVersion {
+            key: key_text(),
+            found: version,
+            newest: T::VERSION,
+        });
+    };
+    decoded.map_err(|source| StoreError::Corrupt {
+        key: key_text(),
         source,
     })
 }
@@ -557,5 +621,90 @@ mod notification_key_tests {
         assert!(soon.key() < y3000.key());
         assert!(y3000.key() <= y9999.key());
         assert_eq!(y9999.key()[..8], u64::MAX.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    /// A record at version 2 whose version 1 lacked `note`: how a record's change is read on.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Grown {
+        n: u32,
+        note: Option<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct GrownV1 {
+        n: u32,
+    }
+
+    impl Record for Grown {
+        const VERSION: u8 = 2;
+
+        fn decode_older(version: u8, body: &[u8]) -> Result<Self, postcard::Error> {
+            match version {
+                1 => postcard::from_bytes::<GrownV1>(body).map(|old| Self {
+                    n: old.n,
+                    note: None,
+                }),
+                _ => Err(postcard::Error::DeserializeBadEncoding),
+            }
+        }
+    }
+
+    impl Record for GrownV1 {}
+
+    fn run() -> RunRecord {
+        RunRecord {
+            started: "2026-12-07T10:00:00Z".parse().expect("ts"),
+            seen: "2026-12-07T11:00:00Z".parse().expect("ts"),
+        }
+    }
+
+    #[test]
+    fn a_record_is_its_version_byte_then_postcard_and_reads_back() {
+        let bytes = encode(&run());
+        assert_eq!(bytes[0], 1);
+        assert_eq!(&bytes[1..], postcard::to_stdvec(&run()).expect("postcard"));
+        assert_eq!(decode::<RunRecord>(b"k", &bytes).expect("decodes"), run());
+    }
+
+    #[test]
+    fn an_older_version_is_read_through_its_reader() {
+        let old = encode(&GrownV1 { n: 7 });
+        assert_eq!(old[0], 1);
+        assert_eq!(
+            decode::<Grown>(b"k", &old).expect("version 1 is read on"),
+            Grown { n: 7, note: None }
+        );
+        let new = encode(&Grown {
+            n: 8,
+            note: Some("x".into()),
+        });
+        assert_eq!(new[0], 2);
+        assert_eq!(decode::<Grown>(b"k", &new).expect("decodes").n, 8);
+    }
+
+    #[test]
+    fn a_newer_or_missing_version_is_refused_by_name() {
+        let mut newer = encode(&run());
+        newer[0] = 9;
+        let error = decode::<RunRecord>(b"run-key", &newer).expect_err("version 9 is unknown");
+        assert!(
+            matches!(
+                &error,
+                StoreError::RecordVersion { key, found: 9, newest: 1 } if key == "run-key"
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("version 9"), "{error}");
+        for unversioned in [&[][..], &[0u8, 1, 2][..]] {
+            assert!(matches!(
+                decode::<RunRecord>(b"k", unversioned),
+                Err(StoreError::RecordVersion { found: 0, .. })
+            ));
+        }
     }
 }

@@ -19,9 +19,12 @@ use crate::store::StoreError;
 /// `ontvangstbewijzen`, `webhooks`, `notificaties`, `notificaties_later`, `api_sleutels`; a
 /// bericht's content repeated in the parked bericht and the box entry). Format 2 names the
 /// keyspaces by the glossary, shares one `BerichtInhoud`, and keeps an API key as an
-/// `ApiKeyRecord` (id, hash, OIN, created, last used) where format 1 kept only the OIN. A data directory of another
-/// format is refused at start-up; upgrades between formats are issue 11's.
-pub const FORMAT: u32 = 2;
+/// `ApiKeyRecord` (id, hash, OIN, created, last used) where format 1 kept only the OIN. Format 3
+/// puts a version byte before every record ([`crate::store::record::Record`]) and keeps a
+/// mutatie as a `MutatieRecord` where format 2 kept a bare byte. From format 3 on, a record's
+/// change raises that record's version and is read on by newer builds; the format changes only
+/// with the keyspaces and keys. A data directory of another format is refused at start-up.
+pub const FORMAT: u32 = 3;
 
 /// The key in `meta` of the layout format, a u32 big-endian.
 const FORMAT_KEY: &[u8] = b"format";

@@ -5,7 +5,7 @@
 use fjall::PersistMode;
 
 use super::EmbeddedStore;
-use crate::store::record::{bijlage_key, decode, encode, prefixed};
+use crate::store::record::{MutatieRecord, bijlage_key, decode, encode, prefixed};
 use crate::store::{AccountRecord, BoxEntry, BoxId, Citizens, StoreError, VoorkeurRecord};
 
 impl Citizens for EmbeddedStore {
@@ -54,7 +54,13 @@ impl Citizens for EmbeddedStore {
         let nanos = crate::core::time::unix_nanos_u64(voorkeur.gewijzigd_op);
         let mut mutation = prefixed(&voorkeur.oin, &nanos.to_be_bytes());
         mutation.extend_from_slice(voorkeur.bsn.as_bytes());
-        write.insert(&handles.mutaties, mutation, [u8::from(voorkeur.digitaal)]);
+        write.insert(
+            &handles.mutaties,
+            mutation,
+            encode(&MutatieRecord {
+                digitaal: voorkeur.digitaal,
+            }),
+        );
         Ok(write.commit()?)
     }
 

@@ -165,7 +165,7 @@ impl Drop for EmbeddedStore {
 }
 
 /// Decodes every record an iterator of a keyspace yields.
-fn collect<T: for<'de> serde::Deserialize<'de>>(
+fn collect<T: super::record::Record>(
     iter: impl Iterator<Item = fjall::Guard>,
 ) -> Result<Vec<T>, StoreError> {
     let mut out = Vec::new();
