@@ -82,8 +82,11 @@ fn filled(dir: &Path) -> (Arc<EmbeddedStore>, SharedClock) {
     (store, clock)
 }
 
+/// Entries by (database, keyspace).
+type Dump = BTreeMap<(String, String), Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// Every entry of every keyspace of every database in a data directory, opened raw.
-fn dump(data_dir: &Path) -> BTreeMap<(String, String), Vec<(Vec<u8>, Vec<u8>)>> {
+fn dump(data_dir: &Path) -> Dump {
     let mut out = BTreeMap::new();
     let databases =
         std::iter::once("catalog".to_owned()).chain((0..SHARDS).map(|i| format!("shard-{i:03}")));
