@@ -96,6 +96,15 @@ memtable_bytes = 16777216
 # waits: at 20,000 decided a second, 5,000,000 is about four minutes of work.
 max_parked_berichten = 5000000
 
+[backup]
+# Where the engine puts its scheduled backups, each in a directory of its own
+# (berichtenbox-YYYYMMDDTHHMMSSZ); empty: no schedule. `berichtenbox backup` works without it.
+map = ""
+# Hours between scheduled backups (the first is taken at start when the map holds none newer).
+interval_uren = 24
+# Days a scheduled backup is kept; older ones in the map are deleted after each new backup.
+bewaar_dagen = 7
+
 [afnemers]
 # Rate of an afnemer registered without one: berichten per second, sustained.
 berichten_per_seconde = 45
@@ -220,6 +229,33 @@ pub struct Config {
     pub capaciteit: CapaciteitConfig,
     pub validaties: ValidatiesConfig,
     pub onderhoud: OnderhoudConfig,
+    pub backup: BackupConfig,
+}
+
+/// `[backup]`: the engine's own backup schedule; an empty `map` means none.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    pub map: PathBuf,
+    pub interval_uren: u32,
+    pub bewaar_dagen: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            map: PathBuf::new(),
+            interval_uren: 24,
+            bewaar_dagen: 7,
+        }
+    }
+}
+
+impl BackupConfig {
+    /// Whether the engine takes backups on its own.
+    pub fn scheduled(&self) -> bool {
+        !self.map.as_os_str().is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -803,6 +839,12 @@ impl Config {
             return fail("validaties.per_uur must be at least 1");
         }
         self.onderhoud.vensters()?;
+        if self.backup.interval_uren == 0 || self.backup.bewaar_dagen == 0 {
+            return fail("backup.interval_uren and backup.bewaar_dagen must be at least 1");
+        }
+        if self.backup.scheduled() && self.backup.map.starts_with(&self.store.data_dir) {
+            return fail("backup.map must not be inside store.data_dir");
+        }
         Ok(())
     }
 }

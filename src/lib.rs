@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`backup`]: backups of a serving engine: the control socket, the `[backup]` schedule
+//!   with its pruning, and the command line's client of the socket.
 //! - [`config`]: the typed configuration, its documented defaults and its validation.
 //! - [`http`]: the HTTP edge: routes, JSON, authentication, problem+json.
 //! - [`server`]: start-up (store, catalog, actors, HTTP) and the one shutdown path; `start`
@@ -13,6 +15,7 @@
 //!
 //! The actors, the pure core and the store live in the `berichtenbox-actors` crate.
 
+pub mod backup;
 pub mod config;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]

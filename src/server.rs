@@ -145,6 +145,12 @@ impl Background {
 
 /// Opens the embedded store the configuration describes.
 pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_embedded(config)?)
+}
+
+/// Opens the embedded store the configuration describes, as its own type (the backups need
+/// more of it than the roles).
+pub fn open_embedded(config: &Config) -> anyhow::Result<Arc<EmbeddedStore>> {
     let store = EmbeddedStore::open(config.store.clone()).with_context(|| {
         format!(
             "cannot open the store in {}",
@@ -275,7 +281,8 @@ pub fn start(
         .spawn(move || -> anyhow::Result<()> {
             let _ending = ending;
             let began = std::time::Instant::now();
-            let store = open_store(&config)?;
+            let embedded = open_embedded(&config)?;
+            let store: Arc<dyn Store> = embedded.clone();
             let opened = began.elapsed();
             let catalog =
                 Arc::new(Catalog::load(store.clone()).context("cannot load the catalog")?);
@@ -298,6 +305,7 @@ pub fn start(
                 served_tls,
                 ops_listener,
                 store.clone(),
+                embedded,
                 catalog,
                 clock,
                 metrics,
@@ -453,12 +461,30 @@ async fn serve(
     tls: Option<Tls>,
     ops_listener: TcpListener,
     store: Arc<dyn Store>,
+    embedded: Arc<EmbeddedStore>,
     catalog: Arc<Catalog>,
     clock: SharedClock,
     metrics: Option<PrometheusHandle>,
     shutdown: impl Future<Output = ()> + 'static,
     ready: std::sync::mpsc::SyncSender<()>,
 ) -> anyhow::Result<()> {
+    let backups = Arc::new(crate::backup::Backups::new(
+        embedded,
+        clock.clone(),
+        config.backup.clone(),
+    ));
+    let socket = config.store.data_dir.join(crate::backup::SOCKET_FILE);
+    let control = crate::backup::control_server(
+        backups.clone(),
+        &socket,
+        config.server.shutdown_timeout_seconds,
+    )?;
+    let control_handle = control.handle();
+    let schedule = config
+        .backup
+        .scheduled()
+        .then(|| actix_web::rt::spawn(crate::backup::schedule(backups.clone())));
+    drop(backups);
     let actors = actix::Arbiter::new();
     let webhooks = actix::Arbiter::new();
     let background = Background::build(&config, &clock)?;
@@ -607,15 +633,25 @@ async fn serve(
         tokio::time::sleep(drain).await;
         tracing::info!("stopping: closing idle connections, finishing requests in flight");
         // One stop stops both listeners.
-        tokio::join!(handle.stop(true), ops_handle.stop(true));
+        tokio::join!(
+            handle.stop(true),
+            ops_handle.stop(true),
+            control_handle.stop(true)
+        );
     });
     // Let the stop task run up to its first wait (in `run`: the signal handlers are installed),
     // then `start` returns: the server accepts connections.
     tokio::task::yield_now().await;
     let _ = ready.send(());
-    let (served, ops_served) = tokio::join!(server, ops_server);
+    let (served, ops_served, control_served) = tokio::join!(server, ops_server, control);
+    if let Some(schedule) = schedule {
+        schedule.abort();
+        let _ = schedule.await;
+    }
+    let _ = std::fs::remove_file(&socket);
     served.context("http server failed")?;
     ops_served.context("operations server failed")?;
+    control_served.context("control socket server failed")?;
     heartbeat.abort();
     let _ = web::block(move || {
         http::rapportages::record_alive(&*last.store, last.run, last.clock.now());

@@ -313,7 +313,7 @@ fn claim_of(bericht: &ParkedBericht) -> BerichtClaim {
     }
 }
 
-fn box_entry(shard: usize, bericht: &ParkedBericht) -> BoxEntry {
+pub(crate) fn box_entry(shard: usize, bericht: &ParkedBericht) -> BoxEntry {
     BoxEntry {
         id: BoxId::new(bericht.ontvangen_op, shard as u16, bericht.seq),
         bsn: bericht.ontvanger.clone(),

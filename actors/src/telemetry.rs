@@ -117,6 +117,14 @@ const fn gauge_from_zero(
     }
 }
 
+/// A gauge without labels in `unit` whose value is 0 until its owner first sets it.
+const fn gauge_from_zero_in(name: &'static str, unit: Unit, help: &'static str) -> Metric {
+    Metric {
+        zero_at_start: true,
+        ..gauge(name, Some(unit), &[], help)
+    }
+}
+
 /// Declares each metric's name constant and [`METRICS`] from one list, so neither can lack
 /// the other.
 macro_rules! metric_list {
@@ -362,6 +370,27 @@ metric_list! {
         None,
         &["version"],
         "Always 1; the engine's version as a label.",
+    );
+    // Backups.
+    BACKUP_LAATSTE = gauge_from_zero_in(
+        "berichtenbox_backup_laatste_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the cut of the last backup that completed since start (0: none yet).",
+    );
+    BACKUP_DUUR = gauge_from_zero_in(
+        "berichtenbox_backup_duur_seconds",
+        Unit::Seconds,
+        "How long the last completed backup took, from its cut to its manifest.",
+    );
+    BACKUP_BYTES = gauge_from_zero_in(
+        "berichtenbox_backup_bytes",
+        Unit::Bytes,
+        "Bytes of the data files of the last completed backup.",
+    );
+    BACKUP_MISLUKT = counter(
+        "berichtenbox_backup_mislukt_total",
+        &[],
+        "Backups that failed, scheduled or asked for.",
     );
 }
 

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod backup;
 mod batches;
 mod burger_auth;
 mod burgers;

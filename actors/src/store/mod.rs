@@ -55,6 +55,10 @@ pub enum StoreError {
     Backlog { parked: u64, bound: u64 },
     #[error("store is shut down")]
     Closed,
+    /// Another process holds the data directory's lock (`berichtenbox.lock`): an engine
+    /// serves from it. Nothing was opened.
+    #[error("the data directory {} is in use by another process (an engine serves from it)", .data_dir.display())]
+    InUse { data_dir: std::path::PathBuf },
     #[error("storage engine: {0}")]
     Engine(#[from] fjall::Error),
     #[error("record {key} cannot be decoded: {source}")]

@@ -97,23 +97,23 @@ macro_rules! store_conformance_tests {
     };
 }
 
-const OIN_A: &str = "00000001000000000001";
-const OIN_B: &str = "00000001000000000002";
+pub(crate) const OIN_A: &str = "00000001000000000001";
+pub(crate) const OIN_B: &str = "00000001000000000002";
 const OIN_C: &str = "00000001000000000003";
-const BSN_X: &str = "999993653";
+pub(crate) const BSN_X: &str = "999993653";
 const BSN_Y: &str = "999990019";
 
-fn ts(text: &str) -> Timestamp {
+pub(crate) fn ts(text: &str) -> Timestamp {
     text.parse().expect("a timestamp")
 }
 
-fn guid(a: u32, b: u64) -> String {
+pub(crate) fn guid(a: u32, b: u64) -> String {
     format!("{a:08x}-0000-4000-8000-{b:012x}")
 }
 
 /// A batch of `n` berichten for `BSN_X`, the even ones with a bijlage of a few hundred bytes;
 /// `no` makes its ids unique.
-fn batch(oin: &str, no: u32, n: u32) -> Batch {
+pub(crate) fn batch(oin: &str, no: u32, n: u32) -> Batch {
     Batch {
         oin: oin.to_owned(),
         batch_id: guid(no, 0xffff_ffff),
@@ -150,7 +150,7 @@ fn request(batch: Batch, ontvangen_op: Timestamp) -> ParkRequest {
 }
 
 /// Parks and waits for the answer after the sync.
-fn park(store: &dyn Store, batch: Batch, ontvangen_op: Timestamp) -> ParkOutcome {
+pub(crate) fn park(store: &dyn Store, batch: Batch, ontvangen_op: Timestamp) -> ParkOutcome {
     store
         .submit_park(request(batch, ontvangen_op))
         .expect("submit the park")
@@ -159,7 +159,7 @@ fn park(store: &dyn Store, batch: Batch, ontvangen_op: Timestamp) -> ParkOutcome
         .expect("the park succeeds")
 }
 
-fn parked(outcome: ParkOutcome) -> BatchRecord {
+pub(crate) fn parked(outcome: ParkOutcome) -> BatchRecord {
     match outcome {
         ParkOutcome::Parked(record) => record,
         other => panic!("expected Parked, got {other:?}"),
@@ -177,14 +177,14 @@ fn total_parked(store: &dyn Store) -> usize {
         .sum()
 }
 
-fn manual_clock(at: &str) -> (Arc<ManualClock>, SharedClock) {
+pub(crate) fn manual_clock(at: &str) -> (Arc<ManualClock>, SharedClock) {
     let manual = Arc::new(ManualClock::new(ts(at)));
     (manual.clone(), SharedClock::new(manual))
 }
 
 /// The completion of a parked batch: every bericht `Verwerkt`, except those at the positions
 /// in `rejected`.
-fn completion(batch: &ParkedBatch, rejected: &[usize], webhook: bool) -> Completion {
+pub(crate) fn completion(batch: &ParkedBatch, rejected: &[usize], webhook: bool) -> Completion {
     let mut record = batch.record.clone();
     record.status = BatchStatus::Verwerkt;
     let mut drop_bijlagen = Vec::new();

@@ -11,6 +11,8 @@
 //! - `writer.rs`: the group-commit writer thread of each shard, parking's only writer.
 //! - `catalog.rs`: the catalog database, the layout format ([`FORMAT`]) and the shard-count
 //!   guard.
+//! - `backup/`: the online backup (a consistent cut of every database, written as a
+//!   versioned, checksummed set of files) and the restore into a new data directory.
 //! - `disk.rs`: the free-space watch behind `DiskFull`.
 //! - `parked_ids.rs`: `ParkedIdFilter`, the counting Bloom filter in front of the
 //!   parked ids (`parked_ids`).
@@ -22,7 +24,8 @@
 //!
 //! Layout on disk: `shard-000/ .. shard-NNN/` (one fjall database each; its keyspaces are
 //! listed in ARCHITECTURE.md) and `catalog/`, which records the layout format; a data
-//! directory of another format is refused when the store opens. Writes are fjall write batches committed with
+//! directory of another format is refused when the store opens. `berichtenbox.lock` is the
+//! directory's lock: one process opens it at a time. Writes are fjall write batches committed with
 //! `PersistMode::SyncData`; each call is durable when it returns. This module starts threads
 //! (writers, disk watch) and stops them in `Admin::close`; it does no request work itself.
 
@@ -35,6 +38,7 @@ use crossbeam_channel::Sender;
 
 mod admin;
 mod afnemers;
+pub mod backup;
 mod catalog;
 mod citizens;
 mod config;
@@ -73,6 +77,14 @@ pub struct EmbeddedStore {
     feed_lock: std::sync::Mutex<()>,
     /// Europe/Amsterdam: the calendar whose days the tellingen count.
     zone: jiff::tz::TimeZone,
+    /// The cut gate: its read side is held by each processing write that spans shards
+    /// (`claim_bericht_ids`, `release_bericht_ids`, `deliver`, `complete`), its write side by
+    /// a backup while it takes a snapshot of every database (`backup::cut`). So the snapshots
+    /// see processing between two such calls, a state it could have crashed in.
+    cut_gate: RwLock<()>,
+    /// The data directory's lock (`berichtenbox.lock`, an exclusive `flock`), held while the
+    /// store is open: one process per data directory.
+    _dir_lock: std::fs::File,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -89,6 +101,7 @@ impl EmbeddedStore {
     pub fn open(config: EmbeddedConfig) -> Result<Self, StoreError> {
         assert!(config.shards > 0 && config.shards <= usize::from(u16::MAX));
         std::fs::create_dir_all(&config.data_dir)?;
+        let dir_lock = lock_data_dir(&config.data_dir)?;
         let catalog = catalog::open_catalog(&config.data_dir)?;
         catalog::check_shard_count(&catalog, config.shards)?;
         let zone = crate::core::caps::amsterdam()
@@ -137,6 +150,8 @@ impl EmbeddedStore {
             closed: AtomicBool::new(false),
             feed_lock: std::sync::Mutex::new(()),
             zone,
+            cut_gate: RwLock::new(()),
+            _dir_lock: dir_lock,
         })
     }
 
@@ -147,6 +162,47 @@ impl EmbeddedStore {
     /// The shard that holds a citizen's account, voorkeuren, box and notifications.
     fn citizen_shard(&self, bsn: &str) -> &ShardHandles {
         self.shard(shard_of_citizen(bsn, self.shards.len()))
+    }
+}
+
+/// The name of the data directory's lock file.
+pub const LOCK_FILE: &str = "berichtenbox.lock";
+
+/// Takes the data directory's lock, or answers [`StoreError::InUse`] when another process
+/// holds it. The kernel lets go of it when the process ends, however it ends.
+fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(data_dir.join(LOCK_FILE))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
+            data_dir: data_dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
+    }
+}
+
+/// Whether another process holds the data directory's lock (an engine serves from it). A
+/// directory without a lock file is not in use. Takes the lock for a moment when it is free.
+pub fn data_dir_in_use(data_dir: &std::path::Path) -> Result<bool, StoreError> {
+    let path = data_dir.join(LOCK_FILE);
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+    {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error.into()),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(false),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
     }
 }
 

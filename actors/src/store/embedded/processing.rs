@@ -133,6 +133,7 @@ impl Processing for EmbeddedStore {
     }
 
     fn claim_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<Vec<String>, StoreError> {
+        let _cut = self.cut_gate.read().map_err(|_| StoreError::Closed)?;
         let n_shards = self.shards.len();
         let mut holders = vec![String::new(); claims.len()];
         for (shard, positions) in by_shard(claims, |c| {
@@ -170,6 +171,7 @@ impl Processing for EmbeddedStore {
     }
 
     fn release_bericht_ids(&self, claims: &[BerichtClaim]) -> Result<(), StoreError> {
+        let _cut = self.cut_gate.read().map_err(|_| StoreError::Closed)?;
         let n_shards = self.shards.len();
         for (shard, positions) in by_shard(claims, |c| {
             shard_of_bericht_id(&c.oin, &c.bericht_id, n_shards)
@@ -196,6 +198,7 @@ impl Processing for EmbeddedStore {
     }
 
     fn deliver(&self, deliveries: &[Delivery]) -> Result<(), StoreError> {
+        let _cut = self.cut_gate.read().map_err(|_| StoreError::Closed)?;
         let n_shards = self.shards.len();
         for (shard, positions) in by_shard(deliveries, |d| shard_of_citizen(&d.entry.bsn, n_shards))
         {
@@ -247,6 +250,7 @@ impl Processing for EmbeddedStore {
             return Ok(());
         }
         let handles = self.shard(shard);
+        let _cut = self.cut_gate.read().map_err(|_| StoreError::Closed)?;
         let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
         let verwerkt_op = clock.now();
         let ready_nanos = crate::core::time::unix_nanos_u64(verwerkt_op);
