@@ -105,6 +105,30 @@ interval_uren = 24
 # Days a scheduled backup is kept; older ones in the map are deleted after each new backup.
 bewaar_dagen = 7
 
+[bewaren]
+# How long the engine keeps what it may forget; expired records are deleted in the background
+# and their disk space reclaimed by compaction.
+# Receipts in GET /v1/verwerkingsberichten and the webhook outbox, from when they were first
+# offered: the SLA's 6 days ("verwerkingsberichten can be offered again up to 6 days").
+verwerkingsberichten_dagen = 6
+# Processed batches' records (a redelivery answers 200 with the first delivery's receipt, and
+# GET /v1/batches/{id} answers) and their berichtIds' claims (BerichtBestaatAl), from
+# processing. The SLA asks for redelivery within 24 hours; 7 days gives a wide margin and
+# outlives the receipts, which are read from these records. After it, a batch or berichtId
+# delivered again is treated as new.
+batches_dagen = 7
+# Voorkeur changes for the Abonnementservice's "mutaties" requests: a request may reach this
+# far back.
+mutaties_dagen = 90
+# Day counters for the daily and monthly reports, and the engine's runs (availability): whole
+# calendar months before the current one.
+tellingen_maanden = 13
+# Berichten in citizens' boxes, from their arrival; 0 keeps them until the citizen deletes them.
+berichten_dagen = 0
+# Seconds between retention passes, and the most records one step deletes at once.
+ronde_seconden = 60
+stap = 10000
+
 [afnemers]
 # Rate of an afnemer registered without one: berichten per second, sustained.
 berichten_per_seconde = 45
@@ -230,6 +254,48 @@ pub struct Config {
     pub validaties: ValidatiesConfig,
     pub onderhoud: OnderhoudConfig,
     pub backup: BackupConfig,
+    pub bewaren: BewarenConfig,
+}
+
+/// `[bewaren]`: the retention periods, and the pace of the passes that apply them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BewarenConfig {
+    pub verwerkingsberichten_dagen: u32,
+    pub batches_dagen: u32,
+    pub mutaties_dagen: u32,
+    pub tellingen_maanden: u32,
+    pub berichten_dagen: u32,
+    pub ronde_seconden: u64,
+    pub stap: usize,
+}
+
+impl Default for BewarenConfig {
+    fn default() -> Self {
+        Self {
+            verwerkingsberichten_dagen: 6,
+            batches_dagen: 7,
+            mutaties_dagen: 90,
+            tellingen_maanden: 13,
+            berichten_dagen: 0,
+            ronde_seconden: 60,
+            stap: 10_000,
+        }
+    }
+}
+
+impl BewarenConfig {
+    /// The periods, as the store applies them.
+    pub fn periods(&self) -> berichtenbox_actors::store::RetentionPeriods {
+        let days = |n: u32| jiff::SignedDuration::from_hours(24 * i64::from(n));
+        berichtenbox_actors::store::RetentionPeriods {
+            receipts: days(self.verwerkingsberichten_dagen),
+            batches: days(self.batches_dagen),
+            mutaties: days(self.mutaties_dagen),
+            berichten: (self.berichten_dagen > 0).then(|| days(self.berichten_dagen)),
+            tellingen_maanden: self.tellingen_maanden,
+        }
+    }
 }
 
 /// `[backup]`: the engine's own backup schedule; an empty `map` means none.
@@ -839,6 +905,37 @@ impl Config {
             return fail("validaties.per_uur must be at least 1");
         }
         self.onderhoud.vensters()?;
+        let bewaren = &self.bewaren;
+        if bewaren.verwerkingsberichten_dagen < 6 {
+            return fail(
+                "bewaren.verwerkingsberichten_dagen must be at least 6: the SLA offers receipts \
+                 again for 6 days",
+            );
+        }
+        if bewaren.batches_dagen < 2 || bewaren.batches_dagen < bewaren.verwerkingsberichten_dagen {
+            return fail(
+                "bewaren.batches_dagen must be at least 2 (a day's redelivery with a margin) and \
+                 at least bewaren.verwerkingsberichten_dagen (receipts are read from the batches)",
+            );
+        }
+        if bewaren.mutaties_dagen == 0 || bewaren.tellingen_maanden == 0 {
+            return fail("bewaren.mutaties_dagen and bewaren.tellingen_maanden must be at least 1");
+        }
+        if bewaren.ronde_seconden == 0 || bewaren.stap == 0 {
+            return fail("bewaren.ronde_seconden and bewaren.stap must be at least 1");
+        }
+        if [
+            bewaren.verwerkingsberichten_dagen,
+            bewaren.batches_dagen,
+            bewaren.mutaties_dagen,
+            bewaren.berichten_dagen,
+        ]
+        .iter()
+        .any(|days| *days > 36_500)
+            || bewaren.tellingen_maanden > 1200
+        {
+            return fail("a [bewaren] period must be at most 100 years");
+        }
         if self.backup.interval_uren == 0 || self.backup.bewaar_dagen == 0 {
             return fail("backup.interval_uren and backup.bewaar_dagen must be at least 1");
         }

@@ -22,6 +22,7 @@ use berichtenbox_actors::catalog::{Catalog, LAST_USED_WRITE_INTERVAL};
 use berichtenbox_actors::core::backoff::Backoff;
 use berichtenbox_actors::core::caps::{Caps, amsterdam};
 use berichtenbox_actors::core::clock::SharedClock;
+use berichtenbox_actors::expirer::{self, ExpirerConfig};
 use berichtenbox_actors::notifier::{self, NotifierConfig};
 use berichtenbox_actors::notify::mail::Mailer;
 use berichtenbox_actors::notify::{MailTransportConfig, SmtpCredentials, SmtpRelay, SmtpTls};
@@ -52,6 +53,8 @@ struct Background {
     mailer: Mailer,
     notifier: NotifierConfig,
     webhooks: WebhookClient,
+    expirer: ExpirerConfig,
+    retention_beat: Duration,
 }
 
 impl Background {
@@ -94,6 +97,11 @@ impl Background {
                 grace: Duration::from_millis(n.arrival_grace_ms),
             },
             webhooks,
+            expirer: ExpirerConfig {
+                periods: config.bewaren.periods(),
+                max_per_step: config.bewaren.stap,
+            },
+            retention_beat: Duration::from_secs(config.bewaren.ronde_seconden),
         })
     }
 
@@ -125,6 +133,9 @@ impl Background {
             self.notifier,
         );
         pacemaker.start();
+        let mut retention = Pacemaker::new(self.retention_beat);
+        expirer::start(&mut retention, store.clone(), clock.clone(), self.expirer);
+        retention.start();
         let serialize: ReceiptSerializer = Arc::new(http::receipts::receipt_json);
         let dispatcher = WebhookDispatcher::new(
             store,

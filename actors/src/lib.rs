@@ -25,6 +25,7 @@
 pub mod afnemer;
 pub mod catalog;
 pub mod core;
+pub mod expirer;
 pub mod notifier;
 pub mod notify;
 pub mod pacemaker;

@@ -307,6 +307,7 @@ impl Processor {
 
 fn claim_of(bericht: &ParkedBericht) -> BerichtClaim {
     BerichtClaim {
+        ontvangen_op: bericht.ontvangen_op,
         oin: bericht.oin.clone(),
         bericht_id: bericht.inhoud.bericht_id.clone(),
         batch_id: bericht.batch_id.clone(),
@@ -506,6 +507,7 @@ mod tests {
                 oin: OIN.to_owned(),
                 bericht_id: first.berichten[0].bericht_id.clone(),
                 batch_id: first.batch_id.clone(),
+                ontvangen_op: setup.clock.now(),
             }])
             .expect("claim");
         assert_eq!(holders, vec![first.batch_id.clone()]);

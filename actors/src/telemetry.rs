@@ -194,6 +194,12 @@ metric_list! {
         &["shard"],
         "Batches waiting for a shard's writer.",
     );
+    // Retention.
+    RETENTION_DELETED = counter(
+        "berichtenbox_bewaren_verwijderd_total",
+        &["soort"],
+        "Records deleted because their retention period ([bewaren]) passed, per kind.",
+    );
     // Processing.
     BERICHTEN_BESLOTEN = counter(
         "berichtenbox_berichten_besloten_total",
@@ -403,8 +409,10 @@ pub fn metric(name: &str) -> Option<&'static Metric> {
 pub const ACTOR_AFNEMER: &str = "afnemer";
 /// The `actor` label of [`ACTOR_RESTARTS`]: a shard's processor.
 pub const ACTOR_PROCESSOR: &str = "processor";
+/// The `actor` label of [`ACTOR_RESTARTS`]: the expirer.
+pub const ACTOR_EXPIRER: &str = "expirer";
 /// Every value of `actor` in [`ACTOR_RESTARTS`].
-pub const ACTORS: [&str; 2] = [ACTOR_AFNEMER, ACTOR_PROCESSOR];
+pub const ACTORS: [&str; 3] = [ACTOR_AFNEMER, ACTOR_PROCESSOR, ACTOR_EXPIRER];
 
 /// Hands every metric's help text and unit to the installed recorder (Prometheus' `# HELP`).
 pub fn describe() {

@@ -47,6 +47,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     RequestTimeout(String),
+    /// What was asked for is past its retention period: it may have been deleted.
+    #[error("{0}")]
+    Gone(String),
     #[error("{detail}")]
     PayloadTooLarge {
         detail: String,
@@ -88,6 +91,7 @@ impl ApiError {
             Self::BadRequest { .. } => ("ongeldige-invoer", "Ongeldige invoer"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::RequestTimeout(_) => ("verzoek-te-traag", "Verzoek te traag"),
+            Self::Gone(_) => ("verlopen", "Verlopen"),
             Self::PayloadTooLarge { .. } => ("te-groot", "Verzoek te groot"),
             Self::UnsupportedMediaType(_) => {
                 ("mediatype-niet-ondersteund", "Mediatype niet ondersteund")
@@ -137,6 +141,7 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

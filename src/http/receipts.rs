@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use berichtenbox_actors::core::time::unix_nanos_u64;
 use berichtenbox_actors::core::verwerking::VerwerkingsCode;
 use berichtenbox_actors::store::{BatchRecord, Receipt, ReceiptCursor, Receipts};
 use serde::Serialize;
@@ -85,7 +86,8 @@ pub fn receipt_json(record: &BatchRecord) -> Option<Vec<u8>> {
 #[serde(rename_all = "camelCase")]
 struct ReceiptPage {
     verwerkingsberichten: Vec<ReceiptJson>,
-    /// Pass as `na` for the next page; absent when this page is the last for now.
+    /// Pass as `na` for the next page: the cursor after this page's last receipt, or the one
+    /// asked with when the page is empty; absent only for an empty feed read from its start.
     #[serde(skip_serializing_if = "Option::is_none")]
     volgende: Option<String>,
 }
@@ -99,7 +101,10 @@ pub fn page(
 
 /// `GET /v1/verwerkingsberichten?na={cursor}&limit={n}`: the afnemer's receipts in the order
 /// they became ready, at most `limit` of them and at most [`MAX_BERICHTEN_PER_PAGE`] bericht
-/// outcomes together; `volgende` continues after the last receipt of the page.
+/// outcomes together; `volgende` continues after the last receipt of the page, so a client
+/// polling the end of the feed with it sees each receipt exactly once. A cursor from before the
+/// retention horizon (`bewaren.verwerkingsberichten_dagen`) is answered 410: receipts after it
+/// may have been deleted, and skipping them silently would look like none were there.
 pub async fn list(
     request: HttpRequest,
     query: Result<web::Query<paging::PageQuery>, actix_web::Error>,
@@ -107,6 +112,20 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let afnemer = auth::afnemer(&request, &state)?;
     let Page { after, limit } = page(query)?;
+    if let Some(cursor) = after {
+        let horizon = state
+            .config
+            .bewaren
+            .periods()
+            .receipt_horizon(state.clock.now());
+        if cursor.ready_nanos < unix_nanos_u64(horizon) {
+            return Err(ApiError::Gone(format!(
+                "De cursor ligt voor de bewaartermijn van {} dagen: verwerkingsberichten daarna \
+                 kunnen verwijderd zijn. Lees opnieuw vanaf het begin (zonder na).",
+                state.config.bewaren.verwerkingsberichten_dagen
+            )));
+        }
+    }
     let store: Arc<dyn Receipts> = state.store.clone();
     let clock = state.clock.clone();
     let page = web::block(move || {
@@ -114,9 +133,11 @@ pub async fn list(
     })
     .await??;
     let volgende = page
-        .full
-        .then(|| page.receipts.last().map(|(cursor, _)| cursor.to_hex()))
-        .flatten();
+        .receipts
+        .last()
+        .map(|(cursor, _)| *cursor)
+        .or(after)
+        .map(ReceiptCursor::to_hex);
     let verwerkingsberichten = page
         .receipts
         .iter()

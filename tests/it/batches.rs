@@ -27,6 +27,7 @@ use crate::support::{
     wait_until,
 };
 use base64::Engine as _;
+use berichtenbox_actors::core::clock::Clock as _;
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -799,9 +800,11 @@ fn a_valid_batch_is_parked_with_202_and_its_location_answers() {
     let batch = batch(1, 3);
     let id = batch_id(&batch);
 
-    let before = jiff::Timestamp::now();
+    // The engine's clock, not the system's: under load the engine may have started (and set
+    // its clock) seconds before this request.
+    let before = engine.clock.now();
     let reply = engine.post_batch(&key, &batch);
-    let after = jiff::Timestamp::now();
+    let after = engine.clock.now();
     assert_eq!(reply.status, 202, "{}", reply.text());
     assert_eq!(reply.header("API-Version"), Some("1.0.0"));
     assert!(

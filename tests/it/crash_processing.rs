@@ -349,9 +349,10 @@ fn client(shared: Shared, base: String, stop: Arc<AtomicBool>) -> Vec<(Sent, Ans
 const FOLLOW_LIMIT: usize = 1;
 
 /// An afnemer reading its feed while it fills, across the kills, as an afnemer would: it keeps
-/// the last `volgende` it was given and reads on from there (a page that is not full has no
-/// `volgende`, so it reads that tail again). Ends at the first page without `volgende` that it
-/// asked for after `finish` was set. Answers every batchId it was shown.
+/// the last `volgende` it was given and reads on from there (every page carries the cursor
+/// after its last receipt, an empty one the cursor it was asked with), so it is shown each
+/// receipt exactly once: a receipt shown twice fails the test. Ends at the first empty page
+/// that it asked for after `finish` was set. Answers every batchId it was shown.
 fn follow(base: Arc<Mutex<String>>, key: String, finish: Arc<AtomicBool>) -> HashSet<String> {
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -384,16 +385,24 @@ fn follow(base: Arc<Mutex<String>>, key: String, finish: Arc<AtomicBool>) -> Has
                 continue;
             }
         };
-        for receipt in page["verwerkingsberichten"]
+        let receipts = page["verwerkingsberichten"]
             .as_array()
-            .expect("verwerkingsberichten")
-        {
-            seen.insert(receipt["batchId"].as_str().expect("batchId").to_owned());
+            .expect("verwerkingsberichten");
+        for receipt in receipts {
+            let batch_id = receipt["batchId"].as_str().expect("batchId").to_owned();
+            assert!(
+                seen.insert(batch_id.clone()),
+                "follower: receipt {batch_id} shown twice"
+            );
         }
-        match page["volgende"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None if finishing => return seen,
-            None => std::thread::sleep(Duration::from_millis(10)),
+        if let Some(next) = page["volgende"].as_str() {
+            cursor = Some(next.to_owned());
+        }
+        if receipts.is_empty() {
+            if finishing {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }

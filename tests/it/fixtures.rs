@@ -10,11 +10,13 @@
 //! it refuses to overwrite them.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use berichtenbox_actors::core::clock::Clock as _;
 use serde_json::{Value, json};
 
+use crate::support::sandbox::SandboxClock;
 use crate::support::webhook::{Receiver, refusing_port, url};
 use crate::support::{
     BEHEER_TOKEN, Engine, EngineBuilder, bsn, guid, oin, ok_json, send, wait_for, wait_until,
@@ -144,12 +146,12 @@ fn write_fixture(data: &Path, keys: &Path) {
     assert_eq!(b.deliver(&batch_2).status, 202);
     a.wait_processed(&guid(3001, 0xffff_ffff), DEADLINE);
     b.wait_processed(&guid(3002, 0xffff_ffff), DEADLINE);
-    // The two notifications due now go out once the notifier's arrival grace (2 s) has passed
-    // (and the caps' window is written); the third waits for its publicatieDatum, a minute on,
-    // which this clock never reaches.
+    // The three notifications due now (X's 3001.0 and 3002.1, Y's 3001.1) go out once the
+    // notifier's arrival grace (2 s) has passed (and the caps' window is written); X's 3001.3
+    // waits for its publicatieDatum, a minute on, which this clock never reaches.
     engine.advance(Duration::from_secs(5));
-    wait_until("two notifications sent", DEADLINE, || {
-        std::fs::read_dir(&outbox).map_or(0, Iterator::count) == 2
+    wait_until("three notifications sent", DEADLINE, || {
+        std::fs::read_dir(&outbox).map_or(0, Iterator::count) == 3
     });
     engine.shutdown().expect("stop");
 
@@ -168,6 +170,7 @@ fn write_fixture(data: &Path, keys: &Path) {
 
     copy_dir(&work, data);
     let names = json!({
+        "gemaaktOp": now.to_string(),
         "dag": now.to_zoned(jiff::tz::TimeZone::get("Europe/Amsterdam").expect("tz")).date().to_string(),
         "sleutelA": a.key,
         "batch1": batch_1,
@@ -217,16 +220,22 @@ fn a_format_3_data_directory_is_read_whole_and_carried_on() {
     copy_dir(&fixture, &data);
     let outbox = scratch.path().join("outbox");
     let receiver = Receiver::start();
+    // The engine runs at the fixture's time (two minutes on, past the publicatieDatum of
+    // bericht 3001.3): what the data holds is as fresh as when it was written, whenever this
+    // runs, so no retention period or webhook give-up has passed.
+    let made: jiff::Timestamp = names["gemaaktOp"]
+        .as_str()
+        .and_then(|at| at.parse().ok())
+        .expect("gemaaktOp");
+    let clock = Arc::new(SandboxClock::at(made + jiff::SignedDuration::from_mins(2)));
     let engine = Engine::builder(&data)
         .configure(|c| {
             c.store.shards = SHARDS;
             c.notifications.outbox_dir = outbox.clone();
         })
+        .clock(clock)
         .start();
     let key_a = names["sleutelA"].as_str().expect("key");
-    // Past the publicatieDatum of bericht 3001.3 (a minute after the fixture was made), also
-    // when this runs right after writing the fixture.
-    engine.advance(Duration::from_secs(120));
 
     // The day counters of the fixture's day, before this test delivers anything (on the
     // fixture's own day it would count too); batch 3 may be processed already.
@@ -293,7 +302,7 @@ fn a_format_3_data_directory_is_read_whole_and_carried_on() {
     assert_eq!(engine.post_batch(key_a, &names["batch1"]).status, 200);
     let reused = batch(
         3004,
-        jiff::Timestamp::now() - jiff::SignedDuration::from_mins(1),
+        engine.clock.now() - jiff::SignedDuration::from_mins(1),
         vec![bericht(3001, 0, &x())],
     );
     assert_eq!(engine.post_batch(key_a, &reused).status, 202);

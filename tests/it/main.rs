@@ -19,6 +19,7 @@ mod monitoring;
 mod openapi;
 mod rapportages;
 mod restart;
+mod retention;
 mod startup;
 mod tls;
 mod verwerking;

@@ -1510,8 +1510,8 @@ fn processing_and_box_answer_as_documented() {
     };
     let all = expect(page("", Some(&key)), 200, "feed");
     assert_eq!(
-        all,
-        json!({ "verwerkingsberichten": [receipt.clone(), second_receipt.clone()] })
+        all["verwerkingsberichten"],
+        json!([receipt.clone(), second_receipt.clone()])
     );
     let one = expect(page("?limit=1", Some(&key)), 200, "first page");
     assert_eq!(one["verwerkingsberichten"], json!([receipt.clone()]));
@@ -1528,7 +1528,12 @@ fn processing_and_box_answer_as_documented() {
         200,
         "third page",
     );
-    assert_eq!(three, json!({ "verwerkingsberichten": [] }));
+    assert_eq!(
+        three,
+        json!({ "verwerkingsberichten": [], "volgende": cursor }),
+        "the end of the feed gives back the cursor it was asked with"
+    );
+    assert_eq!(all["volgende"], json!(cursor), "{all}");
     for (query, name) in [
         ("?limit=0", "limit"),
         ("?limit=1001", "limit"),

@@ -437,14 +437,21 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
         "B's feed"
     );
 
-    // Without a limit: all on one page, and no cursor.
+    // Without a limit: all on one page, with the cursor after the last; that cursor reads an
+    // empty page (and is given back), until more receipts come.
     let page = ok_json(
         &engine.get(&s.key_a, "/v1/verwerkingsberichten"),
         200,
         "page",
     );
     assert_eq!(page["verwerkingsberichten"], json!(receipts_a));
-    assert!(page.get("volgende").is_none(), "{page}");
+    let end = page["volgende"].as_str().expect("volgende after the last");
+    let page = ok_json(
+        &engine.get(&s.key_a, &format!("/v1/verwerkingsberichten?na={end}")),
+        200,
+        "the end",
+    );
+    assert_eq!(page, json!({ "verwerkingsberichten": [], "volgende": end }));
     // limit=2: two, then the third.
     let page = ok_json(
         &engine.get(&s.key_a, "/v1/verwerkingsberichten?limit=2"),
@@ -464,7 +471,11 @@ fn the_receipt_feed_pages_in_order_each_receipt_once_and_only_the_afnemers_own()
         "second page",
     );
     assert_eq!(page["verwerkingsberichten"], json!(receipts_a[2..]));
-    assert!(page.get("volgende").is_none(), "{page}");
+    assert_eq!(
+        page["volgende"],
+        json!(end),
+        "the last page ends where the feed ends"
+    );
 
     // Bad paging parameters are 400 problems naming the parameter.
     for (query, name) in [

@@ -32,7 +32,7 @@ pub mod record;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-pub use record::{AccountCount, DagTelling, PrognoseRecord, RunRecord, Teller};
+pub use record::{AccountCount, DagTelling, Expiring, PrognoseRecord, RunRecord, Teller};
 pub use record::{
     AccountRecord, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtInhoud,
     BerichtUitkomst, BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord,
@@ -155,6 +155,8 @@ pub struct BerichtClaim {
     pub oin: String,
     pub bericht_id: String,
     pub batch_id: String,
+    /// When the claiming bericht arrived: the claim's retention period counts from here.
+    pub ontvangen_op: jiff::Timestamp,
 }
 
 /// A bericht to put in its owner's box, with the e-mail address to notify, if any.
@@ -427,15 +429,108 @@ pub trait Admin: Sharded {
     fn close(&self) -> Result<(), StoreError>;
 }
 
+/// How long the store keeps what it may forget (`[bewaren]`); each period counts from the
+/// time the retention index gives its kind ([`Expiring`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionPeriods {
+    /// Receipts in the feed and the webhook outbox.
+    pub receipts: jiff::SignedDuration,
+    /// Processed batches' records, and the berichtIds' claims (never longer than the records:
+    /// a batch redelivered after its record went would otherwise find its own old claims).
+    pub batches: jiff::SignedDuration,
+    pub mutaties: jiff::SignedDuration,
+    /// Berichten in boxes; `None`: until the citizen deletes them.
+    pub berichten: Option<jiff::SignedDuration>,
+    /// Day counters and the engine's runs, in whole calendar months before the current one.
+    pub tellingen_maanden: u32,
+}
+
+impl RetentionPeriods {
+    /// The period of a kind, `None` for kept until deleted.
+    pub fn of(&self, kind: Expiring) -> Option<jiff::SignedDuration> {
+        match kind {
+            Expiring::Receipt => Some(self.receipts),
+            Expiring::Batch | Expiring::Claim => Some(self.batches),
+            Expiring::Mutatie => Some(self.mutaties),
+            Expiring::Bericht => self.berichten,
+        }
+    }
+
+    /// The receipt feed's horizon at `now`: receipts offered before it may be gone.
+    pub fn receipt_horizon(&self, now: jiff::Timestamp) -> jiff::Timestamp {
+        now.checked_sub(self.receipts)
+            .unwrap_or(jiff::Timestamp::MIN)
+    }
+}
+
+/// What one retention step deleted, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expired {
+    pub by_kind: BTreeMap<Expiring, u64>,
+    /// Day counters and runs deleted.
+    pub tellingen: u64,
+    /// The step stopped at its bound: more may be due.
+    pub more: bool,
+}
+
+impl Expired {
+    pub fn total(&self) -> u64 {
+        self.by_kind.values().sum::<u64>() + self.tellingen
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        for (kind, n) in &other.by_kind {
+            *self.by_kind.entry(*kind).or_default() += n;
+        }
+        self.tellingen += other.tellingen;
+    }
+}
+
+/// Retention: forgetting what has served its period, in bounded steps, off the hot path. Used
+/// by the expirer (`crate::expirer`), on the injected clock. Every record that expires is
+/// written with an entry in its shard's retention index at the same time (what a CQL backend
+/// gets from `USING TTL`), so a step reads only what is due.
+pub trait Retention: Sharded {
+    /// Deletes in `shard` at most `max` records whose period ended before `now`, with what
+    /// hangs on them (a bericht's bijlagen, a receipt's outbox entry).
+    fn expire(
+        &self,
+        shard: usize,
+        now: jiff::Timestamp,
+        periods: &RetentionPeriods,
+        max: usize,
+    ) -> Result<Expired, StoreError>;
+
+    /// Deletes day counters (every shard) and runs (the catalog) of the months before the
+    /// period.
+    fn expire_tellingen(
+        &self,
+        now: jiff::Timestamp,
+        periods: &RetentionPeriods,
+    ) -> Result<Expired, StoreError>;
+
+    /// Reclaims the disk space of what `expired` deleted in `shard`: compacts the keyspaces
+    /// where the deletes are a large share, so they are gone from disk, not only hidden.
+    fn reclaim(&self, shard: usize, expired: &Expired) -> Result<(), StoreError>;
+}
+
 /// The whole store, every role: what the server opens and hands out. Each consumer keeps only
 /// the role it uses (`Arc<dyn Store>` upcasts to `Arc<dyn Processing>` and the like).
 pub trait Store:
-    Parking + Processing + Receipts + Notifications + Citizens + Afnemers + Reports + Admin
+    Parking + Processing + Receipts + Notifications + Citizens + Afnemers + Reports + Retention + Admin
 {
 }
 
 impl<T> Store for T where
-    T: Parking + Processing + Receipts + Notifications + Citizens + Afnemers + Reports + Admin
+    T: Parking
+        + Processing
+        + Receipts
+        + Notifications
+        + Citizens
+        + Afnemers
+        + Reports
+        + Retention
+        + Admin
 {
 }
 

@@ -467,6 +467,77 @@ pub(crate) fn parked_id_key(
     key
 }
 
+/// What an entry of a shard's retention index (`expiry`) lets go when its period has passed.
+/// Each kind is kept for its own period ([`crate::store::RetentionPeriods`]), counted from the
+/// time in its index key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Expiring {
+    /// A receipt's entries in its afnemer's feed and webhook outbox (one key, both keyspaces),
+    /// from the moment it was first offered.
+    Receipt,
+    /// A processed batch's record, from its `verwerkt_op`.
+    Batch,
+    /// A berichtId's claim, from the arrival of the bericht that took it.
+    Claim,
+    /// A voorkeur's mutatie, from its change.
+    Mutatie,
+    /// A bericht in a box (with its bijlagen), from its arrival.
+    Bericht,
+}
+
+impl Expiring {
+    pub const ALL: [Self; 5] = [
+        Self::Receipt,
+        Self::Batch,
+        Self::Claim,
+        Self::Mutatie,
+        Self::Bericht,
+    ];
+
+    fn byte(self) -> u8 {
+        match self {
+            Self::Receipt => b'r',
+            Self::Batch => b'b',
+            Self::Claim => b'c',
+            Self::Mutatie => b'm',
+            Self::Bericht => b'x',
+        }
+    }
+
+    /// The label of its metric and log lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receipt => "verwerkingsbericht",
+            Self::Batch => "batch",
+            Self::Claim => "bericht_id",
+            Self::Mutatie => "mutatie",
+            Self::Bericht => "bericht",
+        }
+    }
+}
+
+/// A retention index entry's key: `kind ++ since (nanos, big-endian) ++ the record's key`, so
+/// each kind's entries are one range in the order their periods end.
+pub(crate) fn expiry_key(kind: Expiring, since: Timestamp, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + key.len());
+    out.push(kind.byte());
+    out.extend_from_slice(&unix_nanos_u64(since).to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
+/// The range of a kind's index entries whose time is before `before`.
+pub(crate) fn expiry_range(kind: Expiring, before: Timestamp) -> (Vec<u8>, Vec<u8>) {
+    let mut end = vec![kind.byte()];
+    end.extend_from_slice(&unix_nanos_u64(before).to_be_bytes());
+    (vec![kind.byte()], end)
+}
+
+/// The record key an index entry names (after its kind and time).
+pub(crate) fn expiry_target(index_key: &[u8]) -> &[u8] {
+    index_key.get(9..).unwrap_or_default()
+}
+
 /// What a day's counters count, per afnemer: the daily report's three figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Teller {

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use berichtenbox::http::receipts::MAX_BERICHTEN_PER_PAGE;
-
 use super::{BEHEER_TOKEN, burger_token, wait_for};
 
 /// A response read whole, so its status, headers and body can all be inspected.
@@ -149,6 +147,8 @@ impl Api {
     /// The pages of a paged list, each its items: GETs `path` (which may have its own
     /// `limit`), then follows `volgende` with `na=` until a page has none. Each page must
     /// answer 200 with at most `limit` items under `field`, and a page with a cursor is full.
+    /// The receipt feed is read as a client polls its end: every page that holds receipts
+    /// carries the cursor after its last, and the first empty page ends the walk.
     pub fn pages(&self, token: &str, path: &str, field: &str) -> Vec<Vec<Value>> {
         let limit: Option<usize> = path
             .split(['?', '&'])
@@ -166,20 +166,22 @@ impl Api {
                 assert!(on_page.len() <= limit, "{path}: {} > limit", on_page.len());
             }
             pages.push(on_page.clone());
+            if field == "verwerkingsberichten" {
+                if on_page.is_empty() {
+                    return pages;
+                }
+                let cursor = page["volgende"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{path}: a page of receipts without volgende"));
+                next = format!("{path}{joiner}na={cursor}");
+                continue;
+            }
             match page["volgende"].as_str() {
                 Some(cursor) => {
                     assert!(!on_page.is_empty(), "{path}: a cursor on an empty page");
                     if let Some(limit) = limit {
-                        // The receipt feed's pages are also full at their bound of outcomes:
-                        // short of it by less than a batch of 1,000 berichten.
-                        let outcomes: usize = on_page
-                            .iter()
-                            .map(|item| item["berichten"].as_array().map_or(0, Vec::len))
-                            .sum();
-                        let full_of_outcomes = field == "verwerkingsberichten"
-                            && outcomes + 1000 > MAX_BERICHTEN_PER_PAGE;
                         assert!(
-                            on_page.len() == limit || full_of_outcomes,
+                            on_page.len() == limit,
                             "{path}: a cursor after a page not full"
                         );
                     }

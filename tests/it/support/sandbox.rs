@@ -73,6 +73,13 @@ impl SandboxClock {
         }
     }
 
+    /// A clock that starts at `at` (a test of old data runs at the data's time).
+    pub fn at(at: Timestamp) -> Self {
+        Self {
+            manual: ManualClock::new(at),
+        }
+    }
+
     /// Moves the wall and the monotonic clock forward.
     pub fn advance(&self, by: Duration) {
         self.manual.advance(by);

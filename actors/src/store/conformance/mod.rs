@@ -800,6 +800,7 @@ pub fn claims_are_idempotent_and_the_first_holder_keeps_them(backend: &mut dyn B
         oin: oin.to_owned(),
         bericht_id: guid(0, id),
         batch_id: guid(batch, 0xffff_ffff),
+        ontvangen_op: jiff::Timestamp::UNIX_EPOCH,
     };
     let first: Vec<BerichtClaim> = (0..8).map(|id| claim(OIN_A, id, 1)).collect();
     let holders = store.claim_bericht_ids(&first).expect("claim");

@@ -2,10 +2,11 @@
 //! the shard of the citizen's BSN. Writes are synced before they return; changes that read
 //! first (mark, delete, and processing's deliver) hold the shard's box lock.
 
-use fjall::PersistMode;
-
 use super::EmbeddedStore;
-use crate::store::record::{MutatieRecord, bijlage_key, decode, encode, prefixed};
+use super::retention::bericht_since;
+use crate::store::record::{
+    Expiring, MutatieRecord, bijlage_key, decode, encode, expiry_key, prefixed,
+};
 use crate::store::{AccountRecord, BoxEntry, BoxId, Citizens, StoreError, VoorkeurRecord};
 
 impl Citizens for EmbeddedStore {
@@ -20,7 +21,7 @@ impl Citizens for EmbeddedStore {
 
     fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let handles = self.citizen_shard(&account.bsn);
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let mut write = handles.batch().synced();
         write.insert(&handles.accounts, account.bsn.as_bytes(), encode(account));
         Ok(write.commit()?)
     }
@@ -45,7 +46,7 @@ impl Citizens for EmbeddedStore {
 
     fn put_voorkeur(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError> {
         let handles = self.citizen_shard(&voorkeur.bsn);
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let mut write = handles.batch().synced();
         write.insert(
             &handles.voorkeuren,
             prefixed(&voorkeur.bsn, voorkeur.oin.as_bytes()),
@@ -54,6 +55,11 @@ impl Citizens for EmbeddedStore {
         let nanos = crate::core::time::unix_nanos_u64(voorkeur.gewijzigd_op);
         let mut mutation = prefixed(&voorkeur.oin, &nanos.to_be_bytes());
         mutation.extend_from_slice(voorkeur.bsn.as_bytes());
+        write.insert(
+            &handles.expiry,
+            expiry_key(Expiring::Mutatie, voorkeur.gewijzigd_op, &mutation),
+            [],
+        );
         write.insert(
             &handles.mutaties,
             mutation,
@@ -111,7 +117,7 @@ impl Citizens for EmbeddedStore {
         };
         if entry.gelezen != gelezen {
             entry.gelezen = gelezen;
-            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let mut write = handles.batch().synced();
             write.insert(
                 &handles.boxes,
                 prefixed(bsn, &id.to_bytes()),
@@ -130,8 +136,13 @@ impl Citizens for EmbeddedStore {
         let Some(entry) = self.box_entry(bsn, id)? else {
             return Ok(());
         };
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
-        write.remove(&handles.boxes, prefixed(bsn, &id.to_bytes()));
+        let mut write = handles.batch().synced();
+        let key = prefixed(bsn, &id.to_bytes());
+        write.remove(
+            &handles.expiry,
+            expiry_key(Expiring::Bericht, bericht_since(id), &key),
+        );
+        write.remove(&handles.boxes, key);
         write.commit()?;
         drop(boxes);
         for bijlage in &entry.inhoud.bijlagen {

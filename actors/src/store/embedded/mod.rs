@@ -49,6 +49,7 @@ mod parking;
 mod processing;
 mod receipts;
 mod reports;
+mod retention;
 mod shard;
 mod writer;
 

@@ -58,7 +58,7 @@ impl Notifications for EmbeddedStore {
         let n_shards = self.shards.len();
         for (shard, positions) in by_shard(done, |n| shard_of_citizen(&n.bsn, n_shards)) {
             let handles = self.shard(shard);
-            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let mut write = handles.batch().synced();
             let positions_len = positions.len() as u64;
             let mut sent_up_to: Option<u64> = None;
             for position in positions {

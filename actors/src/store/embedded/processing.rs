@@ -9,15 +9,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
-use fjall::{PersistMode, Readable as _};
+use fjall::Readable as _;
 
+use super::retention::bericht_since;
 use super::{EmbeddedStore, by_shard};
 use crate::core::clock::SharedClock;
 use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
 use crate::core::verwerking::VerwerkingsCode;
 use crate::store::record::{
-    BatchStatus, Teller, batch_key, bijlage_key, decode, decode_u64, encode, parked_id_key,
-    prefixed, seq_key, teller_key,
+    BatchStatus, Expiring, Teller, batch_key, bijlage_key, decode, decode_u64, encode, expiry_key,
+    parked_id_key, prefixed, seq_key, teller_key,
 };
 use crate::store::{
     BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
@@ -143,7 +144,7 @@ impl Processing for EmbeddedStore {
         }) {
             let handles = self.shard(shard);
             let _serialised = handles.claim_lock.lock().map_err(|_| StoreError::Closed)?;
-            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let mut write = handles.batch().synced();
             let mut claimed_here: HashMap<Vec<u8>, String> = HashMap::new();
             for position in positions {
                 let claim = &claims[position];
@@ -156,6 +157,11 @@ impl Processing for EmbeddedStore {
                             write.insert(
                                 &handles.bericht_ids,
                                 key.clone(),
+                                claim.batch_id.as_bytes(),
+                            );
+                            write.insert(
+                                &handles.expiry,
+                                expiry_key(Expiring::Claim, claim.ontvangen_op, &key),
                                 claim.batch_id.as_bytes(),
                             );
                             claimed_here.insert(key, claim.batch_id.clone());
@@ -180,7 +186,7 @@ impl Processing for EmbeddedStore {
         }) {
             let handles = self.shard(shard);
             let _serialised = handles.claim_lock.lock().map_err(|_| StoreError::Closed)?;
-            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let mut write = handles.batch().synced();
             for position in positions {
                 let claim = &claims[position];
                 let key = prefixed(&claim.oin, claim.bericht_id.as_bytes());
@@ -189,6 +195,10 @@ impl Processing for EmbeddedStore {
                     .get(&key)?
                     .is_some_and(|holder| holder.as_ref() == claim.batch_id.as_bytes())
                 {
+                    write.remove(
+                        &handles.expiry,
+                        expiry_key(Expiring::Claim, claim.ontvangen_op, &key),
+                    );
                     write.remove(&handles.bericht_ids, key);
                 }
             }
@@ -206,7 +216,7 @@ impl Processing for EmbeddedStore {
         {
             let handles = self.shard(shard);
             let _boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
-            let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+            let mut write = handles.batch().synced();
             let mut queued = 0u64;
             for position in positions {
                 let Delivery { entry, notify } = &deliveries[position];
@@ -214,6 +224,11 @@ impl Processing for EmbeddedStore {
                 if handles.boxes.contains_key(&key)? {
                     continue;
                 }
+                write.insert(
+                    &handles.expiry,
+                    expiry_key(Expiring::Bericht, bericht_since(entry.id), &key),
+                    [],
+                );
                 write.insert(&handles.boxes, key, encode(entry));
                 if let Some(email) = notify {
                     let notification = NotificationRecord {
@@ -256,7 +271,7 @@ impl Processing for EmbeddedStore {
         let _feed = self.feed_lock.lock().map_err(|_| StoreError::Closed)?;
         let verwerkt_op = clock.now();
         let ready_nanos = crate::core::time::unix_nanos_u64(verwerkt_op);
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let mut write = handles.batch().synced();
         let mut removed = 0u64;
         let mut outboxed = 0u64;
         let today = verwerkt_op.to_zoned(self.zone.clone()).date();
@@ -300,6 +315,11 @@ impl Processing for EmbeddedStore {
                 );
             }
             let batch_key = batch_key(&record.oin, &record.batch_id);
+            write.insert(
+                &handles.expiry,
+                expiry_key(Expiring::Batch, verwerkt_op, &batch_key),
+                [],
+            );
             write.insert(&handles.batches, batch_key, encode(record));
             let cursor = ReceiptCursor {
                 ready_nanos,
@@ -311,6 +331,11 @@ impl Processing for EmbeddedStore {
                 &handles.receipt_feed,
                 feed_key.clone(),
                 record.batch_id.as_bytes(),
+            );
+            write.insert(
+                &handles.expiry,
+                expiry_key(Expiring::Receipt, verwerkt_op, &feed_key),
+                [],
             );
             if completion.webhook {
                 let job = WebhookJob {

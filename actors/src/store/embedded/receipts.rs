@@ -5,8 +5,6 @@
 
 use std::ops::Bound;
 
-use fjall::PersistMode;
-
 use super::{EmbeddedStore, saturating_sub};
 use crate::core::clock::SharedClock;
 use crate::core::routing::home_shard_of_batch;
@@ -116,7 +114,7 @@ impl Receipts for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let handles = self.shard(usize::from(cursor.shard));
         let key = prefixed(oin, &cursor.to_bytes());
-        let mut write = handles.db.batch().durability(Some(PersistMode::SyncData));
+        let mut write = handles.batch().synced();
         match job {
             Some(job) => write.insert(&handles.webhook_outbox, key, encode(job)),
             None => write.remove(&handles.webhook_outbox, key),

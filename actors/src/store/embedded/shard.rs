@@ -58,6 +58,14 @@ pub(super) struct ShardHandles {
     /// by the shard's writer with the park, `verwerkt`/`afgewezen` by completions (under the
     /// feed lock) with the completion; each key has one writer at a time.
     pub(super) tellers: Keyspace,
+    /// The retention index: `kind ++ since ++ key` → (a claim's holder, else empty), written
+    /// with each record that expires ([`crate::store::Retention`]).
+    pub(super) expiry: Keyspace,
+    /// Held shared by every write batch of this shard from its start to its commit, and
+    /// exclusively by a backup while it takes the shard's snapshot: fjall 3.1 can show a snapshot
+    /// half of a write batch that is being applied while a flush publishes a newer sequence
+    /// number (docs/fjall-snapshot-anomaly.md), so a backup's snapshot is taken between commits.
+    pub(super) commit_gate: Arc<std::sync::RwLock<()>>,
     /// Serialises claims on berichtIds held in this shard (read, then write).
     pub(super) claim_lock: Arc<std::sync::Mutex<()>>,
     /// Serialises changes to this shard's boxes that read first (deliver, mark, delete).
@@ -110,6 +118,7 @@ pub(super) fn open_shard(
     let notifications_later = keyspace("notifications_later")?;
     let parked_ids = keyspace("parked_ids")?;
     let tellers = keyspace("tellers")?;
+    let expiry = keyspace("expiry")?;
     let recovered_ms = began.elapsed().as_millis();
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
@@ -177,6 +186,8 @@ pub(super) fn open_shard(
         parked_ids,
         parked_id_filter: Arc::new(parked_id_filter),
         tellers,
+        expiry,
+        commit_gate: Arc::new(std::sync::RwLock::new(())),
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
         parked_berichten: Arc::new(AtomicU64::new(parked_berichten)),
@@ -186,4 +197,51 @@ pub(super) fn open_shard(
         notified_from: Arc::new(AtomicU64::new(0)),
         next_seq: Arc::new(AtomicU64::new(next_seq)),
     })
+}
+
+/// A write batch of one shard that holds the shard's commit gate (shared) until it is
+/// committed or dropped; everything else it does is the fjall batch's (through `Deref`).
+pub(super) struct GatedBatch<'a> {
+    write: fjall::OwnedWriteBatch,
+    _gate: std::sync::RwLockReadGuard<'a, ()>,
+}
+
+impl GatedBatch<'_> {
+    /// Synced to disk (`PersistMode::SyncData`) when committed.
+    pub(super) fn synced(mut self) -> Self {
+        self.write = self.write.durability(Some(fjall::PersistMode::SyncData));
+        self
+    }
+
+    pub(super) fn commit(self) -> Result<(), fjall::Error> {
+        self.write.commit()
+    }
+}
+
+impl std::ops::Deref for GatedBatch<'_> {
+    type Target = fjall::OwnedWriteBatch;
+
+    fn deref(&self) -> &Self::Target {
+        &self.write
+    }
+}
+
+impl std::ops::DerefMut for GatedBatch<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.write
+    }
+}
+
+impl ShardHandles {
+    /// A write batch on this shard, inside its commit gate. (The gate guards no data: a
+    /// backup that panicked while holding it leaves nothing to distrust.)
+    pub(super) fn batch(&self) -> GatedBatch<'_> {
+        GatedBatch {
+            _gate: self
+                .commit_gate
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            write: self.db.batch(),
+        }
+    }
 }

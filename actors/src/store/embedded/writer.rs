@@ -15,7 +15,6 @@ use std::time::Instant;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use fjall::PersistMode;
 use tokio::sync::oneshot;
 
 use super::EmbeddedConfig;
@@ -109,7 +108,7 @@ impl ShardWriter {
     fn commit_group(&mut self, group: Vec<ParkJob>, berichten: usize) {
         let shard = &self.shard;
         let mut stamp = self.last_stamp;
-        let mut write = shard.db.batch().durability(Some(PersistMode::SyncData));
+        let mut write = shard.batch().synced();
         let mut next_seq = shard.next_seq.load(Ordering::Relaxed);
         let mut written_here: HashMap<Vec<u8>, BatchRecord> = HashMap::new();
         let mut plans = Vec::with_capacity(group.len());

@@ -169,13 +169,27 @@ impl EmbeddedStore {
     }
 
     /// The cut: a snapshot of the catalog and of every shard, taken under the cut gate's
-    /// write side (no claim, release, delivery or completion under way), with the clock's
-    /// time. Holds the gate for as long as taking the snapshots takes (microseconds).
+    /// write side (no claim, release, delivery or completion under way) and each shard's
+    /// commit gate (no write batch of the shard half applied: fjall 3.1 can otherwise show a
+    /// snapshot part of one, docs/fjall-snapshot-anomaly.md), with the clock's time. Holds the
+    /// gates while the snapshots are taken; a shard's commit gate waits for the write batches
+    /// under way there to commit (their sync included), so parks pause for about one sync.
     fn cut(
         &self,
         clock: &SharedClock,
     ) -> Result<(jiff::Timestamp, (Snapshot, Vec<Snapshot>)), StoreError> {
         let _gate = self.cut_gate.write().map_err(|_| StoreError::Closed)?;
+        // In shard order; no writer holds two shards' gates at once, so this cannot deadlock.
+        let _commits: Vec<_> = self
+            .shards
+            .iter()
+            .map(|shard| {
+                shard
+                    .commit_gate
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+            })
+            .collect();
         let at = clock.now();
         let catalog = self.catalog.db.snapshot();
         let shards = self

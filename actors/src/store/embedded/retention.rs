@@ -1,0 +1,298 @@
+//! Retention, embedded: each shard's retention index (`expiry`) and the deletes it drives.
+//!
+//! Whatever expires is written together with an index entry `kind ++ since ++ key` in the
+//! same write batch (completions: the receipt and the batch record; claims; mutaties; box
+//! entries), so a step reads only the due range of each kind, in the order the periods end,
+//! and never scans the records themselves. Day counters are keyed by their day and runs by
+//! their start, so they need no index. A step deletes the record, what hangs on it and the
+//! index entry in one write batch; the records are checked before they go (a batch record that
+//! is processed, a claim still held by the batch that the entry names), so an entry that
+//! outlived its record deletes nothing else.
+
+use std::collections::HashMap;
+
+use fjall::Keyspace;
+
+use super::shard::ShardHandles;
+use super::{EmbeddedStore, saturating_sub};
+use crate::store::record::{
+    BatchRecord, BoxEntry, BoxId, Expiring, RunRecord, bijlage_key, day_prefix, decode,
+    expiry_range, expiry_target,
+};
+use crate::store::{BatchStatus, Expired, Retention, RetentionPeriods, StoreError};
+
+/// Compact a keyspace once a pass deleted at least this share (1/n) of its approximate size,
+/// and at least [`COMPACT_AT_LEAST`] entries: then most of its tables hold tombstones.
+const COMPACT_SHARE: u64 = 4;
+const COMPACT_AT_LEAST: u64 = 1000;
+
+impl Retention for EmbeddedStore {
+    fn expire(
+        &self,
+        shard: usize,
+        now: jiff::Timestamp,
+        periods: &RetentionPeriods,
+        max: usize,
+    ) -> Result<Expired, StoreError> {
+        let handles = self.shard(shard);
+        let mut expired = Expired::default();
+        let mut budget = max;
+        for kind in Expiring::ALL {
+            let Some(period) = periods.of(kind) else {
+                continue;
+            };
+            let Some(before) = now.checked_sub(period).ok() else {
+                continue;
+            };
+            let (start, end) = expiry_range(kind, before);
+            let mut due = Vec::new();
+            for guard in handles.expiry.range(start..end).take(budget) {
+                let (key, value) = guard.into_inner()?;
+                due.push((key.to_vec(), value.to_vec()));
+            }
+            if due.is_empty() {
+                continue;
+            }
+            budget -= due.len();
+            let removed = match kind {
+                Expiring::Receipt => self.expire_receipts(handles, &due)?,
+                Expiring::Batch => expire_batches(handles, &due)?,
+                Expiring::Claim => expire_claims(handles, &due)?,
+                Expiring::Mutatie => expire_plain(handles, &handles.mutaties, &due)?,
+                Expiring::Bericht => self.expire_berichten(handles, &due)?,
+            };
+            expired.by_kind.insert(kind, removed);
+            if budget == 0 {
+                expired.more = true;
+                break;
+            }
+        }
+        Ok(expired)
+    }
+
+    fn expire_tellingen(
+        &self,
+        now: jiff::Timestamp,
+        periods: &RetentionPeriods,
+    ) -> Result<Expired, StoreError> {
+        let month_start = now.to_zoned(self.zone.clone()).date().first_of_month();
+        let horizon = month_start
+            .checked_sub(jiff::Span::new().months(i64::from(periods.tellingen_maanden)))
+            .map_err(|error| StoreError::Inconsistent(error.to_string()))?;
+        let end = day_prefix(horizon).into_bytes();
+        let mut expired = Expired::default();
+        for handles in &self.shards {
+            let old = keys_before(&handles.tellers, &end)?;
+            if old.is_empty() {
+                continue;
+            }
+            let mut write = handles.batch();
+            for key in &old {
+                write.remove(&handles.tellers, key.clone());
+            }
+            write.commit()?;
+            expired.tellingen += old.len() as u64;
+        }
+        // Runs are keyed by their start (i128 nanos, big-endian); one that was still seen after
+        // the horizon stays, for the month it reaches into.
+        let horizon_at = horizon
+            .to_zoned(self.zone.clone())
+            .map_err(|error| StoreError::Inconsistent(error.to_string()))?
+            .timestamp();
+        let end = horizon_at.as_nanosecond().to_be_bytes();
+        let mut write = self.catalog.db.batch();
+        for guard in self.catalog.runs.range(..end.to_vec()) {
+            let (key, value) = guard.into_inner()?;
+            let run: RunRecord = decode(&key, &value)?;
+            if run.seen < horizon_at {
+                write.remove(&self.catalog.runs, key.to_vec());
+                expired.tellingen += 1;
+            }
+        }
+        if !write.is_empty() {
+            write.commit()?;
+        }
+        Ok(expired)
+    }
+
+    fn reclaim(&self, shard: usize, expired: &Expired) -> Result<(), StoreError> {
+        let handles = self.shard(shard);
+        let mut deleted: HashMap<&str, (u64, Vec<&Keyspace>)> = HashMap::new();
+        for (kind, n) in &expired.by_kind {
+            let keyspaces: Vec<&Keyspace> = match kind {
+                Expiring::Receipt => vec![&handles.receipt_feed, &handles.webhook_outbox],
+                Expiring::Batch => vec![&handles.batches],
+                Expiring::Claim => vec![&handles.bericht_ids],
+                Expiring::Mutatie => vec![&handles.mutaties],
+                Expiring::Bericht => vec![&handles.boxes, &handles.bijlagen],
+            };
+            for keyspace in keyspaces {
+                let slot = deleted.entry(name_of(keyspace)).or_default();
+                slot.0 += n;
+                slot.1.push(keyspace);
+            }
+            let slot = deleted.entry(name_of(&handles.expiry)).or_default();
+            slot.0 += n;
+            slot.1.push(&handles.expiry);
+        }
+        for (n, keyspaces) in deleted.values() {
+            let Some(keyspace) = keyspaces.first() else {
+                continue;
+            };
+            let size = keyspace.approximate_len() as u64;
+            if *n >= COMPACT_AT_LEAST && n.saturating_mul(COMPACT_SHARE) >= size {
+                let began = std::time::Instant::now();
+                keyspace.major_compact()?;
+                tracing::info!(
+                    shard,
+                    keyspace = name_of(keyspace),
+                    deleted = n,
+                    approximate_len = size,
+                    compact_ms = began.elapsed().as_millis(),
+                    "compacted after expiry"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+fn name_of(keyspace: &Keyspace) -> &str {
+    keyspace.name().as_ref()
+}
+
+/// The keys of a keyspace below `end`.
+fn keys_before(keyspace: &Keyspace, end: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut keys = Vec::new();
+    for guard in keyspace.range(..end.to_vec()) {
+        keys.push(guard.key()?.to_vec());
+    }
+    Ok(keys)
+}
+
+impl EmbeddedStore {
+    /// Receipts: the feed entry and the webhook outbox entry (one key), the latter counted out
+    /// of the outbox's depth when it was there (the pusher gives up on it at the same age).
+    fn expire_receipts(
+        &self,
+        handles: &ShardHandles,
+        due: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64, StoreError> {
+        let mut write = handles.batch().synced();
+        let mut outboxed = 0;
+        for (index_key, _) in due {
+            let key = expiry_target(index_key);
+            if handles.webhook_outbox.contains_key(key)? {
+                write.remove(&handles.webhook_outbox, key.to_vec());
+                outboxed += 1;
+            }
+            write.remove(&handles.receipt_feed, key.to_vec());
+            write.remove(&handles.expiry, index_key.clone());
+        }
+        write.commit()?;
+        saturating_sub(&handles.webhook_outbox_depth, outboxed);
+        Ok(due.len() as u64)
+    }
+
+    /// Box entries with their bijlagen. The entry goes first (with its index entry), then the
+    /// bijlagen in the shards where they were parked: a crash in between leaves unreferenced
+    /// bytes, never a reference without bytes (as a citizen's delete does).
+    fn expire_berichten(
+        &self,
+        handles: &ShardHandles,
+        due: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<u64, StoreError> {
+        let boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
+        let mut write = handles.batch().synced();
+        let mut bijlagen = Vec::new();
+        let mut removed = 0;
+        for (index_key, _) in due {
+            let key = expiry_target(index_key);
+            if let Some(bytes) = handles.boxes.get(key)? {
+                let entry: BoxEntry = decode(key, &bytes)?;
+                bijlagen.extend(entry.inhoud.bijlagen);
+                write.remove(&handles.boxes, key.to_vec());
+                removed += 1;
+            }
+            write.remove(&handles.expiry, index_key.clone());
+        }
+        write.commit()?;
+        drop(boxes);
+        for bijlage in bijlagen {
+            self.shard(usize::from(bijlage.shard))
+                .bijlagen
+                .remove(bijlage_key(bijlage.seq, bijlage.volgorde))?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Processed batch records. A record that is not processed (a batch redelivered as new after
+/// the old one went, still parked) is not the one the entry names and stays.
+fn expire_batches(handles: &ShardHandles, due: &[(Vec<u8>, Vec<u8>)]) -> Result<u64, StoreError> {
+    let mut write = handles.batch().synced();
+    let mut removed = 0;
+    for (index_key, _) in due {
+        let key = expiry_target(index_key);
+        if let Some(bytes) = handles.batches.get(key)? {
+            let record: BatchRecord = decode(key, &bytes)?;
+            let since = &index_key[1..9];
+            let verwerkt = record
+                .receipt
+                .as_ref()
+                .map(|r| crate::core::time::unix_nanos_u64(r.verwerkt_op).to_be_bytes());
+            if record.status == BatchStatus::Verwerkt
+                && verwerkt.as_ref().map(|v| &v[..]) == Some(since)
+            {
+                write.remove(&handles.batches, key.to_vec());
+                removed += 1;
+            }
+        }
+        write.remove(&handles.expiry, index_key.clone());
+    }
+    write.commit()?;
+    Ok(removed)
+}
+
+/// Claims, each only while the batch its entry names still holds it (a claim released and
+/// taken again by another batch has an entry of its own).
+fn expire_claims(handles: &ShardHandles, due: &[(Vec<u8>, Vec<u8>)]) -> Result<u64, StoreError> {
+    let _serialised = handles.claim_lock.lock().map_err(|_| StoreError::Closed)?;
+    let mut write = handles.batch().synced();
+    let mut removed = 0;
+    for (index_key, holder) in due {
+        let key = expiry_target(index_key);
+        if handles
+            .bericht_ids
+            .get(key)?
+            .is_some_and(|current| current.as_ref() == holder.as_slice())
+        {
+            write.remove(&handles.bericht_ids, key.to_vec());
+            removed += 1;
+        }
+        write.remove(&handles.expiry, index_key.clone());
+    }
+    write.commit()?;
+    Ok(removed)
+}
+
+/// Records with nothing hanging on them (mutaties).
+fn expire_plain(
+    handles: &ShardHandles,
+    keyspace: &Keyspace,
+    due: &[(Vec<u8>, Vec<u8>)],
+) -> Result<u64, StoreError> {
+    let mut write = handles.batch().synced();
+    for (index_key, _) in due {
+        write.remove(keyspace, expiry_target(index_key).to_vec());
+        write.remove(&handles.expiry, index_key.clone());
+    }
+    write.commit()?;
+    Ok(due.len() as u64)
+}
+
+/// A box entry's key in the retention index: its arrival is in its id.
+pub(super) fn bericht_since(id: BoxId) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(id.ontvangen_nanos))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
