@@ -90,7 +90,7 @@ impl Expirer {
             metrics::counter!(crate::telemetry::RETENTION_DELETED, "soort" => kind.as_str())
                 .increment(*n);
         }
-        metrics::counter!(crate::telemetry::RETENTION_DELETED, "soort" => "telling")
+        metrics::counter!(crate::telemetry::RETENTION_DELETED, "soort" => crate::telemetry::RETENTION_TELLING)
             .increment(total.tellingen);
         Ok(total)
     }
@@ -112,4 +112,17 @@ pub fn start(
         drain_queued: flag.clone(),
     });
     pacemaker.drive(addr.recipient(), drain_queued);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Expiring;
+    use crate::telemetry::{RETENTION_KINDS, RETENTION_TELLING};
+
+    #[test]
+    fn every_kind_has_its_series_registered_at_zero() {
+        let mut labels: Vec<&str> = Expiring::ALL.iter().map(|kind| kind.as_str()).collect();
+        labels.push(RETENTION_TELLING);
+        assert_eq!(labels, RETENTION_KINDS);
+    }
 }

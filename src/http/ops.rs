@@ -88,6 +88,7 @@ fn known_label_values(state: &AppState, label: &str) -> Option<Vec<String>> {
             .map(|s| s.to_string())
             .collect(),
         "actor" => strings(&telemetry::ACTORS),
+        "soort" => strings(&telemetry::RETENTION_KINDS),
         "reden" => strings(&MailError::PERMANENT_KINDS),
         "api" => Api::ALL.iter().map(|api| api.as_str().to_owned()).collect(),
         _ => return None,
