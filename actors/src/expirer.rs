@@ -113,16 +113,3 @@ pub fn start(
     });
     pacemaker.drive(addr.recipient(), drain_queued);
 }
-
-#[cfg(test)]
-mod tests {
-    use crate::store::Expiring;
-    use crate::telemetry::{RETENTION_KINDS, RETENTION_TELLING};
-
-    #[test]
-    fn every_kind_has_its_series_registered_at_zero() {
-        let mut labels: Vec<&str> = Expiring::ALL.iter().map(|kind| kind.as_str()).collect();
-        labels.push(RETENTION_TELLING);
-        assert_eq!(labels, RETENTION_KINDS);
-    }
-}

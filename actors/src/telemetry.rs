@@ -411,17 +411,8 @@ pub const ACTOR_AFNEMER: &str = "afnemer";
 pub const ACTOR_PROCESSOR: &str = "processor";
 /// The `actor` label of [`ACTOR_RESTARTS`]: the expirer.
 pub const ACTOR_EXPIRER: &str = "expirer";
-/// Every value of `soort` in [`RETENTION_DELETED`]: each kind of the retention index, and
-/// the day counters and runs.
-pub const RETENTION_KINDS: [&str; 6] = [
-    "verwerkingsbericht",
-    "batch",
-    "bericht_id",
-    "mutatie",
-    "bericht",
-    RETENTION_TELLING,
-];
-/// The `soort` of [`RETENTION_DELETED`] for day counters and runs.
+/// The `soort` of [`RETENTION_DELETED`] for day counters and runs; the other values are the
+/// retention index's kinds (`store::Expiring::as_str`).
 pub const RETENTION_TELLING: &str = "telling";
 /// Every value of `actor` in [`ACTOR_RESTARTS`].
 pub const ACTORS: [&str; 3] = [ACTOR_AFNEMER, ACTOR_PROCESSOR, ACTOR_EXPIRER];

@@ -10,6 +10,7 @@ use berichtenbox_actors::core::onderhoud;
 use berichtenbox_actors::core::prognose::{self, Maand};
 use berichtenbox_actors::core::verwerking::VerwerkingsCode;
 use berichtenbox_actors::notify::MailError;
+use berichtenbox_actors::store::Expiring;
 
 use super::AppState;
 use super::problem::ApiError;
@@ -88,7 +89,12 @@ fn known_label_values(state: &AppState, label: &str) -> Option<Vec<String>> {
             .map(|s| s.to_string())
             .collect(),
         "actor" => strings(&telemetry::ACTORS),
-        "soort" => strings(&telemetry::RETENTION_KINDS),
+        "soort" => Expiring::ALL
+            .iter()
+            .map(|kind| kind.as_str())
+            .chain([telemetry::RETENTION_TELLING])
+            .map(str::to_owned)
+            .collect(),
         "reden" => strings(&MailError::PERMANENT_KINDS),
         "api" => Api::ALL.iter().map(|api| api.as_str().to_owned()).collect(),
         _ => return None,

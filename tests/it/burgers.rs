@@ -101,13 +101,7 @@ fn deliver(engine: &Engine, key: &str, batch_no: u32, berichten: Vec<Value>) -> 
             .json(&batch),
     );
     ok_json(&reply, 202, "deliver");
-    let status = engine.wait_processed(key, &batch_id, DEADLINE);
-    status["verwerkingsbericht"]["berichten"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no receipt: {status}"))
-        .iter()
-        .map(|line| line["verwerkingsCode"].as_str().unwrap_or("").to_owned())
-        .collect()
+    crate::support::codes(&engine.wait_processed(key, &batch_id, DEADLINE))
 }
 
 fn open_box(engine: &Engine, bsn: &str, email: &str) -> Value {

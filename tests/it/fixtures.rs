@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::support::sandbox::SandboxClock;
 use crate::support::webhook::{Receiver, refusing_port, url};
 use crate::support::{
-    BEHEER_TOKEN, Engine, EngineBuilder, bsn, guid, oin, ok_json, send, wait_for, wait_until,
+    BEHEER_TOKEN, Engine, EngineBuilder, bsn, codes, guid, oin, ok_json, send, wait_for, wait_until,
 };
 
 const DEADLINE: Duration = Duration::from_secs(40);
@@ -194,15 +194,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
     }
-}
-
-fn codes(receipt: &Value) -> Vec<String> {
-    receipt["verwerkingsbericht"]["berichten"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no receipt: {receipt}"))
-        .iter()
-        .map(|b| b["verwerkingsCode"].as_str().expect("code").to_owned())
-        .collect()
 }
 
 #[test]

@@ -15,7 +15,7 @@ use berichtenbox_actors::core::clock::Clock as _;
 use serde_json::{Value, json};
 
 use crate::support::{
-    BURGER_JWT_SECRET, Engine, bsn, burger_token_with, guid, oin, ok_json, send, wait_for,
+    BURGER_JWT_SECRET, Engine, bsn, burger_token_with, codes, guid, oin, ok_json, send, wait_for,
     wait_until,
 };
 
@@ -56,15 +56,6 @@ fn batch(engine: &Engine, batch_no: u32, ontvanger: &str) -> Value {
             },
         ],
     })
-}
-
-fn codes(reply: &Value) -> Vec<String> {
-    reply["verwerkingsbericht"]["berichten"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no receipt: {reply}"))
-        .iter()
-        .map(|b| b["verwerkingsCode"].as_str().expect("code").to_owned())
-        .collect()
 }
 
 fn box_of(engine: &Engine, bsn: &str) -> Vec<Value> {

@@ -101,6 +101,22 @@ pub fn burger_token_with(claims: &Value, secret: &str) -> String {
     .expect("sign token")
 }
 
+/// The verwerkingscodes of a processed batch, in batch order, from its
+/// `GET /v1/batches/{id}` body.
+pub fn codes(status: &Value) -> Vec<String> {
+    status["verwerkingsbericht"]["berichten"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no receipt: {status}"))
+        .iter()
+        .map(|line| {
+            line["verwerkingsCode"]
+                .as_str()
+                .expect("verwerkingsCode")
+                .to_owned()
+        })
+        .collect()
+}
+
 /// An OIN for test afnemer `n`.
 pub fn oin(n: u32) -> String {
     format!("{n:020}")

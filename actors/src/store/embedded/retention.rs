@@ -9,12 +9,11 @@
 //! is processed, a claim still held by the batch that the entry names), so an entry that
 //! outlived its record deletes nothing else.
 
-use std::collections::HashMap;
-
 use fjall::Keyspace;
 
 use super::shard::ShardHandles;
 use super::{EmbeddedStore, saturating_sub};
+use crate::core::time::unix_nanos_u64;
 use crate::store::record::{
     BatchRecord, BoxEntry, BoxId, Expiring, RunRecord, bijlage_key, day_prefix, decode,
     expiry_range, expiry_target,
@@ -117,30 +116,22 @@ impl Retention for EmbeddedStore {
 
     fn reclaim(&self, shard: usize, expired: &Expired) -> Result<(), StoreError> {
         let handles = self.shard(shard);
-        let mut deleted: HashMap<&str, (u64, Vec<&Keyspace>)> = HashMap::new();
+        // Deletes per keyspace: each kind's own keyspaces, and the index for all of them.
+        let mut deleted: Vec<(&Keyspace, u64)> = vec![(&handles.expiry, 0)];
         for (kind, n) in &expired.by_kind {
-            let keyspaces: Vec<&Keyspace> = match kind {
-                Expiring::Receipt => vec![&handles.receipt_feed, &handles.webhook_outbox],
-                Expiring::Batch => vec![&handles.batches],
-                Expiring::Claim => vec![&handles.bericht_ids],
-                Expiring::Mutatie => vec![&handles.mutaties],
-                Expiring::Bericht => vec![&handles.boxes, &handles.bijlagen],
+            deleted[0].1 += n;
+            let own: &[&Keyspace] = match kind {
+                Expiring::Receipt => &[&handles.receipt_feed, &handles.webhook_outbox],
+                Expiring::Batch => &[&handles.batches],
+                Expiring::Claim => &[&handles.bericht_ids],
+                Expiring::Mutatie => &[&handles.mutaties],
+                Expiring::Bericht => &[&handles.boxes, &handles.bijlagen],
             };
-            for keyspace in keyspaces {
-                let slot = deleted.entry(name_of(keyspace)).or_default();
-                slot.0 += n;
-                slot.1.push(keyspace);
-            }
-            let slot = deleted.entry(name_of(&handles.expiry)).or_default();
-            slot.0 += n;
-            slot.1.push(&handles.expiry);
+            deleted.extend(own.iter().map(|keyspace| (*keyspace, *n)));
         }
-        for (n, keyspaces) in deleted.values() {
-            let Some(keyspace) = keyspaces.first() else {
-                continue;
-            };
+        for (keyspace, n) in deleted {
             let size = keyspace.approximate_len() as u64;
-            if *n >= COMPACT_AT_LEAST && n.saturating_mul(COMPACT_SHARE) >= size {
+            if n >= COMPACT_AT_LEAST && n.saturating_mul(COMPACT_SHARE) >= size {
                 let began = std::time::Instant::now();
                 keyspace.major_compact()?;
                 tracing::info!(
@@ -237,13 +228,11 @@ fn expire_batches(handles: &ShardHandles, due: &[(Vec<u8>, Vec<u8>)]) -> Result<
         if let Some(bytes) = handles.batches.get(key)? {
             let record: BatchRecord = decode(key, &bytes)?;
             let since = &index_key[1..9];
-            let verwerkt = record
+            let named = record
                 .receipt
                 .as_ref()
-                .map(|r| crate::core::time::unix_nanos_u64(r.verwerkt_op).to_be_bytes());
-            if record.status == BatchStatus::Verwerkt
-                && verwerkt.as_ref().map(|v| &v[..]) == Some(since)
-            {
+                .is_some_and(|receipt| unix_nanos_u64(receipt.verwerkt_op).to_be_bytes() == since);
+            if record.status == BatchStatus::Verwerkt && named {
                 write.remove(&handles.batches, key.to_vec());
                 removed += 1;
             }
