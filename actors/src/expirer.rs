@@ -92,6 +92,8 @@ impl Expirer {
         }
         metrics::counter!(crate::telemetry::RETENTION_DELETED, "soort" => crate::telemetry::RETENTION_TELLING)
             .increment(total.tellingen);
+        metrics::gauge!(crate::telemetry::RETENTION_LAST_PASS)
+            .set(now.as_millisecond() as f64 / 1000.0);
         Ok(total)
     }
 }

@@ -200,6 +200,11 @@ metric_list! {
         &["soort"],
         "Records deleted because their retention period ([bewaren]) passed, per kind.",
     );
+    RETENTION_LAST_PASS = gauge_from_zero_in(
+        "berichtenbox_bewaren_laatste_ronde_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time (the engine's clock) at which the last completed retention pass began (0: none yet).",
+    );
     // Processing.
     BERICHTEN_BESLOTEN = counter(
         "berichtenbox_berichten_besloten_total",

@@ -190,6 +190,7 @@ pub async fn run_async(options: Options) -> anyhow::Result<Report> {
         scenario: scenario.clone(),
         duration,
         start,
+        aanmaak_offset: jiff::SignedDuration::ZERO,
     });
     let mut progress = Progress::start(stats.clone(), window, mode);
     load.run(&afnemers, &citizens).await;

@@ -34,6 +34,10 @@ pub struct Load {
     pub scenario: Scenario,
     pub duration: Duration,
     pub start: Instant,
+    /// How far the engine's clock is ahead of this machine's: each batch's `aanmaakDatum` is
+    /// now plus this, so a soak that moves the engine's clock days on still delivers fresh
+    /// batches. Zero against a real engine.
+    pub aanmaak_offset: jiff::SignedDuration,
 }
 
 fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
@@ -126,7 +130,7 @@ impl Load {
         let mut k = 0u64;
         while let Some(size) = stream.batch(k, self.duration) {
             let scheduled = self.start + stream.due(k);
-            let aanmaak = jiff::Timestamp::now()
+            let aanmaak = (jiff::Timestamp::now() + self.aanmaak_offset)
                 .strftime("%Y-%m-%dT%H:%M:%SZ")
                 .to_string();
             let built = self.payloads.batch(

@@ -27,6 +27,8 @@ const FONT_CANDIDATES: &[&str] = &[
 ];
 
 const FONT: &str = "sans-serif";
+/// The x axis of the timeline's plots.
+const SECONDS: &str = "seconds since the start of the load";
 
 /// Registers a font once per process; answers the file used, or `None`.
 pub fn font() -> Option<&'static str> {
@@ -68,7 +70,7 @@ struct Series {
 fn line_chart(
     path: &Path,
     title: &str,
-    y_desc: &str,
+    (x_desc, y_desc): (&str, &str),
     series: &[Series],
     log_y: bool,
 ) -> anyhow::Result<()> {
@@ -98,7 +100,7 @@ fn line_chart(
             if with_text {
                 chart
                     .configure_mesh()
-                    .x_desc("seconds since the start of the load")
+                    .x_desc(x_desc)
                     .y_desc(y_desc)
                     .label_style((FONT, 14))
                     .draw()
@@ -217,7 +219,7 @@ pub fn write(dir: &Path, timeline: &[TimelinePoint]) -> anyhow::Result<Vec<Strin
     line_chart(
         &dir.join("throughput.png"),
         "Berichten per second",
-        "berichten per second",
+        (SECONDS, "berichten per second"),
         &throughput,
         false,
     )?;
@@ -229,7 +231,7 @@ pub fn write(dir: &Path, timeline: &[TimelinePoint]) -> anyhow::Result<Vec<Strin
     line_chart(
         &dir.join("latency.png"),
         "Accept latency (202) per second, from the scheduled send",
-        "milliseconds (log scale)",
+        (SECONDS, "milliseconds (log scale)"),
         &latency,
         true,
     )?;
@@ -242,11 +244,38 @@ pub fn write(dir: &Path, timeline: &[TimelinePoint]) -> anyhow::Result<Vec<Strin
         line_chart(
             &dir.join("portal_latency.png"),
             "Portal reads (GET /v1/account/berichten) latency per second",
-            "milliseconds (log scale)",
+            (SECONDS, "milliseconds (log scale)"),
             &portal,
             true,
         )?;
         written.push("portal_latency.png".to_owned());
     }
     Ok(written)
+}
+
+/// A soak's plot (`bench/examples/soak.rs`): the data directory's size after each simulated
+/// day, in GB, one line per measurement point, into `path`.
+pub fn sizes_per_day(path: &Path, lines: &[(&'static str, Vec<(f64, f64)>)]) -> anyhow::Result<()> {
+    const COLORS: [RGBColor; 3] = [
+        RGBColor(31, 119, 180),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+    ];
+    let series: Vec<Series> = lines
+        .iter()
+        .zip(COLORS.iter().cycle())
+        .map(|((name, points), color)| Series {
+            name,
+            color: *color,
+            width: 2,
+            points: points.clone(),
+        })
+        .collect();
+    line_chart(
+        path,
+        "Data directory size per simulated day",
+        ("simulated day", "GB"),
+        &series,
+        false,
+    )
 }

@@ -110,6 +110,7 @@ fn a_backup_during_load_restores_every_batch_accepted_before_it() {
         scenario: scenario.clone(),
         duration: scenario.duration(),
         start: tokio::time::Instant::now() + Duration::from_millis(100),
+        aanmaak_offset: jiff::SignedDuration::ZERO,
     });
     let running = {
         let (load, afnemers, citizens) = (load.clone(), afnemers.clone(), citizens.clone());
