@@ -1,20 +1,21 @@
 //! Restore: a backup into a new data directory that `serve` opens.
 //!
-//! The backup is checked whole first (manifest, then every file's length, SHA-256, frames and
-//! entry counts); only then is anything written. The store is opened as the engine opens it
-//! in a temporary directory beside the target (`.NAME.restore-XXXXXX`), so every keyspace
-//! exists with the options the engine gives it; the entries go in with fjall write batches,
-//! the store is closed (every database synced, `SyncAll`), and the directory is renamed to the
-//! target and the parent synced. An interrupted restore leaves only the temporary directory,
-//! which `serve` never opens.
+//! The manifest is checked first; then the store is opened as the engine opens it in a
+//! temporary directory beside the target (`.NAME.restore-XXXXXX`), so every keyspace exists
+//! with the options the engine gives it, and each data file is read once: checked as it is
+//! read (its length, SHA-256, frames and entry counts) while its entries go in with fjall write
+//! batches. Only a backup that passed whole reaches the target: a damaged file fails the
+//! restore and its temporary directory is removed. Then the store is closed (every database
+//! synced, `SyncAll`), the directory renamed to the target and the parent synced. An
+//! interrupted restore leaves only the temporary directory, which `serve` never opens.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
-use super::format::{read_file, sync_dir};
-use super::{BackupError, Manifest, verify};
+use super::format::{read_file, read_manifest, sync_dir};
+use super::{BackupError, Manifest};
 use crate::store::Admin as _;
 use crate::store::embedded::{EmbeddedConfig, EmbeddedStore};
 
@@ -30,14 +31,14 @@ pub fn restore(van: &Path, config: &EmbeddedConfig) -> Result<Manifest, BackupEr
         let path = path.to_path_buf();
         move |source| BackupError::Io { path, source }
     };
-    // Refuse a used target before the (long) check of the backup; then check it whole.
+    // Refuse a used target before the (long) read of the backup.
     if std::fs::read_dir(&target).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(BackupError::NotEmpty {
             path: target,
             purpose: "a restore",
         });
     }
-    let manifest = verify(van)?;
+    let manifest = read_manifest(van)?;
 
     let name = target
         .file_name()
@@ -63,6 +64,8 @@ pub fn restore(van: &Path, config: &EmbeddedConfig) -> Result<Manifest, BackupEr
     let databases: Vec<&Database> = std::iter::once(&store.catalog.db)
         .chain(store.shards.iter().map(|shard| &shard.db))
         .collect();
+    // An error drops the store, then the temporary directory with it: nothing of a damaged
+    // backup stays.
     for (file, db) in manifest.bestanden.iter().zip(databases) {
         load(van, file, db)?;
     }
