@@ -123,7 +123,8 @@ mutaties_dagen = 90
 # Day counters for the daily and monthly reports, and the engine's runs (availability): whole
 # calendar months before the current one.
 tellingen_maanden = 13
-# Berichten in citizens' boxes, from their arrival; 0 keeps them until the citizen deletes them.
+# Berichten in citizens' boxes, from their arrival; 0 keeps them until the citizen deletes them
+# (else at least 2).
 berichten_dagen = 0
 # Seconds between retention passes, and the most records one step deletes at once.
 ronde_seconden = 60
@@ -916,6 +917,12 @@ impl Config {
             return fail(
                 "bewaren.batches_dagen must be at least 2 (a day's redelivery with a margin) and \
                  at least bewaren.verwerkingsberichten_dagen (receipts are read from the batches)",
+            );
+        }
+        if bewaren.berichten_dagen == 1 {
+            return fail(
+                "bewaren.berichten_dagen must be 0 (kept until deleted) or at least 2: a bericht \
+                 may reach its box a day after it arrived",
             );
         }
         if bewaren.mutaties_dagen == 0 || bewaren.tellingen_maanden == 0 {

@@ -43,15 +43,27 @@ impl Retention for EmbeddedStore {
             let Some(before) = now.checked_sub(period).ok() else {
                 continue;
             };
-            let (start, end) = expiry_range(kind, before);
+            let (from, end) = expiry_range(kind, before);
+            let start = handles
+                .expired_upto
+                .lock()
+                .map_err(|_| StoreError::Closed)?
+                .get(&kind)
+                .filter(|after| **after > from)
+                .cloned()
+                .unwrap_or(from);
             let mut due = Vec::new();
             for guard in handles.expiry.range(start..end).take(budget) {
                 let (key, value) = guard.into_inner()?;
                 due.push((key.to_vec(), value.to_vec()));
             }
-            if due.is_empty() {
+            let Some((last, _)) = due.last() else {
                 continue;
-            }
+            };
+            // The successor of the last key read: once these are deleted, the next step
+            // starts there.
+            let mut after = last.clone();
+            after.push(0);
             budget -= due.len();
             let removed = match kind {
                 Expiring::Receipt => self.expire_receipts(handles, &due)?,
@@ -60,6 +72,11 @@ impl Retention for EmbeddedStore {
                 Expiring::Mutatie => expire_plain(handles, &handles.mutaties, &due)?,
                 Expiring::Bericht => self.expire_berichten(handles, &due)?,
             };
+            handles
+                .expired_upto
+                .lock()
+                .map_err(|_| StoreError::Closed)?
+                .insert(kind, after);
             expired.by_kind.insert(kind, removed);
             if budget == 0 {
                 expired.more = true;
@@ -284,4 +301,71 @@ fn expire_plain(
 pub(super) fn bericht_since(id: BoxId) -> jiff::Timestamp {
     jiff::Timestamp::from_nanosecond(i128::from(id.ontvangen_nanos))
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::EmbeddedConfig;
+    use crate::store::{Admin as _, Citizens as _, VoorkeurRecord};
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().expect("timestamp")
+    }
+
+    /// Steps of one entry each, starting where the last ended: every due entry goes once,
+    /// the one not due stays, and a step with nothing due deletes nothing.
+    #[test]
+    fn steps_of_one_expire_each_due_entry_once_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(EmbeddedConfig::scratch(dir.path(), 2)).expect("open");
+        let day = jiff::SignedDuration::from_hours(24);
+        let change = |n: u32, gewijzigd_op: jiff::Timestamp| VoorkeurRecord {
+            bsn: format!("{:09}", 100_000_000 + n),
+            oin: "00000001234567890000".into(),
+            digitaal: n % 2 == 0,
+            gewijzigd_op,
+        };
+        for n in 0..7 {
+            let when = at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_mins(i64::from(n));
+            store.put_voorkeur(&change(n, when)).expect("voorkeur");
+        }
+        store
+            .put_voorkeur(&change(99, at("2026-03-30T00:00:00Z")))
+            .expect("a recent voorkeur");
+        let periods = RetentionPeriods {
+            receipts: 6 * day,
+            batches: 7 * day,
+            mutaties: 90 * day,
+            berichten: None,
+            tellingen_maanden: 13,
+        };
+        let now = at("2026-04-02T00:00:00Z");
+        let mut removed = 0;
+        for shard in 0..2 {
+            loop {
+                let step = store.expire(shard, now, &periods, 1).expect("expire");
+                let n = step.by_kind.get(&Expiring::Mutatie).copied().unwrap_or(0);
+                assert!(n <= 1, "a step of one deleted {n}");
+                removed += n;
+                if !step.more {
+                    break;
+                }
+            }
+        }
+        assert_eq!(removed, 7);
+        let left: usize = store
+            .shards
+            .iter()
+            .map(|shard| shard.mutaties.len().expect("len"))
+            .sum();
+        assert_eq!(left, 1, "the recent mutatie stays");
+        for shard in 0..2 {
+            assert_eq!(
+                store.expire(shard, now, &periods, 1).expect("expire"),
+                Expired::default()
+            );
+        }
+        store.close().expect("close");
+    }
 }

@@ -61,6 +61,12 @@ pub(super) struct ShardHandles {
     /// The retention index: `kind ++ since ++ key` → (a claim's holder, else empty), written
     /// with each record that expires ([`crate::store::Retention`]).
     pub(super) expiry: Keyspace,
+    /// Per kind, the index key after the last one retention deleted: every entry below it is
+    /// gone, and none is written below it again (an entry's time is at most a day old when it
+    /// is written, every period is longer), so steps start here instead of wading through the
+    /// tombstones of what they deleted before. Forgotten at a restart.
+    pub(super) expired_upto:
+        Arc<std::sync::Mutex<std::collections::HashMap<crate::store::Expiring, Vec<u8>>>>,
     /// Held shared by every write batch of this shard from its start to its commit, and
     /// exclusively by a backup while it takes the shard's snapshot: fjall 3.1 can show a snapshot
     /// half of a write batch that is being applied while a flush publishes a newer sequence
@@ -187,6 +193,7 @@ pub(super) fn open_shard(
         parked_id_filter: Arc::new(parked_id_filter),
         tellers,
         expiry,
+        expired_upto: Arc::default(),
         commit_gate: Arc::new(std::sync::RwLock::new(())),
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
