@@ -323,7 +323,7 @@ mod tests {
         let change = |n: u32, gewijzigd_op: jiff::Timestamp| VoorkeurRecord {
             bsn: format!("{:09}", 100_000_000 + n),
             oin: "00000001234567890000".into(),
-            digitaal: n % 2 == 0,
+            digitaal: n.is_multiple_of(2),
             gewijzigd_op,
         };
         for n in 0..7 {
