@@ -382,6 +382,7 @@ impl Record for ApiKeyRecord {}
 impl Record for BerichttypeRecord {}
 impl Record for PrognoseRecord {}
 impl Record for RunRecord {}
+impl Record for ExpiringBericht {}
 
 pub(crate) fn encode<T: Record>(record: &T) -> Vec<u8> {
     // Serialising these plain structs into a Vec cannot fail: postcard errors only on
@@ -512,6 +513,27 @@ impl Expiring {
             Self::Claim => "bericht_id",
             Self::Mutatie => "mutatie",
             Self::Bericht => "bericht",
+        }
+    }
+}
+
+/// The value of a box entry's retention index entry: where its bijlagen are, so that the
+/// entry and its bijlagen can go without reading the entry first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiringBericht {
+    /// `(shard, seq, volgorde)` of each bijlage, as in its [`BijlageRef`].
+    pub bijlagen: Vec<(u16, u64, u8)>,
+}
+
+impl ExpiringBericht {
+    pub fn of(entry: &BoxEntry) -> Self {
+        Self {
+            bijlagen: entry
+                .inhoud
+                .bijlagen
+                .iter()
+                .map(|b| (b.shard, b.seq, b.volgorde))
+                .collect(),
         }
     }
 }

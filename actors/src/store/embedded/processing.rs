@@ -17,8 +17,8 @@ use crate::core::clock::SharedClock;
 use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
 use crate::core::verwerking::VerwerkingsCode;
 use crate::store::record::{
-    BatchStatus, Expiring, Teller, batch_key, bijlage_key, decode, decode_u64, encode, expiry_key,
-    parked_id_key, prefixed, seq_key, teller_key,
+    BatchStatus, Expiring, ExpiringBericht, Teller, batch_key, bijlage_key, decode, decode_u64,
+    encode, expiry_key, parked_id_key, prefixed, seq_key, teller_key,
 };
 use crate::store::{
     BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
@@ -227,7 +227,7 @@ impl Processing for EmbeddedStore {
                 write.insert(
                     &handles.expiry,
                     expiry_key(Expiring::Bericht, bericht_since(entry.id), &key),
-                    [],
+                    encode(&ExpiringBericht::of(entry)),
                 );
                 write.insert(&handles.boxes, key, encode(entry));
                 if let Some(email) = notify {

@@ -15,8 +15,8 @@ use super::shard::ShardHandles;
 use super::{EmbeddedStore, saturating_sub};
 use crate::core::time::unix_nanos_u64;
 use crate::store::record::{
-    BatchRecord, BoxEntry, BoxId, Expiring, RunRecord, bijlage_key, day_prefix, decode,
-    expiry_range, expiry_target,
+    BatchRecord, BoxEntry, BoxId, Expiring, ExpiringBericht, RunRecord, bijlage_key, day_prefix,
+    decode, expiry_range, expiry_target,
 };
 use crate::store::{BatchStatus, Expired, Retention, RetentionPeriods, StoreError};
 
@@ -213,25 +213,30 @@ impl EmbeddedStore {
         let boxes = handles.box_lock.lock().map_err(|_| StoreError::Closed)?;
         let mut write = handles.batch().synced();
         let mut bijlagen = Vec::new();
-        let mut removed = 0;
-        for (index_key, _) in due {
+        for (index_key, value) in due {
             let key = expiry_target(index_key);
-            if let Some(bytes) = handles.boxes.get(key)? {
-                let entry: BoxEntry = decode(key, &bytes)?;
-                bijlagen.extend(entry.inhoud.bijlagen);
-                write.remove(&handles.boxes, key.to_vec());
-                removed += 1;
+            // An index entry is written and removed with its box entry, so the entry is there;
+            // the index's value says where its bijlagen are (an empty value, of a store before
+            // it did: read the entry).
+            if value.is_empty() {
+                if let Some(bytes) = handles.boxes.get(key)? {
+                    let entry: BoxEntry = decode(key, &bytes)?;
+                    bijlagen.extend(ExpiringBericht::of(&entry).bijlagen);
+                }
+            } else {
+                bijlagen.extend(decode::<ExpiringBericht>(index_key, value)?.bijlagen);
             }
+            write.remove(&handles.boxes, key.to_vec());
             write.remove(&handles.expiry, index_key.clone());
         }
         write.commit()?;
         drop(boxes);
-        for bijlage in bijlagen {
-            self.shard(usize::from(bijlage.shard))
+        for (shard, seq, volgorde) in bijlagen {
+            self.shard(usize::from(shard))
                 .bijlagen
-                .remove(bijlage_key(bijlage.seq, bijlage.volgorde))?;
+                .remove(bijlage_key(seq, volgorde))?;
         }
-        Ok(removed)
+        Ok(due.len() as u64)
     }
 }
 
@@ -260,29 +265,14 @@ fn expire_batches(handles: &ShardHandles, due: &[(Vec<u8>, Vec<u8>)]) -> Result<
     Ok(removed)
 }
 
-/// Claims, each only while the batch its entry names still holds it (a claim released and
-/// taken again by another batch has an entry of its own).
+/// Claims. A claim is only ever written where none is, with its index entry, and released
+/// with it, so an index entry's claim is the one it names: it goes without being read.
 fn expire_claims(handles: &ShardHandles, due: &[(Vec<u8>, Vec<u8>)]) -> Result<u64, StoreError> {
     let _serialised = handles.claim_lock.lock().map_err(|_| StoreError::Closed)?;
-    let mut write = handles.batch().synced();
-    let mut removed = 0;
-    for (index_key, holder) in due {
-        let key = expiry_target(index_key);
-        if handles
-            .bericht_ids
-            .get(key)?
-            .is_some_and(|current| current.as_ref() == holder.as_slice())
-        {
-            write.remove(&handles.bericht_ids, key.to_vec());
-            removed += 1;
-        }
-        write.remove(&handles.expiry, index_key.clone());
-    }
-    write.commit()?;
-    Ok(removed)
+    expire_plain(handles, &handles.bericht_ids, due)
 }
 
-/// Records with nothing hanging on them (mutaties).
+/// Records with nothing hanging on them (mutaties, claims), each with its index entry.
 fn expire_plain(
     handles: &ShardHandles,
     keyspace: &Keyspace,
