@@ -15,8 +15,8 @@ use super::shard::ShardHandles;
 use super::{EmbeddedStore, saturating_sub};
 use crate::core::time::unix_nanos_u64;
 use crate::store::record::{
-    BatchRecord, BoxEntry, BoxId, Expiring, ExpiringBericht, RunRecord, bijlage_key, day_prefix,
-    decode, expiry_range, expiry_target,
+    BatchRecord, BoxId, Expiring, ExpiringBericht, RunRecord, bijlage_key, day_prefix, decode,
+    expiry_range, expiry_target,
 };
 use crate::store::{BatchStatus, Expired, Retention, RetentionPeriods, StoreError};
 
@@ -216,16 +216,8 @@ impl EmbeddedStore {
         for (index_key, value) in due {
             let key = expiry_target(index_key);
             // An index entry is written and removed with its box entry, so the entry is there;
-            // the index's value says where its bijlagen are (an empty value, of a store before
-            // it did: read the entry).
-            if value.is_empty() {
-                if let Some(bytes) = handles.boxes.get(key)? {
-                    let entry: BoxEntry = decode(key, &bytes)?;
-                    bijlagen.extend(ExpiringBericht::of(&entry).bijlagen);
-                }
-            } else {
-                bijlagen.extend(decode::<ExpiringBericht>(index_key, value)?.bijlagen);
-            }
+            // the index's value says where its bijlagen are.
+            bijlagen.extend(decode::<ExpiringBericht>(index_key, value)?.bijlagen);
             write.remove(&handles.boxes, key.to_vec());
             write.remove(&handles.expiry, index_key.clone());
         }
