@@ -26,6 +26,7 @@ use anyhow::Context as _;
 use berichtenbox::config::Config;
 use berichtenbox::server;
 use berichtenbox_actors::core::clock::{Clock, SharedClock, SystemClock};
+use berichtenbox_actors::telemetry;
 use berichtenbox_loadtest::load::Load;
 use berichtenbox_loadtest::payload::Payloads;
 use berichtenbox_loadtest::scenario::Scenario;
@@ -180,7 +181,7 @@ fn main() -> anyhow::Result<()> {
         let accepted_berichten: u64 =
             stats.with(|s| s.accepted.iter().map(|a| u64::from(a.messages)).sum());
         wait_for_metric(&runtime, &client, &metrics_url, "processing done", |m| {
-            sum(m, "berichtenbox_geparkeerd_berichten") == 0.0
+            sum(m, telemetry::GEPARKEERD_BERICHTEN) == 0.0
         })?;
         let processed_seconds = began.elapsed().as_secs_f64();
         let bytes_after_load = du(&args.data_dir)?;
@@ -188,7 +189,7 @@ fn main() -> anyhow::Result<()> {
         clock.advance(DAY);
         let from = clock.now().as_millisecond() as f64 / 1000.0;
         wait_for_metric(&runtime, &client, &metrics_url, "a retention pass", |m| {
-            sum(m, "berichtenbox_bewaren_laatste_ronde_timestamp_seconds") >= from
+            sum(m, telemetry::RETENTION_LAST_PASS) >= from
         })?;
         let bytes_after_retention = du(&args.data_dir)?;
         let figures = Day {
