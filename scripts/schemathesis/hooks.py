@@ -2,8 +2,9 @@
 
 A batch's and a Validatieservice question's BSNs must pass the elfproef, a batch's
 aanmaakDatum must be recent and its berichtIds distinct, a question names a registered
-berichttype, a forecast is for this month or one of the 17 after it and a monthly report is
-for a month not in the future. A schema states none of these, so nearly every request schemathesis draws from
+berichttype, a forecast is for this month or one of the 17 after it, a monthly report is
+for a month not in the future and a receipt feed's cursor lies inside the 6 days receipts are
+kept. A schema states none of these, so nearly every request schemathesis draws from
 the document alone is refused with 400 and the engine's paths beyond validation (parking,
 idempotency, processing, the answers to a valid question) are never reached. For the cases
 schemathesis generates as valid (positive mode), and only those, this hook mends the drawn
@@ -50,6 +51,16 @@ def month(drawn, first, span):
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def recent_cursor(drawn):
+    """A feed cursor (36 hex digits: the time its receipt became ready, in nanoseconds, then
+    shard and sequence) moved to up to 5 days ago, chosen by the drawn value; the rest kept."""
+    if not (isinstance(drawn, str) and len(drawn) == 36):
+        return drawn
+    now = int(datetime.now(timezone.utc).timestamp() * 1e9)
+    ago = sum(map(ord, drawn)) % (5 * 24 * 3600) * 10**9
+    return f"{now - ago:016x}" + drawn[16:]
+
+
 @schemathesis.hook
 def map_case(context, case):
     if not positive(case):
@@ -62,6 +73,9 @@ def map_case(context, case):
     if method == "GET" and case.path == "/v1/beheer/rapportages/maandelijks" and case.query:
         if "maand" in case.query:
             case.query["maand"] = month(case.query["maand"], -24, 23)
+    if method == "GET" and case.path == "/v1/verwerkingsberichten" and case.query:
+        if "na" in case.query:
+            case.query["na"] = recent_cursor(case.query["na"])
     if not isinstance(case.body, dict):
         return case
     # The berichttype the questions and batches name stays active: a valid PUT that turned it
