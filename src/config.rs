@@ -7,7 +7,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use berichtenbox_actors::core::nacht::NachtVenster;
 use berichtenbox_actors::core::onderhoud::Venster;
+use berichtenbox_actors::store::Soort;
 use berichtenbox_actors::store::embedded::EmbeddedConfig;
 use serde::{Deserialize, Serialize};
 
@@ -223,8 +225,24 @@ berichten_per_dag = 2500000
 berichten_per_uur = 150000
 
 [validaties]
-# Validatieservice requests per clock hour, all afnemers together; beyond, 429.
+# Validatieservice requests per clock hour, all afnemers together; beyond, 429. Counted in the
+# store: a restart does not begin the hour anew.
 per_uur = 1000
+
+[abonnementen]
+# The Abonnementservice's night window (Europe/Amsterdam; an end at or before the beginning is
+# the next morning). A verzoek runs in the first window that opens after it was made, and is
+# gereed at most 4 hours after that window opens.
+venster_begin = "23:00"
+venster_eind = "07:00"
+# Verzoeken per night, all afnemers together (counted in the store); beyond, 429.
+per_nacht_volledig = 225
+per_nacht_bsn_lijst = 150
+per_nacht_mutaties = 150
+# Days a result (and its verzoek) is kept after it is gereed.
+resultaat_bewaren_dagen = 7
+# Seconds between the runner's looks at the clock.
+ronde_seconden = 5
 
 [onderhoud]
 # Planned maintenance windows, on the Europe/Amsterdam clock, each on the n-th weekday
@@ -253,6 +271,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub capaciteit: CapaciteitConfig,
     pub validaties: ValidatiesConfig,
+    pub abonnementen: AbonnementenConfig,
     pub onderhoud: OnderhoudConfig,
     pub backup: BackupConfig,
     pub bewaren: BewarenConfig,
@@ -350,6 +369,74 @@ pub struct ValidatiesConfig {
 impl Default for ValidatiesConfig {
     fn default() -> Self {
         Self { per_uur: 1000 }
+    }
+}
+
+/// `[abonnementen]`: the Abonnementservice's night window, quotas and results.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AbonnementenConfig {
+    pub venster_begin: String,
+    pub venster_eind: String,
+    pub per_nacht_volledig: u32,
+    pub per_nacht_bsn_lijst: u32,
+    pub per_nacht_mutaties: u32,
+    pub resultaat_bewaren_dagen: u32,
+    pub ronde_seconden: u64,
+}
+
+impl Default for AbonnementenConfig {
+    fn default() -> Self {
+        Self {
+            venster_begin: "23:00".into(),
+            venster_eind: "07:00".into(),
+            per_nacht_volledig: 225,
+            per_nacht_bsn_lijst: 150,
+            per_nacht_mutaties: 150,
+            resultaat_bewaren_dagen: 7,
+            ronde_seconden: 5,
+        }
+    }
+}
+
+impl AbonnementenConfig {
+    /// The night window on the Amsterdam clock, checked.
+    pub fn venster(&self) -> Result<NachtVenster, ConfigError> {
+        let time = |name: &str, text: &str| {
+            jiff::civil::Time::strptime("%H:%M", text).map_err(|_| {
+                ConfigError::Invalid(format!(
+                    "abonnementen.{name} must be a time of day as HH:MM, not {text:?}"
+                ))
+            })
+        };
+        let begin = time("venster_begin", &self.venster_begin)?;
+        let eind = time("venster_eind", &self.venster_eind)?;
+        let zone = berichtenbox_actors::core::caps::amsterdam()
+            .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        let venster = NachtVenster { begin, eind, zone };
+        let nacht = venster.ingepland(jiff::Timestamp::UNIX_EPOCH);
+        if nacht.sluit.duration_since(nacht.opent) < jiff::SignedDuration::from_hours(4) {
+            return Err(ConfigError::Invalid(
+                "abonnementen: the night window must be at least 4 hours long (verzoeken are \
+                 gereed within 4 hours of its opening)"
+                    .into(),
+            ));
+        }
+        Ok(venster)
+    }
+
+    /// The directory of the results, in the data directory.
+    pub fn resultaten(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join("abonnementen")
+    }
+
+    /// The night's quota of a soort.
+    pub fn per_nacht(&self, soort: Soort) -> u32 {
+        match soort {
+            Soort::Volledig => self.per_nacht_volledig,
+            Soort::BsnLijst => self.per_nacht_bsn_lijst,
+            Soort::Mutaties => self.per_nacht_mutaties,
+        }
     }
 }
 
@@ -906,6 +993,20 @@ impl Config {
             return fail("validaties.per_uur must be at least 1");
         }
         self.onderhoud.vensters()?;
+        self.abonnementen.venster()?;
+        let abonnementen = &self.abonnementen;
+        if Soort::ALL.iter().any(|soort| abonnementen.per_nacht(*soort) == 0)
+            || abonnementen.resultaat_bewaren_dagen == 0
+            || abonnementen.ronde_seconden == 0
+        {
+            return fail(
+                "abonnementen.per_nacht_*, resultaat_bewaren_dagen and ronde_seconden must be at \
+                 least 1",
+            );
+        }
+        if abonnementen.resultaat_bewaren_dagen > 36_500 {
+            return fail("abonnementen.resultaat_bewaren_dagen must be at most 100 years");
+        }
         let bewaren = &self.bewaren;
         if bewaren.verwerkingsberichten_dagen < 6 {
             return fail(

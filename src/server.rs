@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use actix::Actor as _;
@@ -22,6 +23,7 @@ use berichtenbox_actors::catalog::{Catalog, LAST_USED_WRITE_INTERVAL};
 use berichtenbox_actors::core::backoff::Backoff;
 use berichtenbox_actors::core::caps::{Caps, amsterdam};
 use berichtenbox_actors::core::clock::SharedClock;
+use berichtenbox_actors::abonnementen::{self, Runner, RunnerConfig};
 use berichtenbox_actors::expirer::{self, ExpirerConfig};
 use berichtenbox_actors::notifier::{self, NotifierConfig};
 use berichtenbox_actors::notify::mail::Mailer;
@@ -55,6 +57,10 @@ struct Background {
     webhooks: WebhookClient,
     expirer: ExpirerConfig,
     retention_beat: Duration,
+    abonnementen: RunnerConfig,
+    abonnementen_beat: Duration,
+    /// Set when the engine stops: the Abonnementservice's runner ends its run between pages.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Background {
@@ -82,6 +88,13 @@ impl Background {
         };
         let mailer = Mailer::new(&n.from, &transport, clock.clone()).context("notifications")?;
         let caps = Caps::new(n.per_hour, n.per_day, amsterdam()?)?;
+        let abonnementen_dir = config.abonnementen.resultaten(&config.store.data_dir);
+        std::fs::create_dir_all(&abonnementen_dir).with_context(|| {
+            format!(
+                "cannot create the Abonnementservice's results directory {}",
+                abonnementen_dir.display()
+            )
+        })?;
         let webhooks = WebhookClient::new(WebhookConfig {
             connect_timeout: Duration::from_secs(config.webhooks.connect_timeout_seconds),
             request_timeout: Duration::from_secs(config.webhooks.request_timeout_seconds),
@@ -102,6 +115,15 @@ impl Background {
                 max_per_step: config.bewaren.stap,
             },
             retention_beat: Duration::from_secs(config.bewaren.ronde_seconden),
+            abonnementen: RunnerConfig {
+                venster: config.abonnementen.venster()?,
+                resultaten: abonnementen_dir,
+                bewaren: jiff::SignedDuration::from_hours(
+                    24 * i64::from(config.abonnementen.resultaat_bewaren_dagen),
+                ),
+            },
+            abonnementen_beat: Duration::from_secs(config.abonnementen.ronde_seconden),
+            stopping: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -136,6 +158,18 @@ impl Background {
         let mut retention = Pacemaker::new(self.retention_beat);
         expirer::start(&mut retention, store.clone(), clock.clone(), self.expirer);
         retention.start();
+        let mut nachten = Pacemaker::new(self.abonnementen_beat);
+        abonnementen::start(
+            &mut nachten,
+            Runner::new(
+                store.clone(),
+                store.clone(),
+                clock.clone(),
+                self.abonnementen,
+                self.stopping,
+            ),
+        );
+        nachten.start();
         let serialize: ReceiptSerializer = Arc::new(http::receipts::receipt_json);
         let dispatcher = WebhookDispatcher::new(
             store,
@@ -499,6 +533,7 @@ async fn serve(
     let actors = actix::Arbiter::new();
     let webhooks = actix::Arbiter::new();
     let background = Background::build(&config, &clock)?;
+    let stopping = background.stopping.clone();
     let started = {
         let (store, catalog, clock) = (store.clone(), catalog.clone(), clock.clone());
         let webhooks = webhooks.handle();
@@ -521,7 +556,8 @@ async fn serve(
     let in_flight = Arc::new(Semaphore::new(config.server.in_flight_bytes / 1024));
     let burger = http::burger::BurgerVerifier::from_config(&config.auth)?;
     let vensters = config.onderhoud.vensters()?;
-    let validaties = http::validaties::Uurlimiet::new(config.validaties.per_uur);
+    let nachten = config.abonnementen.venster()?;
+    let resultaten = config.abonnementen.resultaten(&config.store.data_dir);
     let auth_failures = http::limits::KeyedLimit::new(
         http::limits::Gcra::new(
             config.auth.failures_per_minute,
@@ -557,7 +593,8 @@ async fn serve(
         zone,
         vensters,
         run,
-        validaties,
+        nachten,
+        resultaten,
         auth_failures,
         burgers,
         draining: std::sync::atomic::AtomicBool::new(false),
@@ -670,6 +707,7 @@ async fn serve(
     })
     .await;
     tracing::info!("http server stopped, stopping actors");
+    stopping.store(true, std::sync::atomic::Ordering::Relaxed);
     actors.stop();
     webhooks.stop();
     Ok(())

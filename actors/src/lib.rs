@@ -22,6 +22,7 @@
 //!
 //! This crate knows no JSON (the root crate does); its only HTTP is the outbound webhook call.
 
+pub mod abonnementen;
 pub mod afnemer;
 pub mod catalog;
 pub mod core;

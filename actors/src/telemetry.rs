@@ -205,6 +205,24 @@ metric_list! {
         Unit::Seconds,
         "Unix time (the engine's clock) at which the last completed retention pass began (0: none yet).",
     );
+    // The Abonnementservice.
+    ABONNEMENTEN_VERZOEKEN = counter(
+        "berichtenbox_abonnementen_verzoeken_total",
+        &["abonnement"],
+        "Abonnementservice verzoeken accepted and planned for a night, per soort.",
+    );
+    ABONNEMENTEN_GEREED = counter(
+        "berichtenbox_abonnementen_gereed_total",
+        &["abonnement"],
+        "Abonnementservice verzoeken whose result is written (gereed), per soort.",
+    );
+    ABONNEMENTEN_DOORLOOPTIJD = histogram(
+        "berichtenbox_abonnementen_doorlooptijd_seconds",
+        Unit::Seconds,
+        &[60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 10800.0, 14400.0, 21600.0],
+        &["abonnement"],
+        "From the opening of its night window until a verzoek is gereed (the norm: 4 hours), per soort.",
+    );
     // Processing.
     BERICHTEN_BESLOTEN = counter(
         "berichtenbox_berichten_besloten_total",
@@ -416,11 +434,18 @@ pub const ACTOR_AFNEMER: &str = "afnemer";
 pub const ACTOR_PROCESSOR: &str = "processor";
 /// The `actor` label of [`ACTOR_RESTARTS`]: the expirer.
 pub const ACTOR_EXPIRER: &str = "expirer";
+/// The `actor` label of [`ACTOR_RESTARTS`]: the Abonnementservice's runner.
+pub const ACTOR_ABONNEMENTEN: &str = "abonnementen";
 /// The `soort` of [`RETENTION_DELETED`] for day counters and runs; the other values are the
 /// retention index's kinds (`store::Expiring::as_str`).
 pub const RETENTION_TELLING: &str = "telling";
 /// Every value of `actor` in [`ACTOR_RESTARTS`].
-pub const ACTORS: [&str; 3] = [ACTOR_AFNEMER, ACTOR_PROCESSOR, ACTOR_EXPIRER];
+pub const ACTORS: [&str; 4] = [
+    ACTOR_AFNEMER,
+    ACTOR_PROCESSOR,
+    ACTOR_EXPIRER,
+    ACTOR_ABONNEMENTEN,
+];
 
 /// Hands every metric's help text and unit to the installed recorder (Prometheus' `# HELP`).
 pub fn describe() {

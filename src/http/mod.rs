@@ -4,6 +4,7 @@
 //! (off the event loop when it is CPU work), and call the actors or the store. Disk reads and
 //! writes of the catalog run on the blocking pool, never on an actix worker's loop.
 
+pub mod abonnementen;
 pub mod account;
 pub mod auth;
 pub mod batches;
@@ -62,8 +63,10 @@ pub struct AppState {
     pub vensters: Vec<Venster>,
     /// This run of the engine, for availability.
     pub run: RunRecord,
-    /// The Validatieservice's hourly limit, all afnemers together.
-    pub validaties: validaties::Uurlimiet,
+    /// The Abonnementservice's night window (`[abonnementen]`), checked.
+    pub nachten: berichtenbox_actors::core::nacht::NachtVenster,
+    /// Where the Abonnementservice's results are (`DATA_DIR/abonnementen`).
+    pub resultaten: std::path::PathBuf,
     /// Failed authentications per client address (`auth.failures_*`).
     pub auth_failures: limits::KeyedLimit<std::net::IpAddr>,
     /// Each citizen's calls (`[burgers]`).

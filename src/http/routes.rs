@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use actix_web::http::Method;
 use actix_web::web;
 
-use super::{account, batches, beheer, berichttypen, ops, prognoses, rapportages};
+use super::{abonnementen, account, batches, beheer, berichttypen, ops, prognoses, rapportages};
 use super::{receipts, validaties};
 
 /// An HTTP method a route answers.
@@ -220,6 +220,24 @@ pub const ROUTES: &[Route] = &[
         api: Afnemer,
         listener: Listener::Api,
         operations: &[op(Post, || web::to(validaties::validate))],
+    },
+    Route {
+        path: "/v1/abonnementsverzoeken",
+        api: Afnemer,
+        listener: Listener::Api,
+        operations: &[op(Post, || web::to(abonnementen::vraag_aan))],
+    },
+    Route {
+        path: "/v1/abonnementsverzoeken/{verzoekId}",
+        api: Afnemer,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(abonnementen::status))],
+    },
+    Route {
+        path: "/v1/abonnementsverzoeken/{verzoekId}/resultaat",
+        api: Afnemer,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(abonnementen::resultaat))],
     },
     Route {
         path: "/v1/beheer/rapportages/maandelijks",

@@ -3,16 +3,13 @@
 //! processing decides it (`store::wil_digitaal`).
 //!
 //! At most `validaties.per_uur` requests per clock hour, all afnemers together; beyond, 429
-//! with `Retry-After` until the next hour. The count is kept in memory: a restart begins the
-//! hour anew.
-
-use std::sync::Arc;
-use std::sync::Mutex;
+//! with `Retry-After` until the next hour. The count is a quota in the store
+//! (`Abonnementen::take_quotum`, synced), so a restart does not begin the hour anew.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use berichtenbox_actors::core::caps::Caps;
 use berichtenbox_actors::core::rules;
-use berichtenbox_actors::store::{Citizens, wil_digitaal};
+use berichtenbox_actors::store::wil_digitaal;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -23,39 +20,17 @@ use super::{AppState, auth, body};
 /// The most BSNs one request may ask about.
 pub const MAX_BSNS: usize = 250;
 
-/// Requests counted in the current clock hour.
-#[derive(Debug)]
-pub struct Uurlimiet {
-    per_uur: u32,
-    window: Mutex<(Timestamp, u32)>,
-}
-
-impl Uurlimiet {
-    pub fn new(per_uur: u32) -> Self {
-        Self {
-            per_uur,
-            window: Mutex::new((Timestamp::MIN, 0)),
-        }
-    }
-
-    /// Takes one request from the hour at `now`, or says how many seconds until the next.
-    fn take(&self, now: Timestamp) -> Result<(), u64> {
-        let hour = Caps::hour_start(now);
-        let mut window = self
-            .window
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if window.0 != hour {
-            *window = (hour, 0);
-        }
-        if window.1 >= self.per_uur {
-            let next = hour + jiff::SignedDuration::from_hours(1);
-            let wait = next.duration_since(now).as_secs().max(1);
-            return Err(wait.unsigned_abs());
-        }
-        window.1 += 1;
-        Ok(())
-    }
+/// The quota of the clock hour at `now` (its name in the store, and when it may be forgotten),
+/// and the seconds from `now` until the next hour.
+fn uur(now: Timestamp) -> (String, Timestamp, u64) {
+    let hour = Caps::hour_start(now);
+    let next = hour + jiff::SignedDuration::from_hours(1);
+    let wait = next.duration_since(now).as_secs().max(1).unsigned_abs();
+    (
+        format!("validaties/{hour}"),
+        next + jiff::SignedDuration::from_hours(1),
+        wait,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,16 +101,14 @@ pub async fn validate(
     if !invalid.is_empty() {
         return Err(ApiError::invalid(invalid));
     }
-    if let Err(retry_after_seconds) = state.validaties.take(state.clock.now()) {
-        return Err(ApiError::TooManyRequests {
-            detail: "De Validatieservice heeft dit uur geen ruimte meer voor verzoeken.".into(),
-            retry_after_seconds,
-        });
-    }
-
-    let store: Arc<dyn Citizens> = state.store.clone();
+    let (quotum, vervalt, retry_after_seconds) = uur(state.clock.now());
+    let per_uur = state.config.validaties.per_uur;
+    let store = state.store.clone();
     let oin = afnemer.oin;
-    let resultaten = web::block(move || -> Result<Vec<Resultaat>, ApiError> {
+    let resultaten = web::block(move || -> Result<Option<Vec<Resultaat>>, ApiError> {
+        if !store.take_quotum(&quotum, per_uur, vervalt)? {
+            return Ok(None);
+        }
         let mut out = Vec::with_capacity(bsns.len());
         for bsn in bsns {
             let account = store.account(&bsn)?;
@@ -145,9 +118,15 @@ pub async fn validate(
                 bericht_sturen,
             });
         }
-        Ok(out)
+        Ok(Some(out))
     })
     .await??;
+    let Some(resultaten) = resultaten else {
+        return Err(ApiError::TooManyRequests {
+            detail: "De Validatieservice heeft dit uur geen ruimte meer voor verzoeken.".into(),
+            retry_after_seconds,
+        });
+    };
     Ok(HttpResponse::Ok().json(ValidatieView { resultaten }))
 }
 
@@ -156,12 +135,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hourly_limit_holds_and_opens_at_the_next_hour() {
-        let limit = Uurlimiet::new(2);
+    fn the_hour_names_its_quota_and_the_wait_until_the_next() {
         let at = |t: &str| t.parse::<Timestamp>().expect("timestamp");
-        assert_eq!(limit.take(at("2026-11-28T10:15:00Z")), Ok(()));
-        assert_eq!(limit.take(at("2026-11-28T10:59:00Z")), Ok(()));
-        assert_eq!(limit.take(at("2026-11-28T10:59:30Z")), Err(30));
-        assert_eq!(limit.take(at("2026-11-28T11:00:00Z")), Ok(()));
+        let (quotum, vervalt, wait) = uur(at("2026-11-28T10:59:30Z"));
+        assert_eq!(quotum, "validaties/2026-11-28T10:00:00Z");
+        assert_eq!(vervalt, at("2026-11-28T12:00:00Z"));
+        assert_eq!(wait, 30);
+        assert_eq!(uur(at("2026-11-28T11:00:00Z")).2, 3600);
     }
 }

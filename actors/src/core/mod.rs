@@ -9,6 +9,7 @@ pub mod bsn;
 pub mod caps;
 pub mod clock;
 pub mod model;
+pub mod nacht;
 pub mod onderhoud;
 pub mod prognose;
 pub mod round;

@@ -36,7 +36,8 @@ pub use record::{AccountCount, DagTelling, Expiring, PrognoseRecord, RunRecord, 
 pub use record::{
     AccountRecord, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtInhoud,
     BerichtUitkomst, BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord,
-    NotificationRecord, ParkedBericht, Receipt, ReceiptCursor, VoorkeurRecord, WebhookJob,
+    NotificationRecord, ParkedBericht, Receipt, ReceiptCursor, Soort, VerzoekRecord,
+    VerzoekStatus, VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
 
@@ -514,10 +515,114 @@ pub trait Retention: Sharded {
     fn reclaim(&self, shard: usize, expired: &Expired) -> Result<(), StoreError>;
 }
 
+/// What [`Abonnementen::vraag_aan`] did with a verzoek.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aanvraag {
+    /// Stored, planned for its night.
+    Ingepland,
+    /// A verzoek of this afnemer with this id was already stored (as it is now): the caller
+    /// compares the digests.
+    Bestaand(VerzoekRecord),
+    /// Its night's quota for its soort is taken: nothing was stored.
+    Vol,
+}
+
+/// An active account, as a `volledig` extract reads it: the BSN, and the afnemers whose
+/// digital mail the citizen refused (a berichtenvoorkeur with `digitaal: false`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiefAccount {
+    pub bsn: String,
+    pub geweigerd: Vec<String>,
+}
+
+/// A mutatie's place: when the change was made, and whose it was. Ordered as a shard reads
+/// them; also the cursor of [`Abonnementen::mutaties`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MutatiePlek {
+    pub op_nanos: u64,
+    pub bsn: String,
+}
+
+/// The Abonnementservice's verzoeken and the durable quotas (the nights' and the
+/// Validatieservice's hours), and the reads its extracts are made of. Used by
+/// `http::abonnementen`, `http::validaties` and the abonnementen runner
+/// (`crate::abonnementen`).
+///
+/// A verzoek lives in one place (`oin ++ verzoek_id`; in CQL a table with that partition key),
+/// a quota is one small record per night and soort or per hour (a lightweight transaction
+/// in CQL); the extracts read each shard in pages with a cursor, so no call holds a scan
+/// open between pages.
+pub trait Abonnementen: Sharded {
+    /// Stores `verzoek` (and a `bsn-lijst`'s BSNs) if the quota named `quotum` (its night and
+    /// soort) has room under `limit`, taking one from it in the same write; synced. A verzoek
+    /// already stored under its (oin, id) is answered as [`Aanvraag::Bestaand`] and nothing
+    /// else happens.
+    fn vraag_aan(
+        &self,
+        verzoek: &VerzoekRecord,
+        bsns: &[u32],
+        quotum: &str,
+        limit: u32,
+        vervalt: jiff::Timestamp,
+    ) -> Result<Aanvraag, StoreError>;
+    fn verzoek(&self, oin: &str, verzoek_id: &str) -> Result<Option<VerzoekRecord>, StoreError>;
+    /// Every stored verzoek: at most a few nights' quotas, kept for the result's retention.
+    fn verzoeken(&self) -> Result<Vec<VerzoekRecord>, StoreError>;
+    /// Stores a verzoek's new status; synced.
+    fn put_verzoek(&self, verzoek: &VerzoekRecord) -> Result<(), StoreError>;
+    /// A `bsn-lijst`'s BSNs from position `vanaf` on, at most `max` (fewer only at the end).
+    fn verzoek_bsns(
+        &self,
+        oin: &str,
+        verzoek_id: &str,
+        vanaf: u64,
+        max: usize,
+    ) -> Result<Vec<u32>, StoreError>;
+    /// Removes a verzoek and its BSNs; synced.
+    fn delete_verzoek(&self, oin: &str, verzoek_id: &str) -> Result<(), StoreError>;
+    /// Takes one from the quota named `quotum` if it has room under `limit`; synced when it
+    /// does. Answers whether it did. The record may be forgotten after `vervalt`.
+    fn take_quotum(
+        &self,
+        quotum: &str,
+        limit: u32,
+        vervalt: jiff::Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Forgets the quotas whose `vervalt` is before `now`; answers how many.
+    fn expire_quota(&self, now: jiff::Timestamp) -> Result<u64, StoreError>;
+    /// The active accounts of `shard` after the BSN `na`, in BSN order, at most `max`.
+    fn actieve_accounts(
+        &self,
+        shard: usize,
+        na: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<ActiefAccount>, StoreError>;
+    /// The mutaties of `shard` for afnemer `oin` (or, with `None`, the openings and closings
+    /// of boxes, which count for every afnemer) made at or after `sinds`, after the place
+    /// `na`, in order of time; at most `max`.
+    fn mutaties(
+        &self,
+        shard: usize,
+        oin: Option<&str>,
+        sinds: jiff::Timestamp,
+        na: Option<&MutatiePlek>,
+        max: usize,
+    ) -> Result<Vec<MutatiePlek>, StoreError>;
+}
+
 /// The whole store, every role: what the server opens and hands out. Each consumer keeps only
 /// the role it uses (`Arc<dyn Store>` upcasts to `Arc<dyn Processing>` and the like).
 pub trait Store:
-    Parking + Processing + Receipts + Notifications + Citizens + Afnemers + Reports + Retention + Admin
+    Parking
+    + Processing
+    + Receipts
+    + Notifications
+    + Citizens
+    + Afnemers
+    + Reports
+    + Retention
+    + Abonnementen
+    + Admin
 {
 }
 
@@ -530,6 +635,7 @@ impl<T> Store for T where
         + Afnemers
         + Reports
         + Retention
+        + Abonnementen
         + Admin
 {
 }

@@ -68,12 +68,105 @@ pub struct VoorkeurRecord {
     pub gewijzigd_op: Timestamp,
 }
 
-/// A change of a citizen's berichtenvoorkeur for one afnemer, for the Abonnementservice's
-/// `mutaties`: keyed `oin ++ nanos ++ bsn` in the shard of the BSN.
+/// A change of a citizen's status for the Abonnementservice's `mutaties`, in the shard of the
+/// BSN, written in the same write as the change: a berichtenvoorkeur for one afnemer, keyed
+/// `oin ++ nanos ++ bsn`, or the box opened or closed, which counts for every afnemer, keyed
+/// [`BOX_MUTATIES`] `++ nanos ++ bsn` ([`mutatie_key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MutatieRecord {
-    /// Digital mail from this afnemer wanted after the change.
+    /// After the change: digital mail from this afnemer wanted (a voorkeur), or the box
+    /// active (a box's mutatie).
     pub digitaal: bool,
+}
+
+/// The scope of the mutaties of boxes opened and closed: one byte that no OIN (20 digits)
+/// begins with.
+pub(crate) const BOX_MUTATIES: &str = "*";
+
+/// `scope ++ nanos ++ bsn`: a mutatie's key, where the scope is an OIN or [`BOX_MUTATIES`].
+pub(crate) fn mutatie_key(scope: &str, op_nanos: u64, bsn: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(scope.len() + 8 + bsn.len());
+    key.extend_from_slice(scope.as_bytes());
+    key.extend_from_slice(&op_nanos.to_be_bytes());
+    key.extend_from_slice(bsn.as_bytes());
+    key
+}
+
+/// The three kinds of Abonnementservice verzoek (API.md: `volledig`, `bsn-lijst`, `mutaties`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Soort {
+    Volledig,
+    BsnLijst,
+    Mutaties,
+}
+
+impl Soort {
+    pub const ALL: [Self; 3] = [Self::Volledig, Self::BsnLijst, Self::Mutaties];
+
+    /// As API.md spells it; also the metrics' `soort` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Volledig => "volledig",
+            Self::BsnLijst => "bsn-lijst",
+            Self::Mutaties => "mutaties",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|soort| soort.as_str() == text)
+    }
+}
+
+/// Where a verzoek is: waiting for its night, running, or done with its result written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VerzoekStatus {
+    Ingepland,
+    Bezig,
+    Gereed,
+}
+
+impl VerzoekStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingepland => "ingepland",
+            Self::Bezig => "bezig",
+            Self::Gereed => "gereed",
+        }
+    }
+}
+
+/// An Abonnementservice verzoek, keyed `oin ++ verzoek_id` (each afnemer has its own ids).
+/// A `bsn-lijst`'s BSNs are kept beside it in parts ([`BsnDeel`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerzoekRecord {
+    pub oin: String,
+    /// Lowercase GUID.
+    pub verzoek_id: String,
+    pub soort: Soort,
+    /// SHA-256 of the request's content (soort, BSNs in order, mutatieDatum): "the same
+    /// verzoek again" is the same digest.
+    pub digest: [u8; 32],
+    pub mutatie_datum: Option<Timestamp>,
+    pub aantal_bsns: u32,
+    /// The night it runs in: the Amsterdam date its window opens on.
+    pub nacht: jiff::civil::Date,
+    pub aangevraagd_op: Timestamp,
+    pub status: VerzoekStatus,
+    pub gestart_op: Option<Timestamp>,
+    pub gereed_op: Option<Timestamp>,
+    /// Lines in the result, once `gereed`.
+    pub regels: u64,
+}
+
+/// One part of a `bsn-lijst`'s BSNs, in the order given (a BSN is 9 digits: a u32).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BsnDeel(pub Vec<u32>);
+
+/// A quota's use: how much of it is taken, and when its record may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotumRecord {
+    pub gebruikt: u32,
+    pub vervalt: Timestamp,
 }
 
 /// A bericht's place in a box: when it arrived, and where it was parked. Orders a box by
@@ -383,6 +476,9 @@ impl Record for BerichttypeRecord {}
 impl Record for PrognoseRecord {}
 impl Record for RunRecord {}
 impl Record for ExpiringBericht {}
+impl Record for VerzoekRecord {}
+impl Record for BsnDeel {}
+impl Record for QuotumRecord {}
 
 pub(crate) fn encode<T: Record>(record: &T) -> Vec<u8> {
     // Serialising these plain structs into a Vec cannot fail: postcard errors only on

@@ -45,6 +45,13 @@ pub(super) struct Catalog {
     pub(super) prognoses: Keyspace,
     /// The engine's runs (start ++ last seen) for availability: start nanos → run.
     pub(super) runs: Keyspace,
+    /// Abonnementservice verzoeken: oin ++ verzoekId → `VerzoekRecord`.
+    pub(super) verzoeken: Keyspace,
+    /// A `bsn-lijst`'s BSNs: oin ++ verzoekId ++ part (u32 big-endian) → `BsnDeel`.
+    pub(super) verzoek_bsns: Keyspace,
+    /// The durable quotas (the nights' verzoeken, the Validatieservice's hours): name →
+    /// `QuotumRecord`.
+    pub(super) quota: Keyspace,
 }
 
 /// Opens the catalog of the data directory `data_dir`, creating it in a new one. Checks the
@@ -64,6 +71,9 @@ pub(super) fn open_catalog(data_dir: &Path) -> Result<Catalog, StoreError> {
         meta,
         prognoses: db.keyspace("prognoses", KeyspaceCreateOptions::default)?,
         runs: db.keyspace("runs", KeyspaceCreateOptions::default)?,
+        verzoeken: db.keyspace("verzoeken", KeyspaceCreateOptions::default)?,
+        verzoek_bsns: db.keyspace("verzoek_bsns", KeyspaceCreateOptions::default)?,
+        quota: db.keyspace("quota", KeyspaceCreateOptions::default)?,
         db,
     })
 }

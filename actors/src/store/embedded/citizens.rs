@@ -4,8 +4,10 @@
 
 use super::EmbeddedStore;
 use super::retention::bericht_since;
+use super::shard::{GatedBatch, ShardHandles};
 use crate::store::record::{
-    Expiring, MutatieRecord, bijlage_key, decode, encode, expiry_key, prefixed,
+    BOX_MUTATIES, Expiring, MutatieRecord, bijlage_key, decode, encode, expiry_key, mutatie_key,
+    prefixed,
 };
 use crate::store::{AccountRecord, BoxEntry, BoxId, Citizens, StoreError, VoorkeurRecord};
 
@@ -19,10 +21,28 @@ impl Citizens for EmbeddedStore {
             .transpose()
     }
 
+    /// A change of `actief` (a box opened or closed, or a first account) writes a mutatie for
+    /// every afnemer in the same write; the shard's account lock keeps the comparison and the
+    /// write together.
     fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
         let handles = self.citizen_shard(&account.bsn);
+        let _accounts = handles
+            .account_lock
+            .lock()
+            .map_err(|_| StoreError::Closed)?;
+        let was_actief = self.account(&account.bsn)?.is_some_and(|old| old.actief);
         let mut write = handles.batch().synced();
         write.insert(&handles.accounts, account.bsn.as_bytes(), encode(account));
+        if was_actief != account.actief {
+            put_mutatie(
+                handles,
+                &mut write,
+                BOX_MUTATIES,
+                &account.bsn,
+                account.gewijzigd_op,
+                account.actief,
+            );
+        }
         Ok(write.commit()?)
     }
 
@@ -44,29 +64,31 @@ impl Citizens for EmbeddedStore {
         Ok(out)
     }
 
+    /// A change of `digitaal` (or a first voorkeur) writes a mutatie for its afnemer in the
+    /// same write; storing the same choice again writes none.
     fn put_voorkeur(&self, voorkeur: &VoorkeurRecord) -> Result<(), StoreError> {
         let handles = self.citizen_shard(&voorkeur.bsn);
+        let _accounts = handles
+            .account_lock
+            .lock()
+            .map_err(|_| StoreError::Closed)?;
+        let before = self.voorkeur(&voorkeur.bsn, &voorkeur.oin)?;
         let mut write = handles.batch().synced();
         write.insert(
             &handles.voorkeuren,
             prefixed(&voorkeur.bsn, voorkeur.oin.as_bytes()),
             encode(voorkeur),
         );
-        let nanos = crate::core::time::unix_nanos_u64(voorkeur.gewijzigd_op);
-        let mut mutation = prefixed(&voorkeur.oin, &nanos.to_be_bytes());
-        mutation.extend_from_slice(voorkeur.bsn.as_bytes());
-        write.insert(
-            &handles.expiry,
-            expiry_key(Expiring::Mutatie, voorkeur.gewijzigd_op, &mutation),
-            [],
-        );
-        write.insert(
-            &handles.mutaties,
-            mutation,
-            encode(&MutatieRecord {
-                digitaal: voorkeur.digitaal,
-            }),
-        );
+        if before.is_none_or(|old| old.digitaal != voorkeur.digitaal) {
+            put_mutatie(
+                handles,
+                &mut write,
+                &voorkeur.oin,
+                &voorkeur.bsn,
+                voorkeur.gewijzigd_op,
+                voorkeur.digitaal,
+            );
+        }
         Ok(write.commit()?)
     }
 
@@ -152,4 +174,18 @@ impl Citizens for EmbeddedStore {
         }
         Ok(())
     }
+}
+
+/// Adds a mutatie (and its entry in the retention index) to `write`.
+fn put_mutatie(
+    handles: &ShardHandles,
+    write: &mut GatedBatch<'_>,
+    scope: &str,
+    bsn: &str,
+    op: jiff::Timestamp,
+    digitaal: bool,
+) {
+    let key = mutatie_key(scope, crate::core::time::unix_nanos_u64(op), bsn);
+    write.insert(&handles.expiry, expiry_key(Expiring::Mutatie, op, &key), []);
+    write.insert(&handles.mutaties, key, encode(&MutatieRecord { digitaal }));
 }

@@ -37,6 +37,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Sender;
 
 mod admin;
+mod abonnementen;
 mod afnemers;
 pub mod backup;
 mod catalog;
@@ -76,6 +77,9 @@ pub struct EmbeddedStore {
     /// Held while a completion stamps and commits its receipts, and while a feed reader reads
     /// the time up to which it may answer: the feed grows only at its end.
     feed_lock: std::sync::Mutex<()>,
+    /// Held while a quota is read, compared and written (`Abonnementen::vraag_aan`,
+    /// `take_quotum`).
+    quota_lock: std::sync::Mutex<()>,
     /// Europe/Amsterdam: the calendar whose days the tellingen count.
     zone: jiff::tz::TimeZone,
     /// The cut gate: its read side is held by each processing write that spans shards
@@ -150,6 +154,7 @@ impl EmbeddedStore {
             available_bytes,
             closed: AtomicBool::new(false),
             feed_lock: std::sync::Mutex::new(()),
+            quota_lock: std::sync::Mutex::new(()),
             zone,
             cut_gate: RwLock::new(()),
             _dir_lock: dir_lock,

@@ -76,6 +76,9 @@ pub(super) struct ShardHandles {
     pub(super) claim_lock: Arc<std::sync::Mutex<()>>,
     /// Serialises changes to this shard's boxes that read first (deliver, mark, delete).
     pub(super) box_lock: Arc<std::sync::Mutex<()>>,
+    /// Held while an account or a voorkeur is compared with what is stored and written with
+    /// its mutatie.
+    pub(super) account_lock: Arc<std::sync::Mutex<()>>,
     pub(super) parked_berichten: Arc<AtomicU64>,
     /// Entries of `notifications` plus `notifications_later`: counted at start-up, then kept
     /// exact by the writes that add (a delivery of a new box entry) and remove (a send).
@@ -197,6 +200,7 @@ pub(super) fn open_shard(
         commit_gate: Arc::new(std::sync::RwLock::new(())),
         claim_lock: Arc::new(std::sync::Mutex::new(())),
         box_lock: Arc::new(std::sync::Mutex::new(())),
+        account_lock: Arc::new(std::sync::Mutex::new(())),
         parked_berichten: Arc::new(AtomicU64::new(parked_berichten)),
         notification_queue_depth: Arc::new(AtomicU64::new(queued)),
         webhook_outbox_depth: Arc::new(AtomicU64::new(outboxed)),

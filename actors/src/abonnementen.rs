@@ -1,0 +1,403 @@
+//! The Abonnementservice's runner: the actor that makes the night's extracts, on a thread of
+//! its own (a `SyncArbiter`) at a lower scheduling priority than the rest of the engine
+//! (nice 10), driven by a pacemaker of its own.
+//!
+//! On each beat it reads the injected clock once. While a night window is open it runs every
+//! verzoek planned for that night (or an earlier one) that is not `gereed`: all `volledig`
+//! verzoeken together in one pass over the accounts, then each `bsn-lijst`, then each
+//! `mutaties`. A result is written as gzip-compressed NDJSON to a temporary file, synced and
+//! renamed into place before the verzoek is stored `gereed`: a result is never served
+//! half-written. A crash or a stop leaves the verzoek `bezig` with at most a temporary file;
+//! the next beat in the window deletes that file and runs the verzoek again from its start.
+//! Outside the windows it forgets results older than their retention and expired quotas.
+//!
+//! Every read goes through the store's paged calls ([`Abonnementen::actieve_accounts`],
+//! [`Abonnementen::mutaties`], [`Abonnementen::verzoek_bsns`]), so memory stays bounded by a
+//! page and the writers' buffers, whatever the number of accounts; only a `mutaties` extract
+//! keeps the set of one shard's changed BSNs (4 bytes each) to list each once.
+
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actix::{Actor, ActorContext, Handler, SyncArbiter, SyncContext};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::core::clock::SharedClock;
+use crate::core::nacht::NachtVenster;
+use crate::pacemaker::{Drain, Pacemaker};
+use crate::store::{
+    Abonnementen, Citizens, Soort, StoreError, VerzoekRecord, VerzoekStatus, wil_digitaal,
+};
+
+/// Accounts, mutaties or BSNs read per store call.
+const PAGE: usize = 10_000;
+
+/// The file name a verzoek's result has in the results directory.
+pub fn resultaat_pad(dir: &Path, oin: &str, verzoek_id: &str) -> PathBuf {
+    dir.join(format!("{oin}-{verzoek_id}.ndjson.gz"))
+}
+
+fn tijdelijk_pad(dir: &Path, oin: &str, verzoek_id: &str) -> PathBuf {
+    dir.join(format!("{oin}-{verzoek_id}.ndjson.gz.tmp"))
+}
+
+/// What the runner needs to know.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    pub venster: NachtVenster,
+    /// Where results are written (`DATA_DIR/abonnementen`); it must exist.
+    pub resultaten: PathBuf,
+    /// How long a `gereed` verzoek and its result are kept after it is done.
+    pub bewaren: SignedDuration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("result file: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the engine is stopping")]
+    Stopping,
+}
+
+/// The runner. Public for the benchmark, which runs a night's work without the actor.
+#[derive(Clone)]
+pub struct Runner {
+    verzoeken: Arc<dyn Abonnementen>,
+    citizens: Arc<dyn Citizens>,
+    clock: SharedClock,
+    config: RunnerConfig,
+    stopping: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("resultaten", &self.config.resultaten)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A result being written: gzip into a temporary file, renamed into place when finished.
+struct Resultaat {
+    tijdelijk: PathBuf,
+    pad: PathBuf,
+    out: GzEncoder<BufWriter<File>>,
+    regels: u64,
+}
+
+impl Resultaat {
+    fn create(dir: &Path, verzoek: &VerzoekRecord) -> std::io::Result<Self> {
+        let tijdelijk = tijdelijk_pad(dir, &verzoek.oin, &verzoek.verzoek_id);
+        let file = File::create(&tijdelijk)?;
+        Ok(Self {
+            pad: resultaat_pad(dir, &verzoek.oin, &verzoek.verzoek_id),
+            tijdelijk,
+            out: GzEncoder::new(BufWriter::with_capacity(64 << 10, file), Compression::fast()),
+            regels: 0,
+        })
+    }
+
+    fn line(&mut self, bsn: &str, actief: bool) -> std::io::Result<()> {
+        let status = if actief { "actief" } else { "inactief" };
+        writeln!(self.out, "{{\"bsn\":\"{bsn}\",\"status\":\"{status}\"}}")?;
+        self.regels += 1;
+        Ok(())
+    }
+
+    /// Syncs the file and renames it into place (and syncs the directory): from here on the
+    /// whole result is there, or, after a crash before, none of it.
+    fn finish(self, dir: &Path) -> std::io::Result<u64> {
+        let file = self
+            .out
+            .finish()?
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.tijdelijk, &self.pad)?;
+        File::open(dir)?.sync_all()?;
+        Ok(self.regels)
+    }
+}
+
+impl Runner {
+    pub fn new(
+        verzoeken: Arc<dyn Abonnementen>,
+        citizens: Arc<dyn Citizens>,
+        clock: SharedClock,
+        config: RunnerConfig,
+        stopping: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            verzoeken,
+            citizens,
+            clock,
+            config,
+            stopping,
+        }
+    }
+
+    fn check_stopping(&self) -> Result<(), RunError> {
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(RunError::Stopping);
+        }
+        Ok(())
+    }
+
+    /// One beat: the open night's verzoeken, or else the clean-up. Answers how many verzoeken
+    /// it finished.
+    pub fn beat(&self) -> Result<usize, RunError> {
+        let now = self.clock.now();
+        let Some(nacht) = self.config.venster.open(now) else {
+            self.forget(now)?;
+            return Ok(0);
+        };
+        let due: Vec<VerzoekRecord> = self
+            .verzoeken
+            .verzoeken()?
+            .into_iter()
+            .filter(|verzoek| verzoek.nacht <= nacht.datum)
+            .filter(|verzoek| verzoek.status != VerzoekStatus::Gereed || !self.has_result(verzoek))
+            .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        self.run(due)
+    }
+
+    fn has_result(&self, verzoek: &VerzoekRecord) -> bool {
+        resultaat_pad(&self.config.resultaten, &verzoek.oin, &verzoek.verzoek_id).exists()
+    }
+
+    /// Runs `due` to the end: `volledig` together, then the others one by one.
+    pub fn run(&self, mut due: Vec<VerzoekRecord>) -> Result<usize, RunError> {
+        let started = self.clock.now();
+        for verzoek in &mut due {
+            verzoek.status = VerzoekStatus::Bezig;
+            verzoek.gestart_op = Some(started);
+            verzoek.gereed_op = None;
+            verzoek.regels = 0;
+            self.verzoeken.put_verzoek(verzoek)?;
+        }
+        let (volledig, others): (Vec<_>, Vec<_>) = due
+            .into_iter()
+            .partition(|verzoek| verzoek.soort == Soort::Volledig);
+        let mut done = 0;
+        if !volledig.is_empty() {
+            done += self.volledig(volledig)?;
+        }
+        for verzoek in others {
+            let mut resultaat = Resultaat::create(&self.config.resultaten, &verzoek)?;
+            match verzoek.soort {
+                Soort::BsnLijst => self.bsn_lijst(&verzoek, &mut resultaat)?,
+                Soort::Mutaties => self.mutaties(&verzoek, &mut resultaat)?,
+                Soort::Volledig => unreachable!("partitioned out above"),
+            }
+            self.gereed(verzoek, resultaat)?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
+    fn gereed(&self, mut verzoek: VerzoekRecord, resultaat: Resultaat) -> Result<(), RunError> {
+        verzoek.regels = resultaat.finish(&self.config.resultaten)?;
+        let now = self.clock.now();
+        verzoek.status = VerzoekStatus::Gereed;
+        verzoek.gereed_op = Some(now);
+        self.verzoeken.put_verzoek(&verzoek)?;
+        let soort = verzoek.soort.as_str();
+        metrics::counter!(crate::telemetry::ABONNEMENTEN_GEREED, "abonnement" => soort)
+            .increment(1);
+        let opent = self.config.venster.nacht(verzoek.nacht).opent;
+        metrics::histogram!(crate::telemetry::ABONNEMENTEN_DOORLOOPTIJD, "abonnement" => soort)
+            .record(now.duration_since(opent).as_secs_f64().max(0.0));
+        tracing::info!(
+            oin = verzoek.oin,
+            verzoek_id = verzoek.verzoek_id,
+            soort,
+            regels = verzoek.regels,
+            "abonnementsverzoek gereed"
+        );
+        Ok(())
+    }
+
+    /// Every `volledig` of the night in one pass over each shard's accounts: an active
+    /// account is a line in the result of each afnemer it did not refuse.
+    fn volledig(&self, verzoeken: Vec<VerzoekRecord>) -> Result<usize, RunError> {
+        let mut resultaten = verzoeken
+            .iter()
+            .map(|verzoek| Resultaat::create(&self.config.resultaten, verzoek))
+            .collect::<Result<Vec<_>, _>>()?;
+        for shard in 0..self.verzoeken.shard_count() {
+            let mut na: Option<String> = None;
+            loop {
+                self.check_stopping()?;
+                let page = self
+                    .verzoeken
+                    .actieve_accounts(shard, na.as_deref(), PAGE)?;
+                for account in &page {
+                    for (verzoek, resultaat) in verzoeken.iter().zip(&mut resultaten) {
+                        if !account.geweigerd.contains(&verzoek.oin) {
+                            resultaat.line(&account.bsn, true)?;
+                        }
+                    }
+                }
+                if page.len() < PAGE {
+                    break;
+                }
+                na = page.last().map(|account| account.bsn.clone());
+            }
+        }
+        let n = verzoeken.len();
+        for (verzoek, resultaat) in verzoeken.into_iter().zip(resultaten) {
+            self.gereed(verzoek, resultaat)?;
+        }
+        Ok(n)
+    }
+
+    /// Each BSN of the list, in the order given, with its status.
+    fn bsn_lijst(&self, verzoek: &VerzoekRecord, out: &mut Resultaat) -> Result<(), RunError> {
+        let mut vanaf = 0u64;
+        loop {
+            self.check_stopping()?;
+            let page =
+                self.verzoeken
+                    .verzoek_bsns(&verzoek.oin, &verzoek.verzoek_id, vanaf, PAGE)?;
+            for bsn in &page {
+                let bsn = format!("{bsn:09}");
+                out.line(&bsn, self.actief(&bsn, &verzoek.oin)?)?;
+            }
+            if page.len() < PAGE {
+                return Ok(());
+            }
+            vanaf += PAGE as u64;
+        }
+    }
+
+    /// Each citizen with a mutatie for this afnemer (its voorkeur, or his box opened or
+    /// closed) at or after `mutatieDatum`, once, with his status now; shard by shard, in BSN
+    /// order within a shard.
+    fn mutaties(&self, verzoek: &VerzoekRecord, out: &mut Resultaat) -> Result<(), RunError> {
+        let sinds = verzoek.mutatie_datum.unwrap_or(Timestamp::UNIX_EPOCH);
+        for shard in 0..self.verzoeken.shard_count() {
+            let mut bsns: Vec<u32> = Vec::new();
+            for scope in [Some(verzoek.oin.as_str()), None] {
+                let mut na = None;
+                loop {
+                    self.check_stopping()?;
+                    let page = self
+                        .verzoeken
+                        .mutaties(shard, scope, sinds, na.as_ref(), PAGE)?;
+                    bsns.extend(page.iter().filter_map(|plek| plek.bsn.parse::<u32>().ok()));
+                    if page.len() < PAGE {
+                        break;
+                    }
+                    na = page.last().cloned();
+                }
+            }
+            bsns.sort_unstable();
+            bsns.dedup();
+            for bsn in bsns {
+                let bsn = format!("{bsn:09}");
+                out.line(&bsn, self.actief(&bsn, &verzoek.oin)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `actief` as API.md means it: an active box, and digital mail from this afnemer wanted.
+    fn actief(&self, bsn: &str, oin: &str) -> Result<bool, StoreError> {
+        let account = self.citizens.account(bsn)?;
+        wil_digitaal(&*self.citizens, account.as_ref(), oin)
+    }
+
+    /// Deletes the verzoeken `gereed` longer ago than their retention, with their results,
+    /// what an interrupted run left behind, and the quotas that have expired.
+    fn forget(&self, now: Timestamp) -> Result<(), RunError> {
+        let horizon = now.checked_sub(self.config.bewaren).unwrap_or(Timestamp::MIN);
+        for verzoek in self.verzoeken.verzoeken()? {
+            let dir = &self.config.resultaten;
+            if verzoek.status != VerzoekStatus::Gereed {
+                remove_if_there(&tijdelijk_pad(dir, &verzoek.oin, &verzoek.verzoek_id))?;
+                continue;
+            }
+            if verzoek.gereed_op.is_some_and(|op| op < horizon) {
+                remove_if_there(&resultaat_pad(dir, &verzoek.oin, &verzoek.verzoek_id))?;
+                self.verzoeken
+                    .delete_verzoek(&verzoek.oin, &verzoek.verzoek_id)?;
+            }
+        }
+        self.verzoeken.expire_quota(now)?;
+        Ok(())
+    }
+}
+
+fn remove_if_there(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
+    }
+}
+
+/// The runner as an actor.
+struct RunnerActor {
+    runner: Runner,
+    drain_queued: Arc<AtomicBool>,
+}
+
+impl Actor for RunnerActor {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<Drain> for RunnerActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut SyncContext<Self>) {
+        self.drain_queued.store(false, Ordering::SeqCst);
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.runner.beat())) {
+            Ok(Ok(_) | Err(RunError::Stopping)) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "abonnementen: a run failed, retrying on the next beat");
+            }
+            Err(_) => {
+                tracing::error!("abonnementen: a run panicked, restarting the runner");
+                metrics::counter!(crate::telemetry::ACTOR_RESTARTS, "actor" => crate::telemetry::ACTOR_ABONNEMENTEN)
+                    .increment(1);
+                ctx.stop();
+            }
+        }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority to nice 10, so parking and processing
+/// come first when the cores are busy. A refusal (a sandbox without the right) is logged and
+/// otherwise ignored: the runner then competes as an equal.
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(error) = rustix::process::setpriority_process(Some(tid), 10) {
+        tracing::warn!(%error, "abonnementen: cannot lower the runner's priority");
+    }
+}
+
+/// Starts the runner on its own thread and has `pacemaker` drive it. The runner's `stopping`,
+/// once set, ends a run between two pages (the verzoek stays `bezig` and runs again after a
+/// restart).
+pub fn start(pacemaker: &mut Pacemaker, runner: Runner) {
+    let drain_queued = Arc::new(AtomicBool::new(false));
+    let flag = drain_queued.clone();
+    let addr = SyncArbiter::start(1, move || {
+        lower_priority();
+        RunnerActor {
+            runner: runner.clone(),
+            drain_queued: flag.clone(),
+        }
+    });
+    pacemaker.drive(addr.recipient(), drain_queued);
+}
