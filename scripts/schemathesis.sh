@@ -73,6 +73,11 @@ burst = 1000000
 [validaties]
 per_uur = 1000000
 
+[abonnementen]
+per_nacht_volledig = 1000000
+per_nacht_bsn_lijst = 1000000
+per_nacht_mutaties = 1000000
+
 [webhooks]
 allow_private_addresses = false
 EOF

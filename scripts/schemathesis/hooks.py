@@ -14,7 +14,7 @@ cases are left alone.
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import schemathesis
 
@@ -109,4 +109,26 @@ def map_case(context, case):
         bsns = case.body.get("bsns")
         if isinstance(bsns, list):
             case.body["bsns"] = [elfproef(bsn) for bsn in bsns]
+    elif case.method.upper() == "POST" and case.path == "/v1/abonnementsverzoeken":
+        # Each soort has its own fields (a schema of one object cannot say so): bsns only
+        # with bsn-lijst, mutatieDatum only with mutaties and within the mutaties' 90 days.
+        soort = case.body.get("soort")
+        bsns = case.body.get("bsns")
+        if soort == "bsn-lijst":
+            case.body["bsns"] = [elfproef(bsn) for bsn in bsns] if isinstance(bsns, list) and bsns else ["999993653"]
+        else:
+            case.body.pop("bsns", None)
+        if soort == "mutaties":
+            drawn = str(case.body.get("mutatieDatum", ""))
+            ago = timedelta(seconds=sum(map(ord, drawn)) % (80 * 24 * 3600) + 60)
+            case.body["mutatieDatum"] = (datetime.now(timezone.utc) - ago).strftime("%Y-%m-%dT%H:%M:%SZ")
+        else:
+            case.body.pop("mutatieDatum", None)
+        # As with batches: half the drawn verzoekIds are kept (200, 409), the others made from
+        # the content (202, or 200 for an equal one).
+        drawn = str(case.body.get("verzoekId", ""))
+        if drawn[-1:] in set("13579bdfBDF"):
+            content = json.dumps({k: v for k, v in case.body.items() if k != "verzoekId"},
+                                 sort_keys=True, default=str)
+            case.body["verzoekId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, content))
     return case

@@ -2136,6 +2136,22 @@ fn a_null_where_the_document_allows_none_is_refused() {
             with_null("bijlagen"),
             "berichten[0].bijlagen".into(),
         ),
+        (
+            "POST",
+            "/v1/abonnementsverzoeken",
+            "/v1/abonnementsverzoeken",
+            Some(&key),
+            json!({ "verzoekId": "0b9d1a2e-5f3c-4c1e-9a7b-2d3e4f5a6b7c", "soort": "bsn-lijst", "bsns": null }),
+            "bsns".into(),
+        ),
+        (
+            "POST",
+            "/v1/abonnementsverzoeken",
+            "/v1/abonnementsverzoeken",
+            Some(&key),
+            json!({ "verzoekId": "0b9d1a2e-5f3c-4c1e-9a7b-2d3e4f5a6b7c", "soort": "mutaties", "mutatieDatum": null }),
+            "mutatieDatum".into(),
+        ),
     ];
 
     // The document's optional, non-nullable fields of request bodies (and of a batch's
