@@ -4,7 +4,8 @@
 //! Covered here: every `examples/*.json` is known to this test and accepted by its endpoint
 //! (the berichttype 200/201, the batch 202 once its `AANMAAKDATUM` placeholder holds the time
 //! now, as README's `sed` fills it in, and then processed with a receipt; the forecast for next
-//! month 200/201; the Validatie request 200).
+//! month 200/201; the Validatie request 200; the abonnementsverzoek 202, planned for tonight's
+//! window).
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,11 +14,12 @@ use crate::support::{BEHEER_TOKEN, Engine, Reply, send};
 use serde_json::Value;
 
 /// The example bodies, by file name, in the order README's first session posts them.
-const EXAMPLES: [&str; 4] = [
+const EXAMPLES: [&str; 5] = [
     "berichttype.json",
     "batch.json",
     "prognose.json",
     "validatie.json",
+    "abonnementsverzoek.json",
 ];
 
 fn example(name: &str) -> String {
@@ -160,5 +162,23 @@ fn the_example_bodies_are_accepted_as_readme_posts_them() {
         sent["bsns"].as_array().map(Vec::len),
         "validatie: {}",
         reply.text()
+    );
+
+    let reply = send_raw(
+        &engine,
+        reqwest::Method::POST,
+        "/v1/abonnementsverzoeken",
+        &key,
+        example("abonnementsverzoek.json"),
+    );
+    assert_eq!(reply.status, 202, "abonnementsverzoek: {}", reply.text());
+    let sent: Value = serde_json::from_str(&example("abonnementsverzoek.json")).expect("JSON");
+    let verzoek = reply.json();
+    assert_eq!(verzoek["status"], "ingepland", "{verzoek}");
+    assert_eq!(verzoek["verzoekId"], sent["verzoekId"], "{verzoek}");
+    assert_eq!(
+        verzoek["aantalBsns"].as_u64(),
+        sent["bsns"].as_array().map(|b| b.len() as u64),
+        "{verzoek}"
     );
 }
