@@ -21,6 +21,7 @@ use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use actix::{Actor, ActorContext, Handler, SyncArbiter, SyncContext};
 use flate2::Compression;
@@ -33,6 +34,11 @@ use crate::pacemaker::{Drain, Pacemaker};
 use crate::store::{
     Abonnementen, Citizens, Soort, StoreError, VerzoekRecord, VerzoekStatus, wil_digitaal,
 };
+
+/// The real time a night's verzoeken may take by the runner's estimate: 90% of the 4 hours,
+/// the rest a margin for what the estimate misses. A verzoek that would take a night over it
+/// is refused when it is made.
+pub const NACHT_BUDGET: std::time::Duration = std::time::Duration::from_secs(4 * 3600 * 9 / 10);
 
 /// Accounts, mutaties or BSNs read per store call.
 const PAGE: usize = 10_000;
@@ -187,6 +193,7 @@ impl Runner {
             verzoek.gestart_op = Some(started);
             verzoek.gereed_op = None;
             verzoek.regels = 0;
+            verzoek.duur_ms = 0;
             self.verzoeken.put_verzoek(verzoek)?;
         }
         let (volledig, others): (Vec<_>, Vec<_>) = due
@@ -196,13 +203,15 @@ impl Runner {
         if !volledig.is_empty() {
             done += self.volledig(volledig)?;
         }
-        for verzoek in others {
+        for mut verzoek in others {
+            let began = Instant::now();
             let mut resultaat = Resultaat::create(&self.config.resultaten, &verzoek)?;
             match verzoek.soort {
                 Soort::BsnLijst => self.bsn_lijst(&verzoek, &mut resultaat)?,
                 Soort::Mutaties => self.mutaties(&verzoek, &mut resultaat)?,
                 Soort::Volledig => unreachable!("partitioned out above"),
             }
+            verzoek.duur_ms = millis(began.elapsed());
             self.gereed(verzoek, resultaat)?;
             done += 1;
         }
@@ -233,7 +242,8 @@ impl Runner {
 
     /// Every `volledig` of the night in one pass over each shard's accounts: an active
     /// account is a line in the result of each afnemer it did not refuse.
-    fn volledig(&self, verzoeken: Vec<VerzoekRecord>) -> Result<usize, RunError> {
+    fn volledig(&self, mut verzoeken: Vec<VerzoekRecord>) -> Result<usize, RunError> {
+        let began = Instant::now();
         let mut resultaten = verzoeken
             .iter()
             .map(|verzoek| Resultaat::create(&self.config.resultaten, verzoek))
@@ -259,6 +269,10 @@ impl Runner {
             }
         }
         let n = verzoeken.len();
+        let share = millis(began.elapsed()) / n as u64;
+        for verzoek in &mut verzoeken {
+            verzoek.duur_ms = share;
+        }
         for (verzoek, resultaat) in verzoeken.into_iter().zip(resultaten) {
             self.gereed(verzoek, resultaat)?;
         }
@@ -344,6 +358,72 @@ impl Runner {
     }
 }
 
+fn millis(elapsed: std::time::Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// What the runner can do in a night, from what it measured on the verzoeken still kept (the
+/// last `resultaat_bewaren_dagen`): the slowest it made each soort, per verzoek (`volledig`,
+/// `mutaties`) or per BSN (`bsn-lijst`). With nothing measured yet it knows nothing and
+/// estimates nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tempo {
+    volledig_ms: Option<f64>,
+    bsn_ms: Option<f64>,
+    mutaties_ms: Option<f64>,
+}
+
+impl Tempo {
+    pub fn measured<'a>(verzoeken: impl IntoIterator<Item = &'a VerzoekRecord>) -> Self {
+        let mut tempo = Self::default();
+        let slowest = |slot: &mut Option<f64>, value: f64| {
+            *slot = Some(slot.map_or(value, |known| known.max(value)));
+        };
+        for verzoek in verzoeken {
+            if verzoek.status != VerzoekStatus::Gereed {
+                continue;
+            }
+            let ms = verzoek.duur_ms as f64;
+            match verzoek.soort {
+                Soort::Volledig => slowest(&mut tempo.volledig_ms, ms),
+                Soort::BsnLijst => {
+                    slowest(
+                        &mut tempo.bsn_ms,
+                        ms / f64::from(verzoek.aantal_bsns.max(1)),
+                    );
+                }
+                Soort::Mutaties => slowest(&mut tempo.mutaties_ms, ms),
+            }
+        }
+        tempo
+    }
+
+    /// The estimated real time of one verzoek, in milliseconds (0 where nothing is known).
+    pub fn estimate_ms(&self, soort: Soort, aantal_bsns: u32) -> f64 {
+        match soort {
+            Soort::Volledig => self.volledig_ms.unwrap_or(0.0),
+            Soort::BsnLijst => self.bsn_ms.unwrap_or(0.0) * f64::from(aantal_bsns),
+            Soort::Mutaties => self.mutaties_ms.unwrap_or(0.0),
+        }
+    }
+
+    /// Whether `extra` still fits in a night that holds `planned`: their estimates together
+    /// within `budget` (the 4 hours of a night, less a margin the caller chose).
+    pub fn fits<'a>(
+        &self,
+        planned: impl IntoIterator<Item = &'a VerzoekRecord>,
+        extra: (Soort, u32),
+        budget: std::time::Duration,
+    ) -> bool {
+        let total: f64 = planned
+            .into_iter()
+            .map(|verzoek| self.estimate_ms(verzoek.soort, verzoek.aantal_bsns))
+            .sum::<f64>()
+            + self.estimate_ms(extra.0, extra.1);
+        total <= budget.as_secs_f64() * 1000.0
+    }
+}
+
 fn remove_if_there(path: &Path) -> std::io::Result<()> {
     match std::fs::remove_file(path) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
@@ -405,4 +485,65 @@ pub fn start(pacemaker: &mut Pacemaker, runner: Runner) {
         }
     });
     pacemaker.drive(addr.recipient(), drain_queued);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verzoek(
+        soort: Soort,
+        aantal_bsns: u32,
+        duur_ms: u64,
+        status: VerzoekStatus,
+    ) -> VerzoekRecord {
+        VerzoekRecord {
+            oin: "00000001234567890000".into(),
+            verzoek_id: "0b9d1a2e-5f3c-4c1e-9a7b-2d3e4f5a6b7c".into(),
+            soort,
+            digest: [0; 32],
+            mutatie_datum: None,
+            aantal_bsns,
+            nacht: jiff::civil::date(2026, 12, 7),
+            aangevraagd_op: Timestamp::UNIX_EPOCH,
+            status,
+            gestart_op: None,
+            gereed_op: None,
+            regels: 0,
+            duur_ms,
+        }
+    }
+
+    #[test]
+    fn the_tempo_is_the_slowest_measured_and_nothing_without_a_measure() {
+        let hour = std::time::Duration::from_secs(3600);
+        let unknown = Tempo::measured(&[]);
+        assert!(unknown.fits(&[], (Soort::BsnLijst, 1_000_000), hour));
+        assert_eq!(unknown.estimate_ms(Soort::Volledig, 0), 0.0);
+
+        let kept = [
+            verzoek(Soort::Volledig, 0, 60_000, VerzoekStatus::Gereed),
+            verzoek(Soort::Volledig, 0, 90_000, VerzoekStatus::Gereed),
+            verzoek(Soort::BsnLijst, 1_000, 100, VerzoekStatus::Gereed),
+            verzoek(Soort::BsnLijst, 1_000, 300, VerzoekStatus::Gereed),
+            // Not gereed: not measured.
+            verzoek(Soort::Mutaties, 0, 999_999, VerzoekStatus::Bezig),
+        ];
+        let tempo = Tempo::measured(&kept);
+        assert_eq!(tempo.estimate_ms(Soort::Volledig, 0), 90_000.0);
+        assert!((tempo.estimate_ms(Soort::BsnLijst, 1_000_000) - 300_000.0).abs() < 1e-6);
+        assert_eq!(tempo.estimate_ms(Soort::Mutaties, 0), 0.0);
+
+        // An hour holds 40 volledig of 90 s, not 41.
+        let planned: Vec<VerzoekRecord> = (0..39)
+            .map(|_| verzoek(Soort::Volledig, 0, 0, VerzoekStatus::Ingepland))
+            .collect();
+        assert!(tempo.fits(&planned, (Soort::Volledig, 0), hour));
+        let mut more = planned.clone();
+        more.push(verzoek(Soort::Volledig, 0, 0, VerzoekStatus::Ingepland));
+        assert!(!tempo.fits(&more, (Soort::Volledig, 0), hour));
+        // A list of 12,000,000 BSNs at 0.3 ms is an hour.
+        assert!(tempo.fits(&[], (Soort::BsnLijst, 12_000_000), hour));
+        assert!(!tempo.fits(&[], (Soort::BsnLijst, 12_000_001), hour));
+    }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use berichtenbox_actors::abonnementen::resultaat_pad;
+use berichtenbox_actors::abonnementen::{NACHT_BUDGET, Tempo, resultaat_pad};
 use berichtenbox_actors::core::nacht::Nacht;
 use berichtenbox_actors::core::rules;
 use berichtenbox_actors::store::{Aanvraag, Abonnementen, Soort, VerzoekRecord, VerzoekStatus};
@@ -299,7 +299,19 @@ enum Outcome {
     Ingepland(VerzoekRecord),
     Zelfde(VerzoekRecord),
     Anders,
-    Vol { soort: Soort, nacht: Nacht },
+    Vol {
+        soort: Soort,
+        nacht: Nacht,
+        reden: Reden,
+    },
+}
+
+/// Why a night takes no more.
+enum Reden {
+    /// Its quota for the soort is taken.
+    Quotum,
+    /// What it holds, at the tempo the runner measured, would not be gereed in time.
+    Tempo,
 }
 
 pub async fn vraag_aan(
@@ -335,7 +347,28 @@ pub async fn vraag_aan(
             gestart_op: None,
             gereed_op: None,
             regels: 0,
+            duur_ms: 0,
         };
+        // The night's room, as the runner measured its earlier nights; a verzoek already made
+        // is answered as it is (below), whatever the room.
+        if blocking
+            .store
+            .verzoek(&record.oin, &record.verzoek_id)?
+            .is_none()
+        {
+            let kept = blocking.store.verzoeken()?;
+            let planned = kept.iter().filter(|verzoek| {
+                verzoek.nacht == nacht.datum && verzoek.status != VerzoekStatus::Gereed
+            });
+            let extra = (record.soort, record.aantal_bsns);
+            if !Tempo::measured(&kept).fits(planned, extra, NACHT_BUDGET) {
+                return Ok(Outcome::Vol {
+                    soort: checked.soort,
+                    nacht,
+                    reden: Reden::Tempo,
+                });
+            }
+        }
         let (name, vervalt) = quotum(&nacht, checked.soort);
         let limit = blocking.config.abonnementen.per_nacht(checked.soort);
         Ok(
@@ -351,6 +384,7 @@ pub async fn vraag_aan(
                 Aanvraag::Vol => Outcome::Vol {
                     soort: checked.soort,
                     nacht,
+                    reden: Reden::Quotum,
                 },
             },
         )
@@ -371,15 +405,28 @@ pub async fn vraag_aan(
         Outcome::Anders => Err(ApiError::Conflict(
             "Deze afnemer deed al een verzoek met dit verzoekId, met een andere inhoud.".into(),
         )),
-        Outcome::Vol { soort, nacht } => {
+        Outcome::Vol {
+            soort,
+            nacht,
+            reden,
+        } => {
             let now = state.clock.now();
             let opent_local = nacht.opent.to_zoned(state.zone.clone());
+            let waarom = match reden {
+                Reden::Quotum => format!(
+                    "heeft geen ruimte meer voor verzoeken van de soort {}",
+                    soort.as_str()
+                ),
+                Reden::Tempo => "kan dit verzoek er niet meer bij hebben: met wat al is \
+                                 ingepland zou het niet binnen 4 uur na het openen van het \
+                                 nachtvenster gereed zijn (geschat naar eerdere nachten)"
+                    .to_owned(),
+            };
             Err(ApiError::TooManyRequests {
                 detail: format!(
-                    "De nacht van {} heeft geen ruimte meer voor verzoeken van de soort {}. Een \
-                     verzoek dat vanaf {} wordt gedaan, wordt de nacht daarna uitgevoerd.",
+                    "De nacht van {} {waarom}. Een verzoek dat vanaf {} wordt gedaan, wordt de \
+                     nacht daarna uitgevoerd.",
                     nacht.naam(),
-                    soort.as_str(),
                     opent_local.strftime("%Y-%m-%d %H:%M %Z"),
                 ),
                 retry_after_seconds: nacht

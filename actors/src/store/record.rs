@@ -156,6 +156,10 @@ pub struct VerzoekRecord {
     pub gereed_op: Option<Timestamp>,
     /// Lines in the result, once `gereed`.
     pub regels: u64,
+    /// What making the result cost in real time (not the engine's clock), in milliseconds,
+    /// once `gereed`: its own run, or for a `volledig` its share of the night's one pass. The
+    /// measure of what the next nights can take ([`crate::abonnementen::Tempo`]).
+    pub duur_ms: u64,
 }
 
 /// One part of a `bsn-lijst`'s BSNs, in the order given (a BSN is 9 digits: a u32).
