@@ -24,7 +24,15 @@
 //! - Isolation: one afnemer's batches, receipts, outbox and berichtIds are not another's; one
 //!   citizen's box, account and voorkeuren are not another's.
 //! - Reports and the catalog: tellingen count once, records round-trip.
+//! - Abonnementen: a verzoek is stored only within its night's quota (taken in the same write,
+//!   durably), once per (oin, id); a `bsn-lijst` reads back in the order given from any
+//!   position; a deleted verzoek takes its BSNs with it; quotas count to their limit and are
+//!   forgotten only when expired; the extracts' paged reads (active accounts with their
+//!   refusals, mutaties since a moment per scope) list everything exactly once; only a change
+//!   of `actief` or `digitaal` is a mutatie.
 //! - [`park_model`]: a property test of parking against a model, with bursts and restarts.
+//! - [`abonnementen_model`]: a property test of the Abonnementservice's `mutaties` and
+//!   `volledig` results (through the runner) against a model of boxes and voorkeuren.
 //!
 //! Compiled for this crate's tests and with the `conformance` feature; it does no I/O of its
 //! own beyond the store's, and never reads the system clock (a `ManualClock` drives it).
@@ -36,17 +44,20 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{
-    AccountRecord, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtClaim,
-    BerichtInhoud, BerichtUitkomst, BerichttypeRecord, BoxEntry, BoxId, CapWindowRecord,
-    Completion, Delivery, ParkOutcome, ParkRequest, ParkedBatch, PrognoseRecord, Receipt,
-    RunRecord, Store, VoorkeurRecord, WebhookJob, wil_digitaal,
+    Aanvraag, AccountRecord, ActiefAccount, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus,
+    BerichtClaim, BerichtInhoud, BerichtUitkomst, BerichttypeRecord, BoxEntry, BoxId,
+    CapWindowRecord, Completion, Delivery, MutatiePlek, ParkOutcome, ParkRequest, ParkedBatch,
+    PrognoseRecord, Receipt, RunRecord, Soort, Store, VerzoekRecord, VerzoekStatus, VoorkeurRecord,
+    WebhookJob, wil_digitaal,
 };
 use crate::core::clock::{ManualClock, SharedClock};
 use crate::core::model::{Batch, Bericht, Bijlage};
 use crate::core::verwerking::{Stadium, VerwerkingsCode};
 
+pub mod abonnementen_model;
 pub mod park_model;
 
+pub use abonnementen_model::abonnementen_model;
 pub use park_model::parking_model;
 
 /// A backend under test.
@@ -83,7 +94,15 @@ macro_rules! store_conformance_tests {
             tellingen_count_parks_and_completions_once,
             catalog_and_reports_round_trip,
             a_revoked_api_key_stays_revoked,
-            parking_model
+            vraag_aan_stores_within_the_quota_durably,
+            verzoek_bsns_pages_across_parts_in_the_order_given,
+            delete_verzoek_removes_it_with_its_bsns,
+            take_quotum_counts_to_its_limit_and_expires,
+            actieve_accounts_pages_through_each_shard,
+            mutaties_page_in_time_order_per_scope,
+            only_changes_write_mutaties,
+            parking_model,
+            abonnementen_model
         );
     };
     (@each $backend:expr; $($check:ident),+ $(,)?) => {
@@ -1317,4 +1336,926 @@ pub fn catalog_and_reports_round_trip(backend: &mut dyn Backend) {
     assert!(mine.iter().all(|p| p.oin == OIN_A));
     assert_eq!(store.prognoses(None).expect("prognoses").len(), 3);
     assert_eq!(store.runs().expect("runs"), vec![moved_on]);
+}
+
+/// `n` distinct valid BSNs (nine digits passing the elfproef), ascending, from `from` (an
+/// eight-digit prefix) on.
+pub(crate) fn valid_bsns(from: u32, n: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    let mut prefix = from;
+    while out.len() < n {
+        let digits = format!("{prefix:08}");
+        let sum: u32 = digits
+            .bytes()
+            .zip((2..=9).rev())
+            .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+            .sum();
+        let check = sum % 11;
+        if check < 10 && sum > check {
+            let bsn = format!("{digits}{check}");
+            assert!(
+                crate::core::bsn::is_valid_bsn(&bsn),
+                "{bsn} passes the elfproef"
+            );
+            out.push(bsn);
+        }
+        prefix += 1;
+    }
+    out
+}
+
+/// An Abonnementservice verzoek of `oin` with id number `no`, planned for the night of 3
+/// November 2026.
+fn abo_verzoek(oin: &str, no: u64, soort: Soort, aantal_bsns: u32) -> VerzoekRecord {
+    VerzoekRecord {
+        oin: oin.to_owned(),
+        verzoek_id: guid(0xab0, no),
+        soort,
+        digest: [no as u8; 32],
+        mutatie_datum: (soort == Soort::Mutaties).then(|| ts("2026-11-01T00:00:00Z")),
+        aantal_bsns,
+        nacht: jiff::civil::date(2026, 11, 3),
+        aangevraagd_op: ts("2026-11-03T12:00:00Z"),
+        status: VerzoekStatus::Ingepland,
+        gestart_op: None,
+        gereed_op: None,
+        regels: 0,
+    }
+}
+
+fn all_verzoeken(store: &dyn Store) -> Vec<VerzoekRecord> {
+    let mut all = store.verzoeken().expect("verzoeken");
+    all.sort_by(|a, b| (&a.oin, &a.verzoek_id).cmp(&(&b.oin, &b.verzoek_id)));
+    all
+}
+
+fn sorted_verzoeken(mut verzoeken: Vec<VerzoekRecord>) -> Vec<VerzoekRecord> {
+    verzoeken.sort_by(|a, b| (&a.oin, &a.verzoek_id).cmp(&(&b.oin, &b.verzoek_id)));
+    verzoeken
+}
+
+/// A `bsn-lijst`'s BSNs read back in pages of `max` from position `vanaf`.
+fn read_bsns(store: &dyn Store, verzoek: &VerzoekRecord, vanaf: u64, max: usize) -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut at = vanaf;
+    loop {
+        let page = store
+            .verzoek_bsns(&verzoek.oin, &verzoek.verzoek_id, at, max)
+            .expect("verzoek bsns");
+        assert!(page.len() <= max, "a page of at most {max}");
+        let full = page.len() == max;
+        at += page.len() as u64;
+        all.extend(page);
+        if !full {
+            return all;
+        }
+    }
+}
+
+/// Abonnementen: `vraag_aan` stores a verzoek (and a `bsn-lijst`'s BSNs) while its night's quota
+/// has room, taking one from it; the same (oin, id) again is `Bestaand` with what is stored,
+/// whatever the quota and the content; a full quota is `Vol` and stores nothing; the quota
+/// and the verzoeken survive a restart; `put_verzoek` stores a new status.
+pub fn vraag_aan_stores_within_the_quota_durably(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let vervalt = ts("2026-11-05T00:00:00Z");
+    let nacht = "2026-11-03/volledig";
+    let a1 = abo_verzoek(OIN_A, 1, Soort::Volledig, 0);
+    assert_eq!(
+        store
+            .vraag_aan(&a1, &[], nacht, 2, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Ingepland
+    );
+    assert_eq!(
+        store.verzoek(OIN_A, &a1.verzoek_id).expect("verzoek"),
+        Some(a1.clone())
+    );
+    for limit in [0, 1, 2, 100] {
+        assert_eq!(
+            store
+                .vraag_aan(&a1, &[], nacht, limit, vervalt)
+                .expect("again"),
+            Aanvraag::Bestaand(a1.clone()),
+            "the same verzoek again, limit {limit}"
+        );
+    }
+    let other_content = VerzoekRecord {
+        soort: Soort::BsnLijst,
+        digest: [0xee; 32],
+        aantal_bsns: 3,
+        ..a1.clone()
+    };
+    assert_eq!(
+        store
+            .vraag_aan(
+                &other_content,
+                &[1, 2, 3],
+                "2026-11-03/bsn-lijst",
+                100,
+                vervalt
+            )
+            .expect("other content"),
+        Aanvraag::Bestaand(a1.clone()),
+        "the same id with other content answers what is stored"
+    );
+    assert!(
+        read_bsns(&*store, &a1, 0, 10).is_empty(),
+        "a Bestaand stores no BSNs"
+    );
+    assert_eq!(
+        store.verzoek(OIN_A, &a1.verzoek_id).expect("verzoek"),
+        Some(a1.clone()),
+        "a Bestaand changes nothing"
+    );
+
+    // The same id under another afnemer is another verzoek: it takes the quota's second place.
+    let b1 = VerzoekRecord {
+        oin: OIN_B.to_owned(),
+        ..a1.clone()
+    };
+    assert_eq!(
+        store
+            .vraag_aan(&b1, &[], nacht, 2, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Ingepland
+    );
+    let a2 = abo_verzoek(OIN_A, 2, Soort::Volledig, 0);
+    assert_eq!(
+        store
+            .vraag_aan(&a2, &[], nacht, 2, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Vol
+    );
+    assert_eq!(store.verzoek(OIN_A, &a2.verzoek_id).expect("verzoek"), None);
+
+    // Another quota (another soort or night) has its own room; a full one stores no BSNs.
+    let lijst = "2026-11-03/bsn-lijst";
+    let bsns: Vec<u32> = (0..25_000).map(|i| 100_000_000 + i * 7).collect();
+    let a3 = abo_verzoek(OIN_A, 3, Soort::BsnLijst, 25_000);
+    assert_eq!(
+        store
+            .vraag_aan(&a3, &bsns, lijst, 1, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Ingepland
+    );
+    let a4 = abo_verzoek(OIN_A, 4, Soort::BsnLijst, 2);
+    assert_eq!(
+        store
+            .vraag_aan(&a4, &[123_456_782, 999_993_653], lijst, 1, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Vol
+    );
+    assert_eq!(store.verzoek(OIN_A, &a4.verzoek_id).expect("verzoek"), None);
+    assert!(
+        read_bsns(&*store, &a4, 0, 10).is_empty(),
+        "Vol stores no BSNs"
+    );
+    assert_eq!(
+        all_verzoeken(&*store),
+        sorted_verzoeken(vec![a1.clone(), b1.clone(), a3.clone()])
+    );
+
+    let store = backend.reopen(store);
+    assert_eq!(
+        store
+            .vraag_aan(&a2, &[], nacht, 2, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Vol,
+        "the quota survives a restart"
+    );
+    assert_eq!(
+        store.vraag_aan(&a1, &[], nacht, 2, vervalt).expect("again"),
+        Aanvraag::Bestaand(a1.clone()),
+        "a verzoek survives a restart"
+    );
+    assert_eq!(read_bsns(&*store, &a3, 0, 100_000), bsns);
+    assert_eq!(
+        store
+            .vraag_aan(&a2, &[], nacht, 3, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Ingepland,
+        "a higher limit leaves room"
+    );
+    let a5 = abo_verzoek(OIN_A, 5, Soort::Volledig, 0);
+    assert_eq!(
+        store
+            .vraag_aan(&a5, &[], nacht, 3, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Vol
+    );
+    assert_eq!(
+        all_verzoeken(&*store),
+        sorted_verzoeken(vec![a1.clone(), b1.clone(), a2.clone(), a3.clone()])
+    );
+
+    let gereed = VerzoekRecord {
+        status: VerzoekStatus::Gereed,
+        gestart_op: Some(ts("2026-11-03T23:00:00Z")),
+        gereed_op: Some(ts("2026-11-03T23:05:00Z")),
+        regels: 7,
+        ..a1.clone()
+    };
+    store.put_verzoek(&gereed).expect("put verzoek");
+    let store = backend.reopen(store);
+    assert_eq!(
+        store.verzoek(OIN_A, &a1.verzoek_id).expect("verzoek"),
+        Some(gereed.clone())
+    );
+    assert_eq!(
+        store.verzoek(OIN_B, &b1.verzoek_id).expect("verzoek"),
+        Some(b1),
+        "another afnemer's verzoek of the same id is untouched"
+    );
+    assert_eq!(
+        store
+            .vraag_aan(&a1, &[], nacht, 100, vervalt)
+            .expect("again"),
+        Aanvraag::Bestaand(gereed)
+    );
+}
+
+/// Abonnementen: a `bsn-lijst`'s BSNs read back in the order given from any position, in
+/// pages of any size, across the store's internal parts; past the end, nothing.
+pub fn verzoek_bsns_pages_across_parts_in_the_order_given(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let vervalt = ts("2026-11-05T00:00:00Z");
+    // Not sorted, with repeats: the order given is what comes back.
+    let lang: Vec<u32> = (0..45_001u32)
+        .map(|i| (i.wrapping_mul(7_919).wrapping_add(12_345)) % 1_000_000_000)
+        .chain([111_111_109, 111_111_109])
+        .collect();
+    let rond: Vec<u32> = (0..40_000u32).rev().map(|i| 200_000_000 + i).collect();
+    let kort: Vec<u32> = vec![999_993_653, 11_111_112, 999_993_653];
+    let lists = [
+        (abo_verzoek(OIN_A, 1, Soort::BsnLijst, 45_003), lang),
+        (abo_verzoek(OIN_A, 2, Soort::BsnLijst, 40_000), rond),
+        (abo_verzoek(OIN_B, 1, Soort::BsnLijst, 3), kort),
+        (abo_verzoek(OIN_B, 2, Soort::BsnLijst, 0), Vec::new()),
+    ];
+    for (verzoek, bsns) in &lists {
+        assert_eq!(
+            store
+                .vraag_aan(verzoek, bsns, "2026-11-03/bsn-lijst", 150, vervalt)
+                .expect("vraag aan"),
+            Aanvraag::Ingepland
+        );
+    }
+    let check = |store: &dyn Store| {
+        for (verzoek, bsns) in &lists {
+            let n = bsns.len();
+            for (vanaf, max) in [
+                (0, usize::MAX),
+                (0, 20_000),
+                (19_999, 2),
+                (20_000, 20_000),
+                (12_345, 30_000),
+                (39_999, 10_000),
+                (40_000, 5),
+                (45_000, 10),
+                (n, 1),
+                (n + 1, 10),
+                (1_000_000, 10),
+                (7, 0),
+            ] {
+                let got = store
+                    .verzoek_bsns(&verzoek.oin, &verzoek.verzoek_id, vanaf as u64, max)
+                    .expect("verzoek bsns");
+                let want: Vec<u32> = bsns.iter().skip(vanaf).take(max).copied().collect();
+                assert_eq!(
+                    got, want,
+                    "{} BSNs from {vanaf}, at most {max}",
+                    verzoek.verzoek_id
+                );
+            }
+            for page in [1_000, 7_777, 20_000, 20_001] {
+                assert_eq!(&read_bsns(store, verzoek, 0, page), bsns, "pages of {page}");
+            }
+            assert_eq!(&read_bsns(store, verzoek, 3, 9_999)[..], &bsns[3.min(n)..]);
+        }
+        let unknown = abo_verzoek(OIN_C, 1, Soort::BsnLijst, 0);
+        assert!(read_bsns(store, &unknown, 0, 100).is_empty());
+    };
+    check(&*store);
+    let store = backend.reopen(store);
+    check(&*store);
+}
+
+/// Abonnementen: `delete_verzoek` removes a verzoek with its BSNs, for good, and nothing else;
+/// the same id may then be asked for again, with a new list.
+pub fn delete_verzoek_removes_it_with_its_bsns(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let vervalt = ts("2026-11-05T00:00:00Z");
+    let lijst = "2026-11-03/bsn-lijst";
+    let lang: Vec<u32> = (0..25_000u32).map(|i| 300_000_000 + i).collect();
+    let a1 = abo_verzoek(OIN_A, 1, Soort::BsnLijst, 25_000);
+    let a2 = abo_verzoek(OIN_A, 2, Soort::BsnLijst, 3);
+    let b1 = VerzoekRecord {
+        oin: OIN_B.to_owned(),
+        ..a1.clone()
+    };
+    for (verzoek, bsns) in [(&a1, &lang[..]), (&a2, &[1, 2, 3][..]), (&b1, &lang[..5])] {
+        assert_eq!(
+            store
+                .vraag_aan(verzoek, bsns, lijst, 150, vervalt)
+                .expect("vraag aan"),
+            Aanvraag::Ingepland
+        );
+    }
+    store
+        .delete_verzoek(OIN_A, &a1.verzoek_id)
+        .expect("delete verzoek");
+    store
+        .delete_verzoek(OIN_C, &a1.verzoek_id)
+        .expect("deleting an unknown verzoek is no error");
+    let check = |store: &dyn Store| {
+        assert_eq!(store.verzoek(OIN_A, &a1.verzoek_id).expect("verzoek"), None);
+        assert!(
+            read_bsns(store, &a1, 0, 100_000).is_empty(),
+            "its BSNs are gone"
+        );
+        assert!(
+            store
+                .verzoek_bsns(OIN_A, &a1.verzoek_id, 20_000, 10)
+                .expect("verzoek bsns")
+                .is_empty(),
+            "every part of its BSNs is gone"
+        );
+        assert_eq!(read_bsns(store, &a2, 0, 100), vec![1, 2, 3]);
+        assert_eq!(read_bsns(store, &b1, 0, 100), lang[..5].to_vec());
+        assert_eq!(
+            all_verzoeken(store),
+            sorted_verzoeken(vec![a2.clone(), b1.clone()])
+        );
+    };
+    check(&*store);
+    let store = backend.reopen(store);
+    check(&*store);
+
+    // Asked for again after its deletion, the id is a new verzoek with only its new list.
+    let again = VerzoekRecord {
+        digest: [0x77; 32],
+        aantal_bsns: 2,
+        ..a1.clone()
+    };
+    assert_eq!(
+        store
+            .vraag_aan(&again, &[999_993_653, 123_456_782], lijst, 150, vervalt)
+            .expect("vraag aan"),
+        Aanvraag::Ingepland
+    );
+    assert_eq!(
+        read_bsns(&*store, &again, 0, 100_000),
+        vec![999_993_653, 123_456_782]
+    );
+    assert_eq!(
+        store.verzoek(OIN_A, &a1.verzoek_id).expect("verzoek"),
+        Some(again)
+    );
+}
+
+/// Abonnementen: `take_quotum` takes up to its limit and no further, also across a restart;
+/// each quota is its own; `expire_quota` forgets exactly the quotas whose `vervalt` is before
+/// `now` (a forgotten quota starts again from nothing), for good.
+pub fn take_quotum_counts_to_its_limit_and_expires(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let uur = ts("2026-11-03T13:00:00Z");
+    let dag = ts("2026-11-04T00:00:00Z");
+    let q = "validaties/2026-11-03T12";
+    for i in 0..3 {
+        assert!(store.take_quotum(q, 3, uur).expect("take"), "take {i}");
+    }
+    assert!(!store.take_quotum(q, 3, uur).expect("take"), "the limit");
+    assert!(!store.take_quotum("leeg", 0, uur).expect("take"), "limit 0");
+    let store = backend.reopen(store);
+    assert!(
+        !store.take_quotum(q, 3, uur).expect("take"),
+        "the quota survives a restart"
+    );
+    assert!(store.take_quotum(q, 4, uur).expect("take"));
+    assert!(!store.take_quotum(q, 4, uur).expect("take"));
+    assert!(
+        store.take_quotum("dag", 1, dag).expect("take"),
+        "its own quota"
+    );
+    assert!(!store.take_quotum("dag", 1, dag).expect("take"));
+    // A verzoek's quota is a quota like the others.
+    let a1 = abo_verzoek(OIN_A, 1, Soort::Mutaties, 0);
+    assert_eq!(
+        store
+            .vraag_aan(&a1, &[], "2026-11-03/mutaties", 1, uur)
+            .expect("vraag aan"),
+        Aanvraag::Ingepland
+    );
+
+    assert_eq!(
+        store.expire_quota(uur).expect("expire"),
+        0,
+        "a quota is kept until its vervalt"
+    );
+    let na_uur = uur + jiff::SignedDuration::from_nanos(1);
+    assert_eq!(
+        store.expire_quota(na_uur).expect("expire"),
+        2,
+        "the hour's quota and the verzoek's"
+    );
+    let store = backend.reopen(store);
+    assert_eq!(
+        store.expire_quota(na_uur).expect("expire"),
+        0,
+        "forgotten for good"
+    );
+    assert!(
+        !store.take_quotum("dag", 1, dag).expect("take"),
+        "an unexpired quota stays taken"
+    );
+    for i in 0..4 {
+        assert!(
+            store.take_quotum(q, 4, uur).expect("take"),
+            "a forgotten quota starts from nothing: take {i}"
+        );
+    }
+    assert!(!store.take_quotum(q, 4, uur).expect("take"));
+    let a2 = abo_verzoek(OIN_A, 2, Soort::Mutaties, 0);
+    assert_eq!(
+        store
+            .vraag_aan(&a2, &[], "2026-11-03/mutaties", 1, uur)
+            .expect("vraag aan"),
+        Aanvraag::Ingepland,
+        "a forgotten night quota has room again"
+    );
+    assert_eq!(
+        store
+            .expire_quota(ts("2026-11-05T00:00:00Z"))
+            .expect("expire"),
+        3
+    );
+}
+
+fn abo_account(bsn: &str, actief: bool, at: Timestamp) -> AccountRecord {
+    AccountRecord {
+        bsn: bsn.to_owned(),
+        email: None,
+        notificaties: false,
+        actief,
+        geopend_op: at,
+        gewijzigd_op: at,
+    }
+}
+
+fn abo_voorkeur(bsn: &str, oin: &str, digitaal: bool, at: Timestamp) -> VoorkeurRecord {
+    VoorkeurRecord {
+        bsn: bsn.to_owned(),
+        oin: oin.to_owned(),
+        digitaal,
+        gewijzigd_op: at,
+    }
+}
+
+/// Every shard's active accounts, read in pages of `max` after `na`: each shard's in strictly
+/// increasing BSN order, every page at most `max`.
+fn all_actieve_accounts(store: &dyn Store, max: usize) -> Vec<ActiefAccount> {
+    let mut all = Vec::new();
+    for shard in 0..store.shard_count() {
+        let mut na: Option<String> = None;
+        let mut shard_accounts: Vec<ActiefAccount> = Vec::new();
+        loop {
+            let page = store
+                .actieve_accounts(shard, na.as_deref(), max)
+                .expect("actieve accounts");
+            assert!(page.len() <= max, "a page of at most {max}");
+            if let Some(na) = &na {
+                assert!(page.iter().all(|account| &account.bsn > na), "after {na}");
+            }
+            let full = page.len() == max;
+            na = page.last().map(|account| account.bsn.clone());
+            shard_accounts.extend(page);
+            if !full {
+                break;
+            }
+        }
+        assert!(
+            shard_accounts.windows(2).all(|w| w[0].bsn < w[1].bsn),
+            "shard {shard}: in BSN order, each once"
+        );
+        all.extend(shard_accounts);
+    }
+    for account in &mut all {
+        account.geweigerd.sort();
+    }
+    all.sort_by(|a, b| a.bsn.cmp(&b.bsn));
+    all
+}
+
+/// Abonnementen: `actieve_accounts` pages through each shard with `na` and `max`: every active
+/// account exactly once, in BSN order, never an inactive one (closed, never opened, or only a
+/// voorkeur), with `geweigerd` exactly the afnemers whose voorkeur is `digitaal: false`.
+pub fn actieve_accounts_pages_through_each_shard(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let bsns = valid_bsns(10_000_000, 48);
+    let mut at = ts("2026-11-03T08:00:00Z");
+    let mut tick = || {
+        at += jiff::SignedDuration::from_secs(1);
+        at
+    };
+    let mut expected: Vec<ActiefAccount> = Vec::new();
+    for (i, bsn) in bsns.iter().enumerate() {
+        let actief = match i % 5 {
+            0 => {
+                store
+                    .put_account(&abo_account(bsn, true, tick()))
+                    .expect("open");
+                true
+            }
+            1 => {
+                store
+                    .put_account(&abo_account(bsn, false, tick()))
+                    .expect("inactive");
+                false
+            }
+            2 => {
+                store
+                    .put_account(&abo_account(bsn, true, tick()))
+                    .expect("open");
+                store
+                    .put_account(&abo_account(bsn, false, tick()))
+                    .expect("close");
+                false
+            }
+            3 => {
+                store
+                    .put_account(&abo_account(bsn, true, tick()))
+                    .expect("open");
+                store
+                    .put_account(&abo_account(bsn, false, tick()))
+                    .expect("close");
+                store
+                    .put_account(&abo_account(bsn, true, tick()))
+                    .expect("reopen");
+                true
+            }
+            _ => false, // only voorkeuren, no account
+        };
+        let mut geweigerd = Vec::new();
+        if i % 3 == 0 {
+            store
+                .put_voorkeur(&abo_voorkeur(bsn, OIN_A, false, tick()))
+                .expect("voorkeur");
+            geweigerd.push(OIN_A.to_owned());
+        }
+        if i % 4 == 0 {
+            store
+                .put_voorkeur(&abo_voorkeur(bsn, OIN_B, false, tick()))
+                .expect("voorkeur");
+            geweigerd.push(OIN_B.to_owned());
+        }
+        if i % 7 == 0 {
+            store
+                .put_voorkeur(&abo_voorkeur(bsn, OIN_C, false, tick()))
+                .expect("voorkeur");
+            store
+                .put_voorkeur(&abo_voorkeur(bsn, OIN_C, true, tick()))
+                .expect("voorkeur changed back");
+        } else if i % 2 == 1 {
+            store
+                .put_voorkeur(&abo_voorkeur(bsn, OIN_C, true, tick()))
+                .expect("voorkeur");
+        }
+        if actief {
+            geweigerd.sort();
+            expected.push(ActiefAccount {
+                bsn: bsn.clone(),
+                geweigerd,
+            });
+        }
+    }
+    expected.sort_by(|a, b| a.bsn.cmp(&b.bsn));
+    assert!(expected.len() > 10);
+    for max in [1, 2, 7, 1000] {
+        assert_eq!(
+            all_actieve_accounts(&*store, max),
+            expected,
+            "pages of {max}"
+        );
+    }
+    // A voorkeur changes what is refused, not who is active; closing a box takes it out.
+    store
+        .put_voorkeur(&abo_voorkeur(&expected[0].bsn, OIN_A, true, tick()))
+        .expect("voorkeur");
+    expected[0].geweigerd.retain(|oin| oin != OIN_A);
+    store
+        .put_account(&abo_account(&expected[1].bsn, false, tick()))
+        .expect("close");
+    expected.remove(1);
+    let store = backend.reopen(store);
+    for max in [1, 3, 1000] {
+        assert_eq!(
+            all_actieve_accounts(&*store, max),
+            expected,
+            "after a restart, pages of {max}"
+        );
+    }
+    for shard in 0..store.shard_count() {
+        let last = "999999999";
+        assert!(
+            store
+                .actieve_accounts(shard, Some(last), 10)
+                .expect("actieve accounts")
+                .is_empty(),
+            "nothing after the last BSN"
+        );
+    }
+}
+
+/// Every mutatie of `oin` (or of boxes, with `None`) from `sinds`, every shard read in pages of
+/// `max` after its cursor: each shard's in strictly increasing place, every page at most `max`.
+fn all_mutaties(
+    store: &dyn Store,
+    oin: Option<&str>,
+    sinds: Timestamp,
+    max: usize,
+) -> Vec<MutatiePlek> {
+    let mut all = Vec::new();
+    for shard in 0..store.shard_count() {
+        let mut na: Option<MutatiePlek> = None;
+        let mut shard_mutaties: Vec<MutatiePlek> = Vec::new();
+        loop {
+            let page = store
+                .mutaties(shard, oin, sinds, na.as_ref(), max)
+                .expect("mutaties");
+            assert!(page.len() <= max, "a page of at most {max}");
+            let full = page.len() == max;
+            na = page.last().cloned();
+            shard_mutaties.extend(page);
+            if !full {
+                break;
+            }
+        }
+        assert!(
+            shard_mutaties.windows(2).all(|w| w[0] < w[1]),
+            "shard {shard}: in order of time, each once"
+        );
+        all.extend(shard_mutaties);
+    }
+    all.sort();
+    all
+}
+
+fn plek(at: Timestamp, bsn: &str) -> MutatiePlek {
+    MutatiePlek {
+        op_nanos: crate::core::time::unix_nanos_u64(at),
+        bsn: bsn.to_owned(),
+    }
+}
+
+/// Abonnementen: `mutaties` answers a scope's mutaties (an afnemer's voorkeuren, or with `None`
+/// the boxes opened and closed) made at or after `sinds` (inclusive, to the nanosecond), in
+/// order of time, in pages of any size after the place `na`; one afnemer's are not another's
+/// nor the boxes'; they survive a restart.
+pub fn mutaties_page_in_time_order_per_scope(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let bsns = valid_bsns(20_000_000, 12);
+    let start = ts("2026-11-03T08:00:00Z");
+    // (scope, time, bsn) of every mutatie written.
+    let mut written: Vec<(Option<&str>, Timestamp, String)> = Vec::new();
+    for round in 0..3u32 {
+        let round_start = start + jiff::SignedDuration::from_secs(i64::from(round));
+        // Written out of time order; two BSNs' box changes in the same nanosecond, four
+        // voorkeuren (two of each afnemer) in the same nanosecond.
+        for (i, bsn) in bsns.iter().enumerate().rev() {
+            let n = i64::try_from(i).expect("a few");
+            let box_at = round_start + jiff::SignedDuration::from_millis(10 * (n / 2));
+            let actief = round != 1;
+            store
+                .put_account(&abo_account(bsn, actief, box_at))
+                .expect("open or close");
+            written.push((None, box_at, bsn.clone()));
+            let oin = if i % 2 == 0 { OIN_A } else { OIN_B };
+            let voorkeur_at = round_start
+                + jiff::SignedDuration::from_millis(10 * (n / 4) + 5)
+                + jiff::SignedDuration::from_nanos(1);
+            store
+                .put_voorkeur(&abo_voorkeur(bsn, oin, round % 2 == 0, voorkeur_at))
+                .expect("voorkeur");
+            written.push((Some(oin), voorkeur_at, bsn.clone()));
+        }
+    }
+    let end = written.iter().map(|(_, op, _)| *op).max().expect("written");
+    let expected = |scope: Option<&str>, sinds: Timestamp| -> Vec<MutatiePlek> {
+        let mut want: Vec<MutatiePlek> = written
+            .iter()
+            .filter(|(s, op, _)| *s == scope && *op >= sinds)
+            .map(|(_, op, bsn)| plek(*op, bsn))
+            .collect();
+        want.sort();
+        want
+    };
+    let middle = written[written.len() / 2 + 1].1;
+    let check = |store: &dyn Store| {
+        for scope in [Some(OIN_A), Some(OIN_B), Some(OIN_C), None] {
+            for sinds in [
+                Timestamp::UNIX_EPOCH,
+                start,
+                middle - jiff::SignedDuration::from_nanos(1),
+                middle,
+                middle + jiff::SignedDuration::from_nanos(1),
+                end,
+                end + jiff::SignedDuration::from_nanos(1),
+            ] {
+                let want = expected(scope, sinds);
+                for max in [1, 2, 5, 1000] {
+                    assert_eq!(
+                        all_mutaties(store, scope, sinds, max),
+                        want,
+                        "scope {scope:?} since {sinds}, pages of {max}"
+                    );
+                }
+            }
+        }
+    };
+    assert!(expected(None, end + jiff::SignedDuration::from_nanos(1)).is_empty());
+    assert_eq!(
+        expected(None, end).len(),
+        2,
+        "two boxes changed at the last moment"
+    );
+    assert!(!expected(Some(OIN_A), middle).is_empty());
+    assert!(expected(Some(OIN_C), start).is_empty());
+    check(&*store);
+    let store = backend.reopen(store);
+    check(&*store);
+}
+
+/// Does `write` and checks that it wrote a mutatie if and only if `mutatie` says so.
+fn step(store: &dyn Store, n: &mut usize, what: &str, write: &dyn Fn(&dyn Store), mutatie: bool) {
+    write(store);
+    *n += usize::from(mutatie);
+    assert_eq!(count_mutaties(store), *n, "after {what}");
+}
+
+/// Every mutatie of every scope the checks use, from the start of time.
+fn count_mutaties(store: &dyn Store) -> usize {
+    [Some(OIN_A), Some(OIN_B), None]
+        .into_iter()
+        .map(|scope| all_mutaties(store, scope, Timestamp::UNIX_EPOCH, 1000).len())
+        .sum()
+}
+
+/// Abonnementen: only a change is a mutatie. A `put_account` writes one when `actief` changes
+/// (a box opened, closed or opened again; an account opened active), none when it does not (an
+/// inactive first account, other fields changed, the same state again); a `put_voorkeur`
+/// writes one when `digitaal` changes or is first set, none for the same choice again.
+pub fn only_changes_write_mutaties(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let mut at = ts("2026-11-03T08:00:00Z");
+    let mut tick = || {
+        at += jiff::SignedDuration::from_secs(1);
+        at
+    };
+    let mut n = 0;
+    let (t1, t2, t3, t4, t5, t6) = (tick(), tick(), tick(), tick(), tick(), tick());
+    let (t7, t8, t9, t10, t11, t12) = (tick(), tick(), tick(), tick(), tick(), tick());
+    let open = abo_account(BSN_X, true, t1);
+    step(
+        &*store,
+        &mut n,
+        "a new active account",
+        &|s| s.put_account(&open).expect("open"),
+        true,
+    );
+    let changed = AccountRecord {
+        email: Some("x@example.nl".to_owned()),
+        notificaties: true,
+        gewijzigd_op: t2,
+        ..open.clone()
+    };
+    step(
+        &*store,
+        &mut n,
+        "other fields changed",
+        &|s| s.put_account(&changed).expect("patch"),
+        false,
+    );
+    step(
+        &*store,
+        &mut n,
+        "open again while open",
+        &|s| s.put_account(&abo_account(BSN_X, true, t3)).expect("open"),
+        false,
+    );
+    step(
+        &*store,
+        &mut n,
+        "closed",
+        &|s| {
+            s.put_account(&abo_account(BSN_X, false, t4))
+                .expect("close")
+        },
+        true,
+    );
+    step(
+        &*store,
+        &mut n,
+        "closed again",
+        &|s| {
+            s.put_account(&abo_account(BSN_X, false, t5))
+                .expect("close")
+        },
+        false,
+    );
+    step(
+        &*store,
+        &mut n,
+        "an inactive first account",
+        &|s| {
+            s.put_account(&abo_account(BSN_Y, false, t5))
+                .expect("inactive")
+        },
+        false,
+    );
+    step(
+        &*store,
+        &mut n,
+        "opened again",
+        &|s| {
+            s.put_account(&abo_account(BSN_X, true, t6))
+                .expect("reopen")
+        },
+        true,
+    );
+    step(
+        &*store,
+        &mut n,
+        "a first voorkeur, digitaal",
+        &|s| {
+            s.put_voorkeur(&abo_voorkeur(BSN_X, OIN_A, true, t7))
+                .expect("voorkeur")
+        },
+        true,
+    );
+    step(
+        &*store,
+        &mut n,
+        "the same voorkeur again",
+        &|s| {
+            s.put_voorkeur(&abo_voorkeur(BSN_X, OIN_A, true, t8))
+                .expect("voorkeur")
+        },
+        false,
+    );
+    step(
+        &*store,
+        &mut n,
+        "digitaal changed",
+        &|s| {
+            s.put_voorkeur(&abo_voorkeur(BSN_X, OIN_A, false, t9))
+                .expect("voorkeur")
+        },
+        true,
+    );
+    step(
+        &*store,
+        &mut n,
+        "a first voorkeur of another afnemer, not digitaal",
+        &|s| {
+            s.put_voorkeur(&abo_voorkeur(BSN_X, OIN_B, false, t10))
+                .expect("voorkeur")
+        },
+        true,
+    );
+    let store = backend.reopen(store);
+    assert_eq!(count_mutaties(&*store), n, "after a restart");
+    step(
+        &*store,
+        &mut n,
+        "the same refusal again, after a restart",
+        &|s| {
+            s.put_voorkeur(&abo_voorkeur(BSN_X, OIN_A, false, t11))
+                .expect("voorkeur")
+        },
+        false,
+    );
+    step(
+        &*store,
+        &mut n,
+        "a voorkeur of a citizen without a box",
+        &|s| {
+            s.put_voorkeur(&abo_voorkeur(BSN_Y, OIN_B, true, t12))
+                .expect("voorkeur")
+        },
+        true,
+    );
+    assert_eq!(
+        all_mutaties(&*store, None, Timestamp::UNIX_EPOCH, 1000),
+        vec![plek(t1, BSN_X), plek(t4, BSN_X), plek(t6, BSN_X)],
+        "the box's openings and closings"
+    );
+    assert_eq!(
+        all_mutaties(&*store, Some(OIN_A), Timestamp::UNIX_EPOCH, 1000),
+        vec![plek(t7, BSN_X), plek(t9, BSN_X)]
+    );
+    assert_eq!(
+        all_mutaties(&*store, Some(OIN_B), Timestamp::UNIX_EPOCH, 1000),
+        vec![plek(t10, BSN_X), plek(t12, BSN_Y)]
+    );
 }
