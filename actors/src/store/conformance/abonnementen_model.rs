@@ -307,6 +307,7 @@ fn verzoek(oin: usize, no: u64, soort: Soort, mutatie_datum: Option<Timestamp>) 
         gestart_op: None,
         gereed_op: None,
         regels: 0,
+        duur_ms: 0,
     }
 }
 

@@ -1380,6 +1380,7 @@ fn abo_verzoek(oin: &str, no: u64, soort: Soort, aantal_bsns: u32) -> VerzoekRec
         gestart_op: None,
         gereed_op: None,
         regels: 0,
+        duur_ms: 0,
     }
 }
 
