@@ -124,7 +124,11 @@ mod tests {
     #[test]
     fn a_verzoek_inside_an_open_window_runs_the_next_night() {
         let v = venster(23, 7);
-        for inside in ["2026-12-07T22:00:00Z", "2026-12-07T23:30:00Z", "2026-12-08T05:59:59Z"] {
+        for inside in [
+            "2026-12-07T22:00:00Z",
+            "2026-12-07T23:30:00Z",
+            "2026-12-08T05:59:59Z",
+        ] {
             let now = at(inside);
             assert_eq!(v.open(now).expect("open").datum.to_string(), "2026-12-07");
             assert_eq!(v.ingepland(now).datum.to_string(), "2026-12-08");

@@ -36,8 +36,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::Sender;
 
-mod admin;
 mod abonnementen;
+mod admin;
 mod afnemers;
 pub mod backup;
 mod catalog;
