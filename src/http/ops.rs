@@ -10,7 +10,7 @@ use berichtenbox_actors::core::onderhoud;
 use berichtenbox_actors::core::prognose::{self, Maand};
 use berichtenbox_actors::core::verwerking::VerwerkingsCode;
 use berichtenbox_actors::notify::MailError;
-use berichtenbox_actors::store::Expiring;
+use berichtenbox_actors::store::{Expiring, Soort};
 
 use super::AppState;
 use super::problem::ApiError;
@@ -97,6 +97,10 @@ fn known_label_values(state: &AppState, label: &str) -> Option<Vec<String>> {
             .collect(),
         "reden" => strings(&MailError::PERMANENT_KINDS),
         "api" => Api::ALL.iter().map(|api| api.as_str().to_owned()).collect(),
+        "abonnement" => Soort::ALL
+            .iter()
+            .map(|soort| soort.as_str().to_owned())
+            .collect(),
         _ => return None,
     })
 }
