@@ -71,7 +71,10 @@ impl<'de> Deserialize<'de> for BsnVeld {
 struct VerzoekJson {
     verzoek_id: Option<String>,
     soort: Option<String>,
+    // Optional, not nullable: a `null` is refused, not taken for "left out" (`body::present`).
+    #[serde(default, deserialize_with = "body::present")]
     bsns: Option<BoundedVec<BsnVeld, MAX_BSNS>>,
+    #[serde(default, deserialize_with = "body::present")]
     mutatie_datum: Option<String>,
 }
 

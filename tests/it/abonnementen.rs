@@ -1081,6 +1081,23 @@ fn a_verzoek_that_breaks_a_field_rule_is_400_naming_the_field() {
             json!({ "verzoekId": id, "soort": "volledig", "mutatieDatum": ams(D, "12:00").to_string() }),
             vec!["mutatieDatum"],
         ),
+        // A null is not "left out" (the document makes neither field nullable).
+        (
+            json!({ "verzoekId": id, "soort": "volledig", "bsns": null }),
+            vec!["bsns"],
+        ),
+        (
+            json!({ "verzoekId": id, "soort": "volledig", "mutatieDatum": null }),
+            vec!["mutatieDatum"],
+        ),
+        (
+            json!({ "verzoekId": id, "soort": "bsn-lijst", "bsns": null }),
+            vec!["bsns"],
+        ),
+        (
+            json!({ "verzoekId": id, "soort": "mutaties", "mutatieDatum": null }),
+            vec!["mutatieDatum"],
+        ),
     ];
     for (body, names) in &cases {
         let problem = assert_problem(&vraag(&a, body), 400, &body.to_string());
