@@ -175,7 +175,7 @@ mod tests {
         while now < end {
             let nacht = v.ingepland(now);
             assert!(nacht.opent > now);
-            assert!(nacht.opent - now <= SignedDuration::from_hours(25));
+            assert!(nacht.opent.duration_since(now) <= SignedDuration::from_hours(25));
             if let Some(open) = v.open(now) {
                 assert!(open.opent <= now && now < open.sluit);
                 assert_eq!(open.datum.tomorrow().expect("date"), nacht.datum);
