@@ -4,6 +4,7 @@
 
 mod support;
 
+mod abonnementen;
 mod backup;
 mod batches;
 mod burger_auth;

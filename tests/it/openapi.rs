@@ -409,7 +409,7 @@ fn check_answer(doc: &Value, what: &str, documented: &Value, response: Response)
             content.keys().collect::<Vec<_>>()
         )
     });
-    let body = if essence.ends_with("json") {
+    let body = if essence == "application/json" || essence.ends_with("+json") {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{what}: body is not JSON ({e}): {bytes:?}"))
     } else {
@@ -1369,6 +1369,142 @@ fn forecast_reports_and_validaties_answer_as_documented() {
 }
 
 #[test]
+fn abonnementen_answer_as_documented() {
+    use std::sync::Arc;
+    // 22:00 in Amsterdam (winter): the night's window opens an hour later.
+    let at: jiff::Timestamp = "2026-12-14T21:00:00Z".parse().expect("timestamp");
+    let doc = document();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::builder(&dir.path().join("engine"))
+        .clock(Arc::new(support::sandbox::SandboxClock::at(at)))
+        .configure(|config| {
+            config.abonnementen.ronde_seconden = 1;
+            config.abonnementen.per_nacht_mutaties = 1;
+        })
+        .start();
+    let api = Api {
+        doc: &doc,
+        engine: &engine,
+    };
+    let key = engine.afnemer(&support::oin(41), json!({ "naam": "Afnemer abonnement" }));
+    let other = engine.afnemer(&support::oin(42), json!({ "naam": "Andere afnemer" }));
+    let post = "/v1/abonnementsverzoeken";
+    let status = "/v1/abonnementsverzoeken/{verzoekId}";
+    let resultaat = "/v1/abonnementsverzoeken/{verzoekId}/resultaat";
+    let id = support::guid(41, 1);
+    let lijst = json!({ "verzoekId": id, "soort": "bsn-lijst", "bsns": [support::bsn(4101)] });
+
+    let planned = expect(
+        api.call("POST", post, post, Some(&key), Some(&lijst)),
+        202,
+        "a bsn-lijst",
+    );
+    assert_eq!(planned["status"], "ingepland", "{planned}");
+    expect(
+        api.call("POST", post, post, Some(&key), Some(&lijst)),
+        200,
+        "the same again",
+    );
+    expect(
+        api.call(
+            "POST",
+            post,
+            post,
+            Some(&key),
+            Some(&json!({ "verzoekId": id, "soort": "volledig" })),
+        ),
+        409,
+        "the same id, other content",
+    );
+    expect_invalid(
+        api.call(
+            "POST",
+            post,
+            post,
+            Some(&key),
+            Some(&json!({ "verzoekId": id, "soort": "bsn-lijst", "bsns": ["123456789"] })),
+        ),
+        "bsns[0]",
+        "a BSN failing the elfproef",
+    );
+    expect(
+        api.call("POST", post, post, None, Some(&lijst)),
+        401,
+        "no key",
+    );
+    expect(api.call_text("POST", post, post, &key), 415, "not JSON");
+    let mutaties = |n: u32| {
+        json!({
+            "verzoekId": support::guid(41, n),
+            "soort": "mutaties",
+            "mutatieDatum": "2026-12-14T12:00:00Z",
+        })
+    };
+    expect(
+        api.call("POST", post, post, Some(&key), Some(&mutaties(2))),
+        202,
+        "a mutaties",
+    );
+    expect(
+        api.call("POST", post, post, Some(&key), Some(&mutaties(3))),
+        429,
+        "over the night's quota",
+    );
+
+    let path = format!("/v1/abonnementsverzoeken/{id}");
+    let result_path = format!("{path}/resultaat");
+    expect(
+        api.call("GET", status, &path, Some(&key), None),
+        200,
+        "status",
+    );
+    expect(
+        api.call("GET", status, &path, Some(&other), None),
+        404,
+        "another afnemer's",
+    );
+    expect(api.call("GET", status, &path, None, None), 401, "no key");
+    expect(
+        api.call("GET", resultaat, &result_path, Some(&key), None),
+        409,
+        "the result before gereed",
+    );
+    expect(
+        api.call("GET", resultaat, &result_path, Some(&other), None),
+        404,
+        "another afnemer's result",
+    );
+
+    engine.advance(std::time::Duration::from_secs(3601));
+    support::wait_until(
+        "the verzoek gereed",
+        std::time::Duration::from_secs(60),
+        || {
+            expect(
+                api.call("GET", status, &path, Some(&key), None),
+                200,
+                "status",
+            )["status"]
+                == "gereed"
+        },
+    );
+    let lines = expect(
+        api.call("GET", resultaat, &result_path, Some(&key), None),
+        200,
+        "the result",
+    );
+    let line: Value = lines
+        .as_str()
+        .and_then(|text| text.strip_suffix('\n'))
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("one NDJSON line: {lines}"));
+    assert_eq!(
+        line,
+        json!({ "bsn": support::bsn(4101), "status": "inactief" })
+    );
+}
+
+#[test]
 fn processing_and_box_answer_as_documented() {
     let doc = document();
     let running = start();
@@ -2141,7 +2277,7 @@ fn a_null_where_the_document_allows_none_is_refused() {
             "/v1/abonnementsverzoeken",
             "/v1/abonnementsverzoeken",
             Some(&key),
-            json!({ "verzoekId": "0b9d1a2e-5f3c-4c1e-9a7b-2d3e4f5a6b7c", "soort": "bsn-lijst", "bsns": null }),
+            json!({ "verzoekId": support::guid(21, 1), "soort": "bsn-lijst", "bsns": null }),
             "bsns".into(),
         ),
         (
@@ -2149,7 +2285,7 @@ fn a_null_where_the_document_allows_none_is_refused() {
             "/v1/abonnementsverzoeken",
             "/v1/abonnementsverzoeken",
             Some(&key),
-            json!({ "verzoekId": "0b9d1a2e-5f3c-4c1e-9a7b-2d3e4f5a6b7c", "soort": "mutaties", "mutatieDatum": null }),
+            json!({ "verzoekId": support::guid(21, 2), "soort": "mutaties", "mutatieDatum": null }),
             "mutatieDatum".into(),
         ),
     ];
