@@ -93,30 +93,27 @@ pub async fn open(
     let json: OpenJson = body::small_json(&request, payload, &state).await?;
     check_email(json.email.as_deref())?;
     let (store, now) = (citizens(&state), state.clock.now());
-    let opened = web::block(
-        move || -> Result<Result<AccountRecord, ApiError>, ApiError> {
-            let existing = store.account(&bsn)?;
+    let opened = web::block(move || {
+        let mut email = json.email;
+        store.update_account(&bsn, &mut |existing| {
             if existing.as_ref().is_some_and(|a| a.actief) {
-                return Ok(Err(ApiError::Conflict(
-                    "U heeft al een Berichtenbox.".into(),
-                )));
+                return None;
             }
-            let account = AccountRecord {
-                bsn,
+            Some(AccountRecord {
+                bsn: bsn.clone(),
                 // Opening a closed box again keeps its address unless a new one is given.
-                email: json
-                    .email
+                email: email
+                    .take()
                     .or_else(|| existing.as_ref().and_then(|a| a.email.clone())),
                 notificaties: true,
                 actief: true,
                 geopend_op: existing.map_or(now, |a| a.geopend_op),
                 gewijzigd_op: now,
-            };
-            store.put_account(&account)?;
-            Ok(Ok(account))
-        },
-    )
-    .await???;
+            })
+        })
+    })
+    .await??
+    .ok_or_else(|| ApiError::Conflict("U heeft al een Berichtenbox.".into()))?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, "/v1/account"))
         .json(AccountJson::from(&opened)))
@@ -144,19 +141,18 @@ pub async fn patch(
     let json: AccountPatchJson = body::small_json(&request, payload, &state).await?;
     check_email(json.email.as_deref())?;
     let (store, now) = (citizens(&state), state.clock.now());
-    let account = web::block(move || -> Result<Option<AccountRecord>, ApiError> {
-        let Some(mut account) = store.account(&bsn)? else {
-            return Ok(None);
-        };
-        if let Some(email) = json.email {
-            account.email = Some(email);
-        }
-        if let Some(notificaties) = json.notificaties {
-            account.notificaties = notificaties;
-        }
-        account.gewijzigd_op = now;
-        store.put_account(&account)?;
-        Ok(Some(account))
+    let account = web::block(move || {
+        store.update_account(&bsn, &mut |account| {
+            let mut account = account?;
+            if let Some(email) = &json.email {
+                account.email = Some(email.clone());
+            }
+            if let Some(notificaties) = json.notificaties {
+                account.notificaties = notificaties;
+            }
+            account.gewijzigd_op = now;
+            Some(account)
+        })
     })
     .await??
     .ok_or_else(no_account)?;
@@ -173,19 +169,16 @@ pub async fn close(
 ) -> Result<HttpResponse, ApiError> {
     let bsn = citizen(&request, &state)?;
     let (store, now) = (citizens(&state), state.clock.now());
-    let found = web::block(move || -> Result<bool, ApiError> {
-        let Some(mut account) = store.account(&bsn)? else {
-            return Ok(false);
-        };
-        account.actief = false;
-        account.gewijzigd_op = now;
-        store.put_account(&account)?;
-        Ok(true)
+    web::block(move || {
+        store.update_account(&bsn, &mut |account| {
+            let mut account = account?;
+            account.actief = false;
+            account.gewijzigd_op = now;
+            Some(account)
+        })
     })
-    .await??;
-    if !found {
-        return Err(no_account());
-    }
+    .await??
+    .ok_or_else(no_account)?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -357,7 +357,18 @@ pub trait Notifications: Sharded {
 /// Used by the citizens' API; processing reads accounts and voorkeuren.
 pub trait Citizens: Sharded {
     fn account(&self, bsn: &str) -> Result<Option<AccountRecord>, StoreError>;
+    /// Stores an account and, when it opens or closes the box, in the same write its mutatie
+    /// for every afnemer.
     fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError>;
+    /// Reads the account, lets `change` make its new state from it (`None`: leave it as it
+    /// is) and stores that as [`Citizens::put_account`] does, with no other change of this
+    /// account in between. Answers what was stored. (On CQL: a lightweight transaction on the
+    /// account row, retried.)
+    fn update_account(
+        &self,
+        bsn: &str,
+        change: &mut dyn FnMut(Option<AccountRecord>) -> Option<AccountRecord>,
+    ) -> Result<Option<AccountRecord>, StoreError>;
     fn voorkeur(&self, bsn: &str, oin: &str) -> Result<Option<VoorkeurRecord>, StoreError>;
     fn voorkeuren(&self, bsn: &str) -> Result<Vec<VoorkeurRecord>, StoreError>;
     /// Stores a berichtenvoorkeur and, in the same write, its mutatie for the

@@ -101,6 +101,7 @@ macro_rules! store_conformance_tests {
             actieve_accounts_pages_through_each_shard,
             mutaties_page_in_time_order_per_scope,
             only_changes_write_mutaties,
+            concurrent_account_changes_are_never_lost,
             parking_model,
             abonnementen_model
         );
@@ -2106,6 +2107,59 @@ fn count_mutaties(store: &dyn Store) -> usize {
 /// (a box opened, closed or opened again; an account opened active), none when it does not (an
 /// inactive first account, other fields changed, the same state again); a `put_voorkeur`
 /// writes one when `digitaal` changes or is first set, none for the same choice again.
+/// `update_account` reads and writes as one: four threads each making 25 changes of one
+/// account (each adds a letter to its e-mail address) lose none, and `None` writes nothing.
+pub fn concurrent_account_changes_are_never_lost(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let at = ts("2026-11-03T08:00:00Z");
+    store
+        .put_account(&abo_account(BSN_X, true, at))
+        .expect("open");
+    std::thread::scope(|scope| {
+        for letter in ['a', 'b', 'c', 'd'] {
+            let store = &store;
+            scope.spawn(move || {
+                for _ in 0..25 {
+                    store
+                        .update_account(BSN_X, &mut |account| {
+                            let mut account = account.expect("the account is there");
+                            let mut email = account.email.unwrap_or_default();
+                            email.push(letter);
+                            account.email = Some(email);
+                            Some(account)
+                        })
+                        .expect("update");
+                }
+            });
+        }
+    });
+    let email = store
+        .account(BSN_X)
+        .expect("read")
+        .and_then(|account| account.email)
+        .expect("an address");
+    assert_eq!(email.len(), 100, "every change kept: {email}");
+    for letter in ['a', 'b', 'c', 'd'] {
+        assert_eq!(email.matches(letter).count(), 25, "{email}");
+    }
+    let unchanged = store
+        .update_account(BSN_X, &mut |_| None)
+        .expect("no change");
+    assert_eq!(unchanged, None);
+    assert_eq!(
+        store.account(BSN_X).expect("read").and_then(|a| a.email),
+        Some(email)
+    );
+    let missing = store
+        .update_account(BSN_Y, &mut |account| {
+            assert_eq!(account, None, "no account yet");
+            None
+        })
+        .expect("nothing");
+    assert_eq!(missing, None);
+    assert_eq!(store.account(BSN_Y).expect("read"), None);
+}
+
 pub fn only_changes_write_mutaties(backend: &mut dyn Backend) {
     let store = backend.open(2);
     let mut at = ts("2026-11-03T08:00:00Z");

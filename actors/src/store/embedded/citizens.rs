@@ -25,14 +25,32 @@ impl Citizens for EmbeddedStore {
     /// every afnemer in the same write; the shard's account lock keeps the comparison and the
     /// write together.
     fn put_account(&self, account: &AccountRecord) -> Result<(), StoreError> {
-        let handles = self.citizen_shard(&account.bsn);
+        self.update_account(&account.bsn, &mut |_| Some(account.clone()))
+            .map(drop)
+    }
+
+    fn update_account(
+        &self,
+        bsn: &str,
+        change: &mut dyn FnMut(Option<AccountRecord>) -> Option<AccountRecord>,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        let handles = self.citizen_shard(bsn);
         let _accounts = handles
             .account_lock
             .lock()
             .map_err(|_| StoreError::Closed)?;
-        let was_actief = self.account(&account.bsn)?.is_some_and(|old| old.actief);
+        let old = self.account(bsn)?;
+        let was_actief = old.as_ref().is_some_and(|old| old.actief);
+        let Some(account) = change(old) else {
+            return Ok(None);
+        };
+        if account.bsn != bsn {
+            return Err(StoreError::Inconsistent(
+                "an account's change must keep its BSN".into(),
+            ));
+        }
         let mut write = handles.batch().synced();
-        write.insert(&handles.accounts, account.bsn.as_bytes(), encode(account));
+        write.insert(&handles.accounts, account.bsn.as_bytes(), encode(&account));
         if was_actief != account.actief {
             put_mutatie(
                 handles,
@@ -43,7 +61,8 @@ impl Citizens for EmbeddedStore {
                 account.actief,
             );
         }
-        Ok(write.commit()?)
+        write.commit()?;
+        Ok(Some(account))
     }
 
     fn voorkeur(&self, bsn: &str, oin: &str) -> Result<Option<VoorkeurRecord>, StoreError> {
