@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berichtenbox::config::Config;
+use berichtenbox_actors::core::bsn::is_valid_bsn;
 use berichtenbox_actors::core::clock::Clock as _;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
@@ -154,21 +155,11 @@ fn wijzig_email(api: &Api, bsn: &str) {
     ok_json(&reply, 200, &format!("patch {bsn}"));
 }
 
-/// Whether nine digits pass the elfproef (as `support::bsn` computes it).
-fn elfproef(digits: &str) -> bool {
-    let sum: i64 = digits
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| i64::from(b - b'0') * if i == 8 { -1 } else { 9 - i as i64 })
-        .sum();
-    sum != 0 && sum.rem_euclid(11) == 0
-}
-
 /// The `n`th valid BSN that begins with a 0 (the store keeps BSNs as numbers in places).
 fn bsn_met_voorloopnul(n: usize) -> String {
     (12_345_600u32..)
         .map(|number| format!("{number:09}"))
-        .filter(|digits| elfproef(digits))
+        .filter(|digits| is_valid_bsn(digits))
         .nth(n)
         .expect("a valid BSN")
 }

@@ -1342,27 +1342,10 @@ pub fn catalog_and_reports_round_trip(backend: &mut dyn Backend) {
 /// `n` distinct valid BSNs (nine digits passing the elfproef), ascending, from `from` (an
 /// eight-digit prefix) on.
 pub(crate) fn valid_bsns(from: u32, n: usize) -> Vec<String> {
-    let mut out = Vec::with_capacity(n);
-    let mut prefix = from;
-    while out.len() < n {
-        let digits = format!("{prefix:08}");
-        let sum: u32 = digits
-            .bytes()
-            .zip((2..=9).rev())
-            .map(|(digit, weight)| u32::from(digit - b'0') * weight)
-            .sum();
-        let check = sum % 11;
-        if check < 10 && sum > check {
-            let bsn = format!("{digits}{check}");
-            assert!(
-                crate::core::bsn::is_valid_bsn(&bsn),
-                "{bsn} passes the elfproef"
-            );
-            out.push(bsn);
-        }
-        prefix += 1;
-    }
-    out
+    (from..)
+        .filter_map(crate::core::bsn::with_check_digit)
+        .take(n)
+        .collect()
 }
 
 /// An Abonnementservice verzoek of `oin` with id number `no`, planned for the night of 3
