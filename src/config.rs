@@ -995,7 +995,9 @@ impl Config {
         self.onderhoud.vensters()?;
         self.abonnementen.venster()?;
         let abonnementen = &self.abonnementen;
-        if Soort::ALL.iter().any(|soort| abonnementen.per_nacht(*soort) == 0)
+        if Soort::ALL
+            .iter()
+            .any(|soort| abonnementen.per_nacht(*soort) == 0)
             || abonnementen.resultaat_bewaren_dagen == 0
             || abonnementen.ronde_seconden == 0
         {

@@ -99,7 +99,10 @@ impl Resultaat {
         Ok(Self {
             pad: resultaat_pad(dir, &verzoek.oin, &verzoek.verzoek_id),
             tijdelijk,
-            out: GzEncoder::new(BufWriter::with_capacity(64 << 10, file), Compression::fast()),
+            out: GzEncoder::new(
+                BufWriter::with_capacity(64 << 10, file),
+                Compression::fast(),
+            ),
             regels: 0,
         })
     }
@@ -321,7 +324,9 @@ impl Runner {
     /// Deletes the verzoeken `gereed` longer ago than their retention, with their results,
     /// what an interrupted run left behind, and the quotas that have expired.
     fn forget(&self, now: Timestamp) -> Result<(), RunError> {
-        let horizon = now.checked_sub(self.config.bewaren).unwrap_or(Timestamp::MIN);
+        let horizon = now
+            .checked_sub(self.config.bewaren)
+            .unwrap_or(Timestamp::MIN);
         for verzoek in self.verzoeken.verzoeken()? {
             let dir = &self.config.resultaten;
             if verzoek.status != VerzoekStatus::Gereed {

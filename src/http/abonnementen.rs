@@ -246,10 +246,7 @@ fn check(json: VerzoekJson, now: Timestamp, horizon: Timestamp) -> Result<Checke
                 None
             }
             Ok(datum) if datum > now => {
-                invalid.push(InvalidParam::new(
-                    "mutatieDatum",
-                    "ligt in de toekomst",
-                ));
+                invalid.push(InvalidParam::new("mutatieDatum", "ligt in de toekomst"));
                 None
             }
             Ok(datum) if datum < horizon => {
@@ -462,7 +459,9 @@ pub async fn resultaat(
         // A data directory restored from a backup holds the verzoek, not its file: the runner
         // makes it again in the next night.
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return Err(not_ready("gereed, maar het resultaat wordt opnieuw gemaakt"));
+            return Err(not_ready(
+                "gereed, maar het resultaat wordt opnieuw gemaakt",
+            ));
         }
         Err(error) => return Err(ApiError::Internal(error.to_string())),
     };

@@ -36,8 +36,8 @@ pub use record::{AccountCount, DagTelling, Expiring, PrognoseRecord, RunRecord, 
 pub use record::{
     AccountRecord, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtInhoud,
     BerichtUitkomst, BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord,
-    NotificationRecord, ParkedBericht, Receipt, ReceiptCursor, Soort, VerzoekRecord,
-    VerzoekStatus, VoorkeurRecord, WebhookJob,
+    NotificationRecord, ParkedBericht, Receipt, ReceiptCursor, Soort, VerzoekRecord, VerzoekStatus,
+    VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
 

@@ -13,9 +13,7 @@ use crate::store::record::{
     AccountRecord, BOX_MUTATIES, BsnDeel, QuotumRecord, VoorkeurRecord, decode, encode,
     mutatie_key, prefixed,
 };
-use crate::store::{
-    Aanvraag, Abonnementen, ActiefAccount, MutatiePlek, StoreError, VerzoekRecord,
-};
+use crate::store::{Aanvraag, Abonnementen, ActiefAccount, MutatiePlek, StoreError, VerzoekRecord};
 
 /// BSNs per stored part of a `bsn-lijst` (at most 50 parts for a list of 1,000,000).
 const BSNS_PER_DEEL: usize = 20_000;
