@@ -85,11 +85,22 @@ impl std::fmt::Debug for Runner {
 }
 
 /// A result being written: gzip into a temporary file, renamed into place when finished.
+///
+/// The lines go through a buffer in front of the encoder, so the encoder is handed 64 KiB at a
+/// time: each write into flate2's encoder runs the compressor, which (with the miniz_oxide
+/// backend) first zeroes the free part of its 32 KiB output buffer, and a line written straight
+/// into it was six small writes. Unbuffered, that zeroing was 60% of a `volledig`'s CPU.
 struct Resultaat {
     tijdelijk: PathBuf,
     pad: PathBuf,
-    out: GzEncoder<BufWriter<File>>,
+    out: BufWriter<GzEncoder<File>>,
     regels: u64,
+}
+
+/// One line of a result: `{"bsn":"...","status":"actief"}` (or `inactief`) and a newline.
+fn regel(bsn: &str, actief: bool) -> String {
+    let status = if actief { "actief" } else { "inactief" };
+    format!("{{\"bsn\":\"{bsn}\",\"status\":\"{status}\"}}\n")
 }
 
 impl Resultaat {
@@ -99,17 +110,18 @@ impl Resultaat {
         Ok(Self {
             pad: resultaat_pad(dir, &verzoek.oin, &verzoek.verzoek_id),
             tijdelijk,
-            out: GzEncoder::new(
-                BufWriter::with_capacity(64 << 10, file),
-                Compression::fast(),
-            ),
+            out: BufWriter::with_capacity(64 << 10, GzEncoder::new(file, Compression::fast())),
             regels: 0,
         })
     }
 
     fn line(&mut self, bsn: &str, actief: bool) -> std::io::Result<()> {
-        let status = if actief { "actief" } else { "inactief" };
-        writeln!(self.out, "{{\"bsn\":\"{bsn}\",\"status\":\"{status}\"}}")?;
+        self.push(regel(bsn, actief).as_bytes())
+    }
+
+    /// Adds a line made by [`regel`].
+    fn push(&mut self, regel: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(regel)?;
         self.regels += 1;
         Ok(())
     }
@@ -119,9 +131,9 @@ impl Resultaat {
     fn finish(self, dir: &Path) -> std::io::Result<u64> {
         let file = self
             .out
-            .finish()?
             .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
+            .map_err(std::io::IntoInnerError::into_error)?
+            .finish()?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&self.tijdelijk, &self.pad)?;
@@ -246,9 +258,11 @@ impl Runner {
                     .verzoeken
                     .actieve_accounts(shard, na.as_deref(), PAGE)?;
                 for account in &page {
+                    // The same line for every afnemer: made once.
+                    let line = regel(&account.bsn, true);
                     for (verzoek, resultaat) in verzoeken.iter().zip(&mut resultaten) {
                         if !account.geweigerd.contains(&verzoek.oin) {
-                            resultaat.line(&account.bsn, true)?;
+                            resultaat.push(line.as_bytes())?;
                         }
                     }
                 }
