@@ -23,12 +23,13 @@
 //!   (`put_voorkeur`, `put_account`), timed over the last 23 hours: 1% of the accounts change
 //!   a voorkeur for one of the 10 afnemers (a tenth each), 0.05% close their box, and 0.1%
 //!   new citizens open one.
-//! - `run` runs, one after the other: 1 `volledig`, then `--volledig-samen` (10) together, a
-//!   `bsn-lijst` of `--bsns` (1,000,000: 95% accounts in a scattered order, 5% BSNs without
-//!   one) and a `mutaties` since `--mutatie-datum` (24 hours ago); for each the wall time, the
-//!   process's CPU, its peak RSS (`VmHWM`, reset before each case through
-//!   `/proc/self/clear_refs`) and the result's size. The peer, in the same run: the system's
-//!   `gzip -1` compressing the first `volledig`'s own NDJSON.
+//! - `run` runs, one after the other: `--rounds` (2) times 1 `volledig` and then
+//!   `--volledig-samen` (10) together (the first round also warms the caches), a `bsn-lijst`
+//!   of `--bsns` (1,000,000: 95% accounts in a scattered order, 5% BSNs without one) and a
+//!   `mutaties` since `--mutatie-datum` (24 hours ago); for each the wall time, the process's
+//!   CPU, its peak RSS (`VmHWM`, reset before each case through `/proc/self/clear_refs`) and
+//!   the result's size. The peer, in the same run: the system's `gzip -1` compressing the last
+//!   round's single `volledig`'s own NDJSON.
 //! - `verzoek-body` writes the JSON body of the same `bsn-lijst` verzoek, for the API.
 
 use std::io::{BufRead as _, Write as _};
@@ -114,6 +115,9 @@ enum Command {
         /// Skip the `gzip -1` peer.
         #[arg(long)]
         no_peer: bool,
+        /// Rounds of the two `volledig` cases (the first round also warms the caches).
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
     },
     /// Writes the `bsn-lijst` verzoek's JSON body (the same BSNs as `run`'s).
     VerzoekBody {
@@ -148,6 +152,7 @@ fn main() -> anyhow::Result<()> {
             bsns,
             mutatie_datum,
             no_peer,
+            rounds,
         } => run(&RunArgs {
             data_dir,
             accounts,
@@ -156,6 +161,7 @@ fn main() -> anyhow::Result<()> {
             bsns,
             mutatie_datum: mutatie_datum.unwrap_or_else(|| Timestamp::now() - DAY),
             peer: !no_peer,
+            rounds: rounds.max(1),
         }),
         Command::VerzoekBody {
             accounts,
@@ -437,6 +443,7 @@ struct RunArgs {
     bsns: usize,
     mutatie_datum: Timestamp,
     peer: bool,
+    rounds: usize,
 }
 
 /// One case's figures.
@@ -643,29 +650,30 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     };
     let mut figures = Vec::new();
 
-    // 1. One volledig.
-    let een = vec![bench.verzoek(0, Soort::Volledig, &[], None)?];
-    figures.push(bench.case("volledig × 1".into(), een.clone())?);
-    let peer = if args.peer {
-        Some(gzip_peer(
-            &resultaat_pad(&bench.resultaten, &een[0].oin, &een[0].verzoek_id),
-            &args.out,
-        )?)
-    } else {
-        None
-    };
-    bench.forget(&een)?;
+    let mut peer = None;
+    for round in 1..=args.rounds {
+        // 1. One volledig.
+        let een = vec![bench.verzoek(0, Soort::Volledig, &[], None)?];
+        figures.push(bench.case(format!("{round}: volledig × 1"), een.clone())?);
+        if args.peer && round == args.rounds {
+            peer = Some(gzip_peer(
+                &resultaat_pad(&bench.resultaten, &een[0].oin, &een[0].verzoek_id),
+                &args.out,
+            )?);
+        }
+        bench.forget(&een)?;
 
-    // 2. Several volledig together (one pass), each for another afnemer.
-    if args.volledig_samen > 0 {
-        let samen = (0..args.volledig_samen)
-            .map(|afnemer| bench.verzoek(afnemer % VERZOEKERS, Soort::Volledig, &[], None))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        figures.push(bench.case(
-            format!("volledig × {} together", samen.len()),
-            samen.clone(),
-        )?);
-        bench.forget(&samen)?;
+        // 2. Several volledig together (one pass), each for another afnemer.
+        if args.volledig_samen > 0 {
+            let samen = (0..args.volledig_samen)
+                .map(|afnemer| bench.verzoek(afnemer % VERZOEKERS, Soort::Volledig, &[], None))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            figures.push(bench.case(
+                format!("{round}: volledig × {} together", samen.len()),
+                samen.clone(),
+            )?);
+            bench.forget(&samen)?;
+        }
     }
 
     // 3. A bsn-lijst.
@@ -770,16 +778,19 @@ fn report(args: &RunArgs, opened_s: f64, figures: &[Figures], peer: Option<&Peer
     }
     if let Some(peer) = peer {
         out.push_str(&format!(
-            "\npeer: gzip -1 of the first volledig's NDJSON ({:.1} MB → {:.1} MB) in {:.2} s \
-             (load avg {}); volledig × 1 / peer = {:.2}\n",
+            "\npeer: gzip -1 of the last round's volledig × 1 NDJSON ({:.1} MB → {:.1} MB) in \
+             {:.2} s (load avg {})\n",
             mb(peer.ndjson_bytes),
             mb(peer.gzip_bytes),
             peer.seconds,
             peer.load_average,
-            figures[0].seconds / peer.seconds
         ));
     }
-    if let [een, samen, ..] = figures
+    let volledig: Vec<&Figures> = figures
+        .iter()
+        .filter(|f| f.case.contains("volledig"))
+        .collect();
+    if let [.., een, samen] = volledig.as_slice()
         && samen.results.len() > 1
     {
         let n = samen.results.len() as f64;
