@@ -420,3 +420,53 @@ pub fn start(pacemaker: &mut Pacemaker, runner: Runner) {
     });
     pacemaker.drive(addr.recipient(), drain_queued);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    /// A result is gzip of exactly its lines, renamed into place with no temporary file left,
+    /// however many lines pass through the buffer in front of the encoder.
+    #[test]
+    fn a_result_is_gzip_ndjson_of_its_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let now = Timestamp::from_second(1_796_000_000).expect("time");
+        let verzoek = VerzoekRecord {
+            oin: "00000001234567890000".into(),
+            verzoek_id: "3f2a7c1e-0000-4000-8000-000000000001".into(),
+            soort: Soort::Volledig,
+            digest: [0; 32],
+            mutatie_datum: None,
+            aantal_bsns: 0,
+            nacht: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            aangevraagd_op: now,
+            status: VerzoekStatus::Bezig,
+            gestart_op: Some(now),
+            gereed_op: None,
+            regels: 0,
+        };
+        let mut resultaat = Resultaat::create(dir.path(), &verzoek).expect("create");
+        let mut expected = String::new();
+        for i in 0..20_000u32 {
+            let bsn = format!("{:09}", 100_000_000 + i);
+            let actief = i % 7 != 0;
+            if actief && i % 2 == 0 {
+                resultaat.push(regel(&bsn, true).as_bytes()).expect("push");
+            } else {
+                resultaat.line(&bsn, actief).expect("line");
+            }
+            let status = if actief { "actief" } else { "inactief" };
+            expected.push_str(&format!("{{\"bsn\":\"{bsn}\",\"status\":\"{status}\"}}\n"));
+        }
+        assert_eq!(resultaat.finish(dir.path()).expect("finish"), 20_000);
+        let pad = resultaat_pad(dir.path(), &verzoek.oin, &verzoek.verzoek_id);
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(&pad).expect("result"))
+            .read_to_string(&mut text)
+            .expect("gzip");
+        assert_eq!(text, expected);
+        assert!(!tijdelijk_pad(dir.path(), &verzoek.oin, &verzoek.verzoek_id).exists());
+    }
+}
