@@ -747,7 +747,7 @@ fn report(args: &RunArgs, opened_s: f64, figures: &[Figures], peer: Option<&Peer
     let mut out = String::new();
     out.push_str(&format!(
         "{} accounts loaded; store opened in {opened_s:.1} s\n\n\
-         | case | wall | CPU | per account (wall) | peak RSS (RSS before) | lines | result (gzip) | NDJSON | load avg |\n\
+         | case | wall | CPU | wall per account (volledig), BSN (bsn-lijst), line (mutaties) | peak RSS (RSS before) | lines | result (gzip) | NDJSON | load avg |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
         args.accounts
     ));
@@ -763,12 +763,20 @@ fn report(args: &RunArgs, opened_s: f64, figures: &[Figures], peer: Option<&Peer
         } else {
             String::new()
         };
+        let per = if f.case.contains("volledig") {
+            args.accounts as u64
+        } else if f.case.contains("bsn-lijst") {
+            args.bsns as u64
+        } else {
+            lines
+        }
+        .max(1);
         out.push_str(&format!(
             "| {} | {:.1} s | {:.1} s | {:.2} µs | {:.0} MB ({:.0} MB) | {lines} | {:.1} MB{per_result} | {:.1} MB (first) | {} |\n",
             f.case,
             f.seconds,
             f.cpu_seconds,
-            f.seconds * 1e6 / args.accounts as f64,
+            f.seconds * 1e6 / per as f64,
             mb(f.peak_rss),
             mb(f.rss_before),
             mb(bytes),
