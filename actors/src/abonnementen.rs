@@ -91,11 +91,22 @@ impl std::fmt::Debug for Runner {
 }
 
 /// A result being written: gzip into a temporary file, renamed into place when finished.
+///
+/// The lines go through a buffer in front of the encoder, so the encoder is handed 64 KiB at a
+/// time: each write into flate2's encoder runs the compressor, which (with the miniz_oxide
+/// backend) first zeroes the free part of its 32 KiB output buffer, and a line written straight
+/// into it was six small writes. Unbuffered, that zeroing was 60% of a `volledig`'s CPU.
 struct Resultaat {
     tijdelijk: PathBuf,
     pad: PathBuf,
-    out: GzEncoder<BufWriter<File>>,
+    out: BufWriter<GzEncoder<File>>,
     regels: u64,
+}
+
+/// One line of a result: `{"bsn":"...","status":"actief"}` (or `inactief`) and a newline.
+fn regel(bsn: &str, actief: bool) -> String {
+    let status = if actief { "actief" } else { "inactief" };
+    format!("{{\"bsn\":\"{bsn}\",\"status\":\"{status}\"}}\n")
 }
 
 impl Resultaat {
@@ -105,17 +116,18 @@ impl Resultaat {
         Ok(Self {
             pad: resultaat_pad(dir, &verzoek.oin, &verzoek.verzoek_id),
             tijdelijk,
-            out: GzEncoder::new(
-                BufWriter::with_capacity(64 << 10, file),
-                Compression::fast(),
-            ),
+            out: BufWriter::with_capacity(64 << 10, GzEncoder::new(file, Compression::fast())),
             regels: 0,
         })
     }
 
     fn line(&mut self, bsn: &str, actief: bool) -> std::io::Result<()> {
-        let status = if actief { "actief" } else { "inactief" };
-        writeln!(self.out, "{{\"bsn\":\"{bsn}\",\"status\":\"{status}\"}}")?;
+        self.push(regel(bsn, actief).as_bytes())
+    }
+
+    /// Adds a line made by [`regel`].
+    fn push(&mut self, regel: &[u8]) -> std::io::Result<()> {
+        self.out.write_all(regel)?;
         self.regels += 1;
         Ok(())
     }
@@ -125,9 +137,9 @@ impl Resultaat {
     fn finish(self, dir: &Path) -> std::io::Result<u64> {
         let file = self
             .out
-            .finish()?
             .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
+            .map_err(std::io::IntoInnerError::into_error)?
+            .finish()?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&self.tijdelijk, &self.pad)?;
@@ -256,9 +268,11 @@ impl Runner {
                     .verzoeken
                     .actieve_accounts(shard, na.as_deref(), PAGE)?;
                 for account in &page {
+                    // The same line for every afnemer: made once.
+                    let line = regel(&account.bsn, true);
                     for (verzoek, resultaat) in verzoeken.iter().zip(&mut resultaten) {
                         if !account.geweigerd.contains(&verzoek.oin) {
-                            resultaat.line(&account.bsn, true)?;
+                            resultaat.push(line.as_bytes())?;
                         }
                     }
                 }
@@ -489,6 +503,8 @@ pub fn start(pacemaker: &mut Pacemaker, runner: Runner) {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read as _;
+
     use super::*;
 
     fn verzoek(
@@ -545,5 +561,49 @@ mod tests {
         // A list of 12,000,000 BSNs at 0.3 ms is an hour.
         assert!(tempo.fits(&[], (Soort::BsnLijst, 12_000_000), hour));
         assert!(!tempo.fits(&[], (Soort::BsnLijst, 12_000_001), hour));
+    }
+
+    /// A result is gzip of exactly its lines, renamed into place with no temporary file left,
+    /// however many lines pass through the buffer in front of the encoder.
+    #[test]
+    fn a_result_is_gzip_ndjson_of_its_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let now = Timestamp::from_second(1_796_000_000).expect("time");
+        let verzoek = VerzoekRecord {
+            oin: "00000001234567890000".into(),
+            verzoek_id: "3f2a7c1e-0000-4000-8000-000000000001".into(),
+            soort: Soort::Volledig,
+            digest: [0; 32],
+            mutatie_datum: None,
+            aantal_bsns: 0,
+            nacht: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            aangevraagd_op: now,
+            status: VerzoekStatus::Bezig,
+            gestart_op: Some(now),
+            gereed_op: None,
+            regels: 0,
+            duur_ms: 0,
+        };
+        let mut resultaat = Resultaat::create(dir.path(), &verzoek).expect("create");
+        let mut expected = String::new();
+        for i in 0..20_000u32 {
+            let bsn = format!("{:09}", 100_000_000 + i);
+            let actief = i % 7 != 0;
+            if actief && i % 2 == 0 {
+                resultaat.push(regel(&bsn, true).as_bytes()).expect("push");
+            } else {
+                resultaat.line(&bsn, actief).expect("line");
+            }
+            let status = if actief { "actief" } else { "inactief" };
+            expected.push_str(&format!("{{\"bsn\":\"{bsn}\",\"status\":\"{status}\"}}\n"));
+        }
+        assert_eq!(resultaat.finish(dir.path()).expect("finish"), 20_000);
+        let pad = resultaat_pad(dir.path(), &verzoek.oin, &verzoek.verzoek_id);
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(&pad).expect("result"))
+            .read_to_string(&mut text)
+            .expect("gzip");
+        assert_eq!(text, expected);
+        assert!(!tijdelijk_pad(dir.path(), &verzoek.oin, &verzoek.verzoek_id).exists());
     }
 }

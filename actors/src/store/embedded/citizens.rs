@@ -196,7 +196,7 @@ impl Citizens for EmbeddedStore {
 }
 
 /// Adds a mutatie (and its entry in the retention index) to `write`.
-fn put_mutatie(
+pub(super) fn put_mutatie(
     handles: &ShardHandles,
     write: &mut GatedBatch<'_>,
     scope: &str,

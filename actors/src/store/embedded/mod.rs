@@ -17,6 +17,8 @@
 //! - `parked_ids.rs`: `ParkedIdFilter`, the counting Bloom filter in front of the
 //!   parked ids (`parked_ids`).
 //! - `temp_backend.rs`: the store in temporary directories, for the conformance suite.
+//! - `bulk.rs`: `EmbeddedStore::load_citizens`, a bulk loader of accounts and voorkeuren for
+//!   benchmarks (hidden from the documentation; the engine never calls it).
 //!
 //! The roles, one file each, each implementing its trait directly:
 //! `parking.rs`, `processing.rs`, `receipts.rs`, `notifications.rs`, `citizens.rs`,
@@ -40,6 +42,7 @@ mod abonnementen;
 mod admin;
 mod afnemers;
 pub mod backup;
+mod bulk;
 mod catalog;
 mod citizens;
 mod config;
