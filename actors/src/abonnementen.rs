@@ -97,9 +97,11 @@ impl std::fmt::Debug for Runner {
 /// backend) first zeroes the free part of its 32 KiB output buffer, and a line written straight
 /// into it was six small writes. Unbuffered, that zeroing was 60% of a `volledig`'s CPU.
 ///
-/// Every [`SYNC_EVERY`] bytes of lines the file is synced: a night's results are gigabytes,
-/// and left to the kernel they pile up as dirty pages that are then written out in a burst,
-/// in front of the shards' journal syncs that parking waits for.
+/// Once the results being written hold [`SYNC_EVERY`] bytes of lines between them that are not
+/// synced, their files are synced ([`sync_when_due`]): a night's results are gigabytes, and
+/// left to the kernel they pile up as dirty pages that are then written out in a burst, in
+/// front of the shards' journal syncs that parking waits for. Counted over all the results of
+/// a pass, not per file: 225 files each allowed 64 MiB would still let a gigabyte pile up.
 struct Resultaat {
     tijdelijk: PathBuf,
     pad: PathBuf,
@@ -109,8 +111,25 @@ struct Resultaat {
     ongesynct: usize,
 }
 
-/// Bytes of lines (before compression, so some 6 MiB of file) between two syncs of a result.
+/// Bytes of lines (before compression, so some 6 MiB of files) between two syncs of the
+/// results being written.
 const SYNC_EVERY: usize = 64 << 20;
+
+/// Syncs every result of `resultaten` once they hold [`SYNC_EVERY`] bytes of lines between
+/// them since their last sync (what their encoders and buffers still hold follows later).
+fn sync_when_due(resultaten: &mut [Resultaat]) -> std::io::Result<()> {
+    let due: usize = resultaten.iter().map(|resultaat| resultaat.ongesynct).sum();
+    if due < SYNC_EVERY {
+        return Ok(());
+    }
+    for resultaat in resultaten {
+        if resultaat.ongesynct > 0 {
+            resultaat.out.get_ref().get_ref().sync_data()?;
+            resultaat.ongesynct = 0;
+        }
+    }
+    Ok(())
+}
 
 /// One line of a result: `{"bsn":"...","status":"actief"}` (or `inactief`) and a newline.
 fn regel(bsn: &str, actief: bool) -> String {
@@ -140,11 +159,6 @@ impl Resultaat {
         self.out.write_all(regel)?;
         self.regels += 1;
         self.ongesynct += regel.len();
-        if self.ongesynct >= SYNC_EVERY {
-            // What the encoder has written so far; what it and the buffer hold follows later.
-            self.out.get_ref().get_ref().sync_data()?;
-            self.ongesynct = 0;
-        }
         Ok(())
     }
 
@@ -222,6 +236,7 @@ impl Runner {
             verzoek.gereed_op = None;
             verzoek.regels = 0;
             verzoek.duur_ms = 0;
+            verzoek.scan_ms = 0;
             self.verzoeken.put_verzoek(verzoek)?;
         }
         let (volledig, others): (Vec<_>, Vec<_>) = due
@@ -269,9 +284,11 @@ impl Runner {
     }
 
     /// Every `volledig` of the night in one pass over each shard's accounts: an active
-    /// account is a line in the result of each afnemer it did not refuse.
+    /// account is a line in the result of each afnemer it did not refuse. Measures the pass's
+    /// reading apart from its writing: the first is shared, the second each result's own.
     fn volledig(&self, mut verzoeken: Vec<VerzoekRecord>) -> Result<usize, RunError> {
         let began = Instant::now();
+        let mut reading = std::time::Duration::ZERO;
         let mut resultaten = verzoeken
             .iter()
             .map(|verzoek| Resultaat::create(&self.config.resultaten, verzoek))
@@ -280,9 +297,11 @@ impl Runner {
             let mut na: Option<String> = None;
             loop {
                 self.check_stopping()?;
+                let read = Instant::now();
                 let page = self
                     .verzoeken
                     .actieve_accounts(shard, na.as_deref(), PAGE)?;
+                reading += read.elapsed();
                 for account in &page {
                     // The same line for every afnemer: made once.
                     let line = regel(&account.bsn, true);
@@ -292,6 +311,7 @@ impl Runner {
                         }
                     }
                 }
+                sync_when_due(&mut resultaten)?;
                 if page.len() < PAGE {
                     break;
                 }
@@ -299,9 +319,10 @@ impl Runner {
             }
         }
         let n = verzoeken.len();
-        let share = millis(began.elapsed()) / n as u64;
+        let writing = began.elapsed().saturating_sub(reading);
         for verzoek in &mut verzoeken {
-            verzoek.duur_ms = share;
+            verzoek.duur_ms = millis(writing) / n as u64;
+            verzoek.scan_ms = millis(reading);
         }
         for (verzoek, resultaat) in verzoeken.into_iter().zip(resultaten) {
             self.gereed(verzoek, resultaat)?;
@@ -321,6 +342,7 @@ impl Runner {
                 let bsn = format!("{bsn:09}");
                 out.line(&bsn, self.actief(&bsn, &verzoek.oin)?)?;
             }
+            sync_when_due(std::slice::from_mut(out))?;
             if page.len() < PAGE {
                 return Ok(());
             }
@@ -355,6 +377,7 @@ impl Runner {
                 let bsn = format!("{bsn:09}");
                 out.line(&bsn, self.actief(&bsn, &verzoek.oin)?)?;
             }
+            sync_when_due(std::slice::from_mut(out))?;
         }
         Ok(())
     }
@@ -394,10 +417,12 @@ fn millis(elapsed: std::time::Duration) -> u64 {
 
 /// What the runner can do in a night, from what it measured on the verzoeken still kept (the
 /// last `resultaat_bewaren_dagen`): the slowest it made each soort, per verzoek (`volledig`,
-/// `mutaties`) or per BSN (`bsn-lijst`). With nothing measured yet it knows nothing and
-/// estimates nothing.
+/// `mutaties`) or per BSN (`bsn-lijst`), and the slowest pass over the accounts, which a
+/// night's `volledig` verzoeken share (so 225 of them cost one pass and 225 results, not 225
+/// passes). With nothing measured yet it knows nothing and estimates nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tempo {
+    pass_ms: Option<f64>,
     volledig_ms: Option<f64>,
     bsn_ms: Option<f64>,
     mutaties_ms: Option<f64>,
@@ -415,7 +440,10 @@ impl Tempo {
             }
             let ms = verzoek.duur_ms as f64;
             match verzoek.soort {
-                Soort::Volledig => slowest(&mut tempo.volledig_ms, ms),
+                Soort::Volledig => {
+                    slowest(&mut tempo.volledig_ms, ms);
+                    slowest(&mut tempo.pass_ms, verzoek.scan_ms as f64);
+                }
                 Soort::BsnLijst => {
                     slowest(
                         &mut tempo.bsn_ms,
@@ -428,7 +456,8 @@ impl Tempo {
         tempo
     }
 
-    /// The estimated real time of one verzoek, in milliseconds (0 where nothing is known).
+    /// The estimated real time of one verzoek, in milliseconds (0 where nothing is known); for
+    /// a `volledig`, without the pass it shares with the night's others.
     pub fn estimate_ms(&self, soort: Soort, aantal_bsns: u32) -> f64 {
         match soort {
             Soort::Volledig => self.volledig_ms.unwrap_or(0.0),
@@ -437,19 +466,24 @@ impl Tempo {
         }
     }
 
-    /// Whether `extra` still fits in a night that holds `planned`: their estimates together
-    /// within `budget` (the 4 hours of a night, less a margin the caller chose).
+    /// Whether `extra` still fits in a night that holds `planned`: their estimates together,
+    /// with one pass over the accounts if any is a `volledig`, within `budget` (the 4 hours
+    /// of a night, less a margin the caller chose).
     pub fn fits<'a>(
         &self,
         planned: impl IntoIterator<Item = &'a VerzoekRecord>,
         extra: (Soort, u32),
         budget: std::time::Duration,
     ) -> bool {
-        let total: f64 = planned
-            .into_iter()
-            .map(|verzoek| self.estimate_ms(verzoek.soort, verzoek.aantal_bsns))
-            .sum::<f64>()
-            + self.estimate_ms(extra.0, extra.1);
+        let mut volledig = extra.0 == Soort::Volledig;
+        let mut total = self.estimate_ms(extra.0, extra.1);
+        for verzoek in planned {
+            volledig |= verzoek.soort == Soort::Volledig;
+            total += self.estimate_ms(verzoek.soort, verzoek.aantal_bsns);
+        }
+        if volledig {
+            total += self.pass_ms.unwrap_or(0.0);
+        }
         total <= budget.as_secs_f64() * 1000.0
     }
 }
@@ -526,7 +560,7 @@ mod tests {
     fn verzoek(
         soort: Soort,
         aantal_bsns: u32,
-        duur_ms: u64,
+        (duur_ms, scan_ms): (u64, u64),
         status: VerzoekStatus,
     ) -> VerzoekRecord {
         VerzoekRecord {
@@ -543,6 +577,7 @@ mod tests {
             gereed_op: None,
             regels: 0,
             duur_ms,
+            scan_ms,
         }
     }
 
@@ -554,29 +589,34 @@ mod tests {
         assert_eq!(unknown.estimate_ms(Soort::Volledig, 0), 0.0);
 
         let kept = [
-            verzoek(Soort::Volledig, 0, 60_000, VerzoekStatus::Gereed),
-            verzoek(Soort::Volledig, 0, 90_000, VerzoekStatus::Gereed),
-            verzoek(Soort::BsnLijst, 1_000, 100, VerzoekStatus::Gereed),
-            verzoek(Soort::BsnLijst, 1_000, 300, VerzoekStatus::Gereed),
+            // Two nights' volledig: a pass of 10 and of 12 minutes, a result of 1 and 1.5 s.
+            verzoek(Soort::Volledig, 0, (1_000, 600_000), VerzoekStatus::Gereed),
+            verzoek(Soort::Volledig, 0, (1_500, 720_000), VerzoekStatus::Gereed),
+            verzoek(Soort::BsnLijst, 1_000, (100, 0), VerzoekStatus::Gereed),
+            verzoek(Soort::BsnLijst, 1_000, (300, 0), VerzoekStatus::Gereed),
             // Not gereed: not measured.
-            verzoek(Soort::Mutaties, 0, 999_999, VerzoekStatus::Bezig),
+            verzoek(Soort::Mutaties, 0, (999_999, 0), VerzoekStatus::Bezig),
         ];
         let tempo = Tempo::measured(&kept);
-        assert_eq!(tempo.estimate_ms(Soort::Volledig, 0), 90_000.0);
+        assert_eq!(tempo.estimate_ms(Soort::Volledig, 0), 1_500.0);
         assert!((tempo.estimate_ms(Soort::BsnLijst, 1_000_000) - 300_000.0).abs() < 1e-6);
         assert_eq!(tempo.estimate_ms(Soort::Mutaties, 0), 0.0);
 
-        // An hour holds 40 volledig of 90 s, not 41.
-        let planned: Vec<VerzoekRecord> = (0..39)
-            .map(|_| verzoek(Soort::Volledig, 0, 0, VerzoekStatus::Ingepland))
-            .collect();
-        assert!(tempo.fits(&planned, (Soort::Volledig, 0), hour));
-        let mut more = planned.clone();
-        more.push(verzoek(Soort::Volledig, 0, 0, VerzoekStatus::Ingepland));
-        assert!(!tempo.fits(&more, (Soort::Volledig, 0), hour));
-        // A list of 12,000,000 BSNs at 0.3 ms is an hour.
+        // The night's volledig share one pass: an hour holds the 12-minute pass and 1,920
+        // results of 1.5 s, not 1,921.
+        let ingepland = |n: usize| -> Vec<VerzoekRecord> {
+            (0..n)
+                .map(|_| verzoek(Soort::Volledig, 0, (0, 0), VerzoekStatus::Ingepland))
+                .collect()
+        };
+        assert!(tempo.fits(&ingepland(1_919), (Soort::Volledig, 0), hour));
+        assert!(!tempo.fits(&ingepland(1_920), (Soort::Volledig, 0), hour));
+        // A list of 12,000,000 BSNs at 0.3 ms is an hour; with a volledig planned, the pass
+        // and its result come on top.
         assert!(tempo.fits(&[], (Soort::BsnLijst, 12_000_000), hour));
         assert!(!tempo.fits(&[], (Soort::BsnLijst, 12_000_001), hour));
+        assert!(!tempo.fits(&ingepland(1), (Soort::BsnLijst, 12_000_000), hour));
+        assert!(tempo.fits(&ingepland(1), (Soort::BsnLijst, 9_595_000), hour));
     }
 
     /// A result is gzip of exactly its lines, renamed into place with no temporary file left,
@@ -599,6 +639,7 @@ mod tests {
             gereed_op: None,
             regels: 0,
             duur_ms: 0,
+            scan_ms: 0,
         };
         let mut resultaat = Resultaat::create(dir.path(), &verzoek).expect("create");
         let mut expected = String::new();

@@ -522,6 +522,7 @@ impl Bench {
             gereed_op: None,
             regels: 0,
             duur_ms: 0,
+            scan_ms: 0,
         };
         let quotum = format!("bench/{:08x}/{}", self.nonce, soort.as_str());
         match self

@@ -314,6 +314,72 @@ enum Reden {
     Tempo,
 }
 
+/// Checks a verzoek and plans it: stored for its night within the night's room and quota, or
+/// the answer why not. Blocking (the store).
+fn plan(state: &AppState, oin: &str, json: VerzoekJson) -> Result<Outcome, ApiError> {
+    let now = state.clock.now();
+    let horizon = now
+        .checked_sub(state.config.bewaren.periods().mutaties)
+        .unwrap_or(Timestamp::MIN);
+    let checked = check(json, now, horizon)?;
+    let nacht = state.nachten.ingepland(now);
+    let record = VerzoekRecord {
+        oin: oin.to_owned(),
+        verzoek_id: checked.verzoek_id.clone(),
+        soort: checked.soort,
+        digest: checked.digest(),
+        mutatie_datum: checked.mutatie_datum,
+        aantal_bsns: u32::try_from(checked.bsns.len()).unwrap_or(u32::MAX),
+        nacht: nacht.datum,
+        aangevraagd_op: now,
+        status: VerzoekStatus::Ingepland,
+        gestart_op: None,
+        gereed_op: None,
+        regels: 0,
+        duur_ms: 0,
+        scan_ms: 0,
+    };
+    // The night's room, as the runner measured its earlier nights; a verzoek already made
+    // is answered as it is (below), whatever the room.
+    if state
+        .store
+        .verzoek(&record.oin, &record.verzoek_id)?
+        .is_none()
+    {
+        let kept = state.store.verzoeken()?;
+        let planned = kept.iter().filter(|verzoek| {
+            verzoek.nacht == nacht.datum && verzoek.status != VerzoekStatus::Gereed
+        });
+        let extra = (record.soort, record.aantal_bsns);
+        if !Tempo::measured(&kept).fits(planned, extra, NACHT_BUDGET) {
+            return Ok(Outcome::Vol {
+                soort: checked.soort,
+                nacht,
+                reden: Reden::Tempo,
+            });
+        }
+    }
+    let (name, vervalt) = quotum(&nacht, checked.soort);
+    let limit = state.config.abonnementen.per_nacht(checked.soort);
+    Ok(
+        match state
+            .store
+            .vraag_aan(&record, &checked.bsns, &name, limit, vervalt)?
+        {
+            Aanvraag::Ingepland => Outcome::Ingepland(record),
+            Aanvraag::Bestaand(stored) if stored.digest == record.digest => {
+                Outcome::Zelfde(*stored)
+            }
+            Aanvraag::Bestaand(_) => Outcome::Anders,
+            Aanvraag::Vol => Outcome::Vol {
+                soort: checked.soort,
+                nacht,
+                reden: Reden::Quotum,
+            },
+        },
+    )
+}
+
 pub async fn vraag_aan(
     request: HttpRequest,
     payload: web::Payload,
@@ -325,69 +391,11 @@ pub async fn vraag_aan(
         body::read_for_afnemer(&request, payload, &state, MAX_VERZOEK_BYTES, &afnemer.oin).await?;
     let (bytes, reservation) = body.into_parts();
     let blocking = state.clone().into_inner();
+    let oin = afnemer.oin;
     let outcome = web::block(move || -> Result<Outcome, ApiError> {
         let json: VerzoekJson = body::parse_json_or(&bytes, over_limit)?;
         drop(bytes);
-        let now = blocking.clock.now();
-        let horizon = now
-            .checked_sub(blocking.config.bewaren.periods().mutaties)
-            .unwrap_or(Timestamp::MIN);
-        let checked = check(json, now, horizon)?;
-        let nacht = blocking.nachten.ingepland(now);
-        let record = VerzoekRecord {
-            oin: afnemer.oin.clone(),
-            verzoek_id: checked.verzoek_id.clone(),
-            soort: checked.soort,
-            digest: checked.digest(),
-            mutatie_datum: checked.mutatie_datum,
-            aantal_bsns: u32::try_from(checked.bsns.len()).unwrap_or(u32::MAX),
-            nacht: nacht.datum,
-            aangevraagd_op: now,
-            status: VerzoekStatus::Ingepland,
-            gestart_op: None,
-            gereed_op: None,
-            regels: 0,
-            duur_ms: 0,
-        };
-        // The night's room, as the runner measured its earlier nights; a verzoek already made
-        // is answered as it is (below), whatever the room.
-        if blocking
-            .store
-            .verzoek(&record.oin, &record.verzoek_id)?
-            .is_none()
-        {
-            let kept = blocking.store.verzoeken()?;
-            let planned = kept.iter().filter(|verzoek| {
-                verzoek.nacht == nacht.datum && verzoek.status != VerzoekStatus::Gereed
-            });
-            let extra = (record.soort, record.aantal_bsns);
-            if !Tempo::measured(&kept).fits(planned, extra, NACHT_BUDGET) {
-                return Ok(Outcome::Vol {
-                    soort: checked.soort,
-                    nacht,
-                    reden: Reden::Tempo,
-                });
-            }
-        }
-        let (name, vervalt) = quotum(&nacht, checked.soort);
-        let limit = blocking.config.abonnementen.per_nacht(checked.soort);
-        Ok(
-            match blocking
-                .store
-                .vraag_aan(&record, &checked.bsns, &name, limit, vervalt)?
-            {
-                Aanvraag::Ingepland => Outcome::Ingepland(record),
-                Aanvraag::Bestaand(stored) if stored.digest == record.digest => {
-                    Outcome::Zelfde(stored)
-                }
-                Aanvraag::Bestaand(_) => Outcome::Anders,
-                Aanvraag::Vol => Outcome::Vol {
-                    soort: checked.soort,
-                    nacht,
-                    reden: Reden::Quotum,
-                },
-            },
-        )
+        plan(&blocking, &oin, json)
     })
     .await??;
     drop(reservation);

@@ -533,7 +533,7 @@ pub enum Aanvraag {
     Ingepland,
     /// A verzoek of this afnemer with this id was already stored (as it is now): the caller
     /// compares the digests.
-    Bestaand(VerzoekRecord),
+    Bestaand(Box<VerzoekRecord>),
     /// Its night's quota for its soort is taken: nothing was stored.
     Vol,
 }

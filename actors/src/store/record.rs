@@ -157,9 +157,13 @@ pub struct VerzoekRecord {
     /// Lines in the result, once `gereed`.
     pub regels: u64,
     /// What making the result cost in real time (not the engine's clock), in milliseconds,
-    /// once `gereed`: its own run, or for a `volledig` its share of the night's one pass. The
-    /// measure of what the next nights can take ([`crate::abonnementen::Tempo`]).
+    /// once `gereed`: its own run, or for a `volledig` what it added to the night's one pass
+    /// (writing its result). The measure of what the next nights can take
+    /// ([`crate::abonnementen::Tempo`]).
     pub duur_ms: u64,
+    /// For a `volledig`, once `gereed`: the real time of its night's pass over the accounts
+    /// without the writing, the part every `volledig` of the night shares; 0 otherwise.
+    pub scan_ms: u64,
 }
 
 /// One part of a `bsn-lijst`'s BSNs, in the order given (a BSN is 9 digits: a u32).

@@ -308,6 +308,7 @@ fn verzoek(oin: usize, no: u64, soort: Soort, mutatie_datum: Option<Timestamp>) 
         gereed_op: None,
         regels: 0,
         duur_ms: 0,
+        scan_ms: 0,
     }
 }
 

@@ -1365,6 +1365,7 @@ fn abo_verzoek(oin: &str, no: u64, soort: Soort, aantal_bsns: u32) -> VerzoekRec
         gereed_op: None,
         regels: 0,
         duur_ms: 0,
+        scan_ms: 0,
     }
 }
 
@@ -1421,7 +1422,7 @@ pub fn vraag_aan_stores_within_the_quota_durably(backend: &mut dyn Backend) {
             store
                 .vraag_aan(&a1, &[], nacht, limit, vervalt)
                 .expect("again"),
-            Aanvraag::Bestaand(a1.clone()),
+            Aanvraag::Bestaand(Box::new(a1.clone())),
             "the same verzoek again, limit {limit}"
         );
     }
@@ -1441,7 +1442,7 @@ pub fn vraag_aan_stores_within_the_quota_durably(backend: &mut dyn Backend) {
                 vervalt
             )
             .expect("other content"),
-        Aanvraag::Bestaand(a1.clone()),
+        Aanvraag::Bestaand(Box::new(a1.clone())),
         "the same id with other content answers what is stored"
     );
     assert!(
@@ -1511,7 +1512,7 @@ pub fn vraag_aan_stores_within_the_quota_durably(backend: &mut dyn Backend) {
     );
     assert_eq!(
         store.vraag_aan(&a1, &[], nacht, 2, vervalt).expect("again"),
-        Aanvraag::Bestaand(a1.clone()),
+        Aanvraag::Bestaand(Box::new(a1.clone())),
         "a verzoek survives a restart"
     );
     assert_eq!(read_bsns(&*store, &a3, 0, 100_000), bsns);
@@ -1556,7 +1557,7 @@ pub fn vraag_aan_stores_within_the_quota_durably(backend: &mut dyn Backend) {
         store
             .vraag_aan(&a1, &[], nacht, 100, vervalt)
             .expect("again"),
-        Aanvraag::Bestaand(gereed)
+        Aanvraag::Bestaand(Box::new(gereed))
     );
 }
 

@@ -52,7 +52,7 @@ impl Abonnementen for EmbeddedStore {
     ) -> Result<Aanvraag, StoreError> {
         let _quota = self.quota_lock.lock().map_err(|_| StoreError::Closed)?;
         if let Some(stored) = self.verzoek(&verzoek.oin, &verzoek.verzoek_id)? {
-            return Ok(Aanvraag::Bestaand(stored));
+            return Ok(Aanvraag::Bestaand(Box::new(stored)));
         }
         let gebruikt = self.quotum(quotum)?;
         if gebruikt >= limit {
