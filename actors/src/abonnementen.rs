@@ -97,11 +97,12 @@ impl std::fmt::Debug for Runner {
 /// backend) first zeroes the free part of its 32 KiB output buffer, and a line written straight
 /// into it was six small writes. Unbuffered, that zeroing was 60% of a `volledig`'s CPU.
 ///
-/// Once the results being written hold [`SYNC_EVERY`] bytes of lines between them that are not
-/// synced, their files are synced ([`sync_when_due`]): a night's results are gigabytes, and
-/// left to the kernel they pile up as dirty pages that are then written out in a burst, in
-/// front of the shards' journal syncs that parking waits for. Counted over all the results of
-/// a pass, not per file: 225 files each allowed 64 MiB would still let a gigabyte pile up.
+/// Every [`SYNC_EVERY`] bytes of lines a result's file is synced: a night's results are
+/// gigabytes, and left to the kernel they pile up as dirty pages that are then written out in
+/// a burst, in front of the shards' journal syncs that parking waits for. Per file, so with
+/// 225 results open the runner may still leave about a gigabyte dirty (BENCHMARKS.md,
+/// "Abonnementservice"); a bound over all of them would take 225 syncs each time it is
+/// reached, which was not measured.
 struct Resultaat {
     tijdelijk: PathBuf,
     pad: PathBuf,
@@ -111,25 +112,8 @@ struct Resultaat {
     ongesynct: usize,
 }
 
-/// Bytes of lines (before compression, so some 6 MiB of files) between two syncs of the
-/// results being written.
+/// Bytes of lines (before compression, so some 6 MiB of file) between two syncs of a result.
 const SYNC_EVERY: usize = 64 << 20;
-
-/// Syncs every result of `resultaten` once they hold [`SYNC_EVERY`] bytes of lines between
-/// them since their last sync (what their encoders and buffers still hold follows later).
-fn sync_when_due(resultaten: &mut [Resultaat]) -> std::io::Result<()> {
-    let due: usize = resultaten.iter().map(|resultaat| resultaat.ongesynct).sum();
-    if due < SYNC_EVERY {
-        return Ok(());
-    }
-    for resultaat in resultaten {
-        if resultaat.ongesynct > 0 {
-            resultaat.out.get_ref().get_ref().sync_data()?;
-            resultaat.ongesynct = 0;
-        }
-    }
-    Ok(())
-}
 
 /// One line of a result: `{"bsn":"...","status":"actief"}` (or `inactief`) and a newline.
 fn regel(bsn: &str, actief: bool) -> String {
@@ -159,6 +143,11 @@ impl Resultaat {
         self.out.write_all(regel)?;
         self.regels += 1;
         self.ongesynct += regel.len();
+        if self.ongesynct >= SYNC_EVERY {
+            // What the encoder has written so far; what it and the buffer hold follows later.
+            self.out.get_ref().get_ref().sync_data()?;
+            self.ongesynct = 0;
+        }
         Ok(())
     }
 
@@ -311,7 +300,6 @@ impl Runner {
                         }
                     }
                 }
-                sync_when_due(&mut resultaten)?;
                 if page.len() < PAGE {
                     break;
                 }
@@ -342,7 +330,6 @@ impl Runner {
                 let bsn = format!("{bsn:09}");
                 out.line(&bsn, self.actief(&bsn, &verzoek.oin)?)?;
             }
-            sync_when_due(std::slice::from_mut(out))?;
             if page.len() < PAGE {
                 return Ok(());
             }
@@ -377,7 +364,6 @@ impl Runner {
                 let bsn = format!("{bsn:09}");
                 out.line(&bsn, self.actief(&bsn, &verzoek.oin)?)?;
             }
-            sync_when_due(std::slice::from_mut(out))?;
         }
         Ok(())
     }
