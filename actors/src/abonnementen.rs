@@ -550,20 +550,17 @@ mod tests {
         status: VerzoekStatus,
     ) -> VerzoekRecord {
         VerzoekRecord {
-            oin: "00000001234567890000".into(),
-            verzoek_id: "0b9d1a2e-5f3c-4c1e-9a7b-2d3e4f5a6b7c".into(),
-            soort,
-            digest: [0; 32],
-            mutatie_datum: None,
             aantal_bsns,
-            nacht: jiff::civil::date(2026, 12, 7),
-            aangevraagd_op: Timestamp::UNIX_EPOCH,
             status,
-            gestart_op: None,
-            gereed_op: None,
-            regels: 0,
             duur_ms,
             scan_ms,
+            ..VerzoekRecord::ingepland(
+                "00000001234567890000",
+                "0b9d1a2e-5f3c-4c1e-9a7b-2d3e4f5a6b7c",
+                soort,
+                jiff::civil::date(2026, 12, 7),
+                Timestamp::UNIX_EPOCH,
+            )
         }
     }
 
@@ -612,20 +609,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let now = Timestamp::from_second(1_796_000_000).expect("time");
         let verzoek = VerzoekRecord {
-            oin: "00000001234567890000".into(),
-            verzoek_id: "3f2a7c1e-0000-4000-8000-000000000001".into(),
-            soort: Soort::Volledig,
-            digest: [0; 32],
-            mutatie_datum: None,
-            aantal_bsns: 0,
-            nacht: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
-            aangevraagd_op: now,
             status: VerzoekStatus::Bezig,
             gestart_op: Some(now),
-            gereed_op: None,
-            regels: 0,
-            duur_ms: 0,
-            scan_ms: 0,
+            ..VerzoekRecord::ingepland(
+                "00000001234567890000",
+                "3f2a7c1e-0000-4000-8000-000000000001",
+                Soort::Volledig,
+                now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+                now,
+            )
         };
         let mut resultaat = Resultaat::create(dir.path(), &verzoek).expect("create");
         let mut expected = String::new();

@@ -32,6 +32,7 @@
 //!   round's single `volledig`'s own NDJSON.
 //! - `verzoek-body` writes the JSON body of the same `bsn-lijst` verzoek, for the API.
 
+use berichtenbox_bench::du;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -508,21 +509,12 @@ impl Bench {
     ) -> anyhow::Result<VerzoekRecord> {
         self.made += 1;
         let now = Timestamp::now();
+        let id = format!("{:08x}-0000-4000-8000-{:012x}", self.nonce, self.made);
+        let nacht = now.to_zoned(jiff::tz::TimeZone::UTC).date();
         let record = VerzoekRecord {
-            oin: oin(afnemer as u64),
-            verzoek_id: format!("{:08x}-0000-4000-8000-{:012x}", self.nonce, self.made),
-            soort,
-            digest: [0; 32],
             mutatie_datum,
             aantal_bsns: bsns.len() as u32,
-            nacht: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
-            aangevraagd_op: now,
-            status: VerzoekStatus::Ingepland,
-            gestart_op: None,
-            gereed_op: None,
-            regels: 0,
-            duur_ms: 0,
-            scan_ms: 0,
+            ..VerzoekRecord::ingepland(&oin(afnemer as u64), &id, soort, nacht, now)
         };
         let quotum = format!("bench/{:08x}/{}", self.nonce, soort.as_str());
         match self
@@ -813,19 +805,4 @@ fn report(args: &RunArgs, opened_s: f64, figures: &[Figures], peer: Option<&Peer
         ));
     }
     out
-}
-
-/// The bytes of the files under `dir` (as `du -sb` counts them).
-fn du(dir: &Path) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            total += du(&entry.path())?;
-        } else if kind.is_file() {
-            total += entry.metadata()?.len();
-        }
-    }
-    Ok(total)
 }

@@ -15,6 +15,7 @@
 //!     --data-dir /tmp/soak-data --out /tmp/soak-out --days 14
 //! ```
 
+use berichtenbox_bench::du;
 use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use berichtenbox::config::Config;
 use berichtenbox::server;
 use berichtenbox_actors::core::clock::{Clock, SharedClock, SystemClock};
@@ -236,21 +236,6 @@ fn sum(page: &str, name: &str) -> f64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
-}
-
-/// The bytes of the files under `dir` (as `du -sb` counts them).
-fn du(dir: &Path) -> anyhow::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            total += du(&entry.path())?;
-        } else if kind.is_file() {
-            total += entry.metadata()?.len();
-        }
-    }
-    Ok(total)
 }
 
 fn write_results(out: &Path, days: &[Day]) -> anyhow::Result<()> {

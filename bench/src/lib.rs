@@ -179,6 +179,25 @@ pub fn single_bericht_park(n: u64, bsn: &str) -> ParkRequest {
     }
 }
 
+/// The bytes of the files under `dir` (as `du -sb` counts them): the measuring programs'
+/// size of a data directory.
+pub fn du(dir: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    let entries = std::fs::read_dir(dir).map_err(|error| {
+        std::io::Error::new(error.kind(), format!("read {}: {error}", dir.display()))
+    })?;
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            total += du(&entry.path())?;
+        } else if kind.is_file() {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

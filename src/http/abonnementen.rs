@@ -161,10 +161,7 @@ fn bsns_count() -> InvalidParam {
 
 /// More than `MAX_BSNS` BSNs: read no further than that, a 400 naming `bsns`.
 fn over_limit(over: OverLimit) -> ApiError {
-    if over.path == "bsns" {
-        return ApiError::invalid(vec![bsns_count()]);
-    }
-    over.invalid()
+    over.invalid_at("bsns", bsns_count)
 }
 
 /// The field rules of API.md; `now` is the engine's clock, `horizon` the oldest
@@ -325,40 +322,27 @@ fn plan(state: &AppState, oin: &str, json: VerzoekJson) -> Result<Outcome, ApiEr
     let checked = check(json, now, horizon)?;
     let nacht = state.nachten.ingepland(now);
     let record = VerzoekRecord {
-        oin: oin.to_owned(),
-        verzoek_id: checked.verzoek_id.clone(),
-        soort: checked.soort,
         digest: checked.digest(),
         mutatie_datum: checked.mutatie_datum,
         aantal_bsns: u32::try_from(checked.bsns.len()).unwrap_or(u32::MAX),
-        nacht: nacht.datum,
-        aangevraagd_op: now,
-        status: VerzoekStatus::Ingepland,
-        gestart_op: None,
-        gereed_op: None,
-        regels: 0,
-        duur_ms: 0,
-        scan_ms: 0,
+        ..VerzoekRecord::ingepland(oin, &checked.verzoek_id, checked.soort, nacht.datum, now)
     };
     // The night's room, as the runner measured its earlier nights; a verzoek already made
-    // is answered as it is (below), whatever the room.
-    if state
-        .store
-        .verzoek(&record.oin, &record.verzoek_id)?
-        .is_none()
-    {
-        let kept = state.store.verzoeken()?;
-        let planned = kept.iter().filter(|verzoek| {
-            verzoek.nacht == nacht.datum && verzoek.status != VerzoekStatus::Gereed
+    // is answered as it is (by `vraag_aan`, below), whatever the room.
+    let kept = state.store.verzoeken()?;
+    let made = kept
+        .iter()
+        .any(|verzoek| verzoek.oin == record.oin && verzoek.verzoek_id == record.verzoek_id);
+    let planned = kept
+        .iter()
+        .filter(|verzoek| verzoek.nacht == nacht.datum && verzoek.status != VerzoekStatus::Gereed);
+    let extra = (record.soort, record.aantal_bsns);
+    if !made && !Tempo::measured(&kept).fits(planned, extra, NACHT_BUDGET) {
+        return Ok(Outcome::Vol {
+            soort: checked.soort,
+            nacht,
+            reden: Reden::Tempo,
         });
-        let extra = (record.soort, record.aantal_bsns);
-        if !Tempo::measured(&kept).fits(planned, extra, NACHT_BUDGET) {
-            return Ok(Outcome::Vol {
-                soort: checked.soort,
-                nacht,
-                reden: Reden::Tempo,
-            });
-        }
     }
     let (name, vervalt) = quotum(&nacht, checked.soort);
     let limit = state.config.abonnementen.per_nacht(checked.soort);

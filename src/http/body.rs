@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::AppState;
-use super::problem::ApiError;
+use super::problem::{ApiError, InvalidParam};
 
 /// How many times its own size a body reserves from the in-flight budget: the body itself; the
 /// strings parsing copies out of it (a JSON string never decodes longer than it is written, so
@@ -356,7 +356,16 @@ impl OverLimit {
     /// The default answer: a 400 naming the array.
     pub fn invalid(self) -> ApiError {
         let reason = format!("bevat meer dan {} elementen", self.limit);
-        ApiError::invalid(vec![super::problem::InvalidParam::new(self.path, reason)])
+        ApiError::invalid(vec![InvalidParam::new(self.path, reason)])
+    }
+
+    /// A 400 with `param` when the array over its limit is the one at `path` (the endpoint
+    /// says its own rule for it), else the default answer.
+    pub fn invalid_at(self, path: &str, param: impl FnOnce() -> InvalidParam) -> ApiError {
+        if self.path == path {
+            return ApiError::invalid(vec![param()]);
+        }
+        self.invalid()
     }
 }
 

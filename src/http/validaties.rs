@@ -61,10 +61,7 @@ fn bsns_count() -> InvalidParam {
 
 /// More than `MAX_BSNS` BSNs: read no further than that, a 400 naming `bsns`.
 fn over_limit(over: OverLimit) -> ApiError {
-    if over.path == "bsns" {
-        return ApiError::invalid(vec![bsns_count()]);
-    }
-    over.invalid()
+    over.invalid_at("bsns", bsns_count)
 }
 
 pub async fn validate(

@@ -166,6 +166,35 @@ pub struct VerzoekRecord {
     pub scan_ms: u64,
 }
 
+impl VerzoekRecord {
+    /// A verzoek just made, `ingepland` for its night, with nothing run yet: no BSNs, no
+    /// `mutatieDatum` and a zero digest until the caller sets them.
+    pub fn ingepland(
+        oin: &str,
+        verzoek_id: &str,
+        soort: Soort,
+        nacht: jiff::civil::Date,
+        aangevraagd_op: Timestamp,
+    ) -> Self {
+        Self {
+            oin: oin.to_owned(),
+            verzoek_id: verzoek_id.to_owned(),
+            soort,
+            digest: [0; 32],
+            mutatie_datum: None,
+            aantal_bsns: 0,
+            nacht,
+            aangevraagd_op,
+            status: VerzoekStatus::Ingepland,
+            gestart_op: None,
+            gereed_op: None,
+            regels: 0,
+            duur_ms: 0,
+            scan_ms: 0,
+        }
+    }
+}
+
 /// One part of a `bsn-lijst`'s BSNs, in the order given (a BSN is 9 digits: a u32).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BsnDeel(pub Vec<u32>);

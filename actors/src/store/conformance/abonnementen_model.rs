@@ -295,20 +295,14 @@ fn read_result(path: &std::path::Path) -> Result<(BTreeMap<String, String>, u64)
 
 fn verzoek(oin: usize, no: u64, soort: Soort, mutatie_datum: Option<Timestamp>) -> VerzoekRecord {
     VerzoekRecord {
-        oin: OINS[oin].to_owned(),
-        verzoek_id: super::guid(0xab0_0000, no),
-        soort,
-        digest: [0; 32],
         mutatie_datum,
-        aantal_bsns: 0,
-        nacht: jiff::civil::date(2026, 11, 2),
-        aangevraagd_op: Timestamp::UNIX_EPOCH,
-        status: VerzoekStatus::Ingepland,
-        gestart_op: None,
-        gereed_op: None,
-        regels: 0,
-        duur_ms: 0,
-        scan_ms: 0,
+        ..VerzoekRecord::ingepland(
+            OINS[oin],
+            &super::guid(0xab0_0000, no),
+            soort,
+            jiff::civil::date(2026, 11, 2),
+            Timestamp::UNIX_EPOCH,
+        )
     }
 }
 

@@ -1352,20 +1352,16 @@ pub(crate) fn valid_bsns(from: u32, n: usize) -> Vec<String> {
 /// November 2026.
 fn abo_verzoek(oin: &str, no: u64, soort: Soort, aantal_bsns: u32) -> VerzoekRecord {
     VerzoekRecord {
-        oin: oin.to_owned(),
-        verzoek_id: guid(0xab0, no),
-        soort,
         digest: [no as u8; 32],
         mutatie_datum: (soort == Soort::Mutaties).then(|| ts("2026-11-01T00:00:00Z")),
         aantal_bsns,
-        nacht: jiff::civil::date(2026, 11, 3),
-        aangevraagd_op: ts("2026-11-03T12:00:00Z"),
-        status: VerzoekStatus::Ingepland,
-        gestart_op: None,
-        gereed_op: None,
-        regels: 0,
-        duur_ms: 0,
-        scan_ms: 0,
+        ..VerzoekRecord::ingepland(
+            oin,
+            &guid(0xab0, no),
+            soort,
+            jiff::civil::date(2026, 11, 3),
+            ts("2026-11-03T12:00:00Z"),
+        )
     }
 }
 
