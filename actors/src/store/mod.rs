@@ -13,6 +13,9 @@
 //! - [`Citizens`]: accounts, voorkeuren, boxes (citizens' API; processing reads).
 //! - [`Afnemers`]: afnemers, API-key hashes, berichttypen (the in-memory catalog).
 //! - [`Reports`]: tellingen, prognoses, runs, account counts (reports, metrics, heartbeat).
+//! - [`Abonnementen`]: the Abonnementservice's verzoeken, quotas and extracts (its runner, HTTP).
+//! - [`Portaal`]: an afnemer's own tellingen, recent batches and afwijzingen, and the
+//!   Leveranciersportaal's sessions (`http::portaal`, the expirer).
 //! - [`Admin`]: shard figures, health, close (server, operations endpoints).
 //!
 //! Every role extends [`Sharded`]. The embedded implementation ([`embedded::EmbeddedStore`])
@@ -34,15 +37,16 @@ use std::fmt::Debug;
 
 pub use record::{AccountCount, DagTelling, Expiring, PrognoseRecord, RunRecord, Teller};
 pub use record::{
-    AccountRecord, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtInhoud,
+    Aanmelding, AccountRecord, AfnemerRecord, AfwijzingCursor, AfwijzingRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtInhoud,
     BerichtUitkomst, BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord,
     NotificationRecord, ParkedBericht, Receipt, ReceiptCursor, Soort, VerzoekRecord, VerzoekStatus,
-    VoorkeurRecord, WebhookJob,
+    SessieRecord, VoorkeurRecord, WebhookJob,
 };
 use tokio::sync::oneshot;
 
 use crate::core::clock::SharedClock;
 use crate::core::model::Batch;
+use crate::core::verwerking::VerwerkingsCode;
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]
@@ -621,6 +625,71 @@ pub trait Abonnementen: Sharded {
     ) -> Result<Vec<MutatiePlek>, StoreError>;
 }
 
+/// Which of an afnemer's afwijzingen a page of [`Portaal::afwijzingen`] lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AfwijzingFilter {
+    /// Only this Amsterdam day (of the receipt); `None`: every day still kept.
+    pub dag: Option<jiff::civil::Date>,
+    /// Only this code; `None`: every code (never `Verwerkt`, which is no afwijzing).
+    pub code: Option<VerwerkingsCode>,
+}
+
+/// The Leveranciersportaal's reads of one afnemer's traffic, and its sessions. Used by
+/// `http::portaal`; the sessions also by the expirer.
+///
+/// On CQL: `afwijzingen` is a table partitioned by (oin, dag), clustered by (code, receipt
+/// cursor, index), with the receipts' TTL; sessions a table keyed by the token's hash, with a
+/// TTL of their `verloopt_op`.
+pub trait Portaal: Sharded {
+    /// One afnemer's tellingen for the Amsterdam days `from..=until`, all shards summed: only
+    /// that afnemer's counters are read, never the days' whole range. Days without a count are
+    /// absent.
+    fn afnemer_tellingen(
+        &self,
+        oin: &str,
+        from: jiff::civil::Date,
+        until: jiff::civil::Date,
+    ) -> Result<BTreeMap<jiff::civil::Date, DagTelling>, StoreError>;
+
+    /// An afnemer's processed batches, newest receipt first (the receipt feed read backwards),
+    /// before `before` when given: at most `limit`, each with its record and receipt. Only
+    /// batches whose receipt is still in the feed.
+    fn recente_batches(
+        &self,
+        oin: &str,
+        before: Option<ReceiptCursor>,
+        limit: usize,
+    ) -> Result<Vec<(ReceiptCursor, BatchRecord)>, StoreError>;
+
+    /// An afnemer's afwijzingen (its berichten decided with any code but `Verwerkt`, whose
+    /// receipts are still kept), in [`AfwijzingCursor`] order (newest day first; within a day
+    /// by code, then as their receipts became ready, then by position in the batch), after
+    /// `after` when given: at most `limit`. Reads only the index's entries of that afnemer
+    /// (and day and code, when the filter names them), never other afnemers' or a scan of
+    /// receipts.
+    fn afwijzingen(
+        &self,
+        oin: &str,
+        filter: AfwijzingFilter,
+        after: Option<AfwijzingCursor>,
+        limit: usize,
+    ) -> Result<Vec<(AfwijzingCursor, AfwijzingRecord)>, StoreError>;
+
+    /// Stores a session under its token's hash (a new one, or one whose `verloopt_op` moved on).
+    /// Synced when it is new, so a restart keeps a session its cookie was handed out for.
+    fn put_sessie(&self, token_hash: &[u8; 32], sessie: &SessieRecord) -> Result<(), StoreError>;
+
+    /// The session of a token's hash, if stored (expired or not: the caller judges
+    /// `verloopt_op` against its clock).
+    fn sessie(&self, token_hash: &[u8; 32]) -> Result<Option<SessieRecord>, StoreError>;
+
+    /// Ends a session (sign-out); nothing when there is none.
+    fn delete_sessie(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Deletes the sessions whose `verloopt_op` is before `now`; answers how many.
+    fn expire_sessies(&self, now: jiff::Timestamp) -> Result<u64, StoreError>;
+}
+
 /// The whole store, every role: what the server opens and hands out. Each consumer keeps only
 /// the role it uses (`Arc<dyn Store>` upcasts to `Arc<dyn Processing>` and the like).
 pub trait Store:
@@ -633,6 +702,7 @@ pub trait Store:
     + Reports
     + Retention
     + Abonnementen
+    + Portaal
     + Admin
 {
 }
@@ -647,6 +717,7 @@ impl<T> Store for T where
         + Reports
         + Retention
         + Abonnementen
+        + Portaal
         + Admin
 {
 }

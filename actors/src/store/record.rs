@@ -473,6 +473,124 @@ pub struct BerichttypeRecord {
     pub actief: bool,
 }
 
+/// One rejected bericht in its afnemer's index of afwijzingen (`afwijzingen`), written in the
+/// completion that makes its receipt and kept as long as the receipt: what the
+/// Leveranciersportaal lists and downloads. The receipt's outcome of one bericht, with where it
+/// stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfwijzingRecord {
+    pub batch_id: String,
+    pub bericht_id: String,
+    pub code: VerwerkingsCode,
+    pub stadium: Stadium,
+    pub verwerkt_op: Timestamp,
+}
+
+/// Where an afwijzing stands in its afnemer's index: the Amsterdam day of its receipt, its
+/// code, its receipt's place in the feed and its position in the batch. Pages run day by day,
+/// newest day first, and within a day by code, then in the order the receipts became ready.
+/// Opaque to clients (hex).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AfwijzingCursor {
+    pub dag: jiff::civil::Date,
+    pub code: VerwerkingsCode,
+    pub receipt: ReceiptCursor,
+    /// The bericht's position in its batch, from 0.
+    pub index: u32,
+}
+
+impl AfwijzingCursor {
+    /// `YYYYMMDD` (ASCII) ++ code byte ++ receipt cursor (18) ++ index (u32, big-endian): the
+    /// key after the OIN, and the cursor's bytes.
+    pub const LEN: usize = 8 + 1 + 18 + 4;
+
+    pub fn to_bytes(self) -> [u8; Self::LEN] {
+        let mut out = [0u8; Self::LEN];
+        out[..8].copy_from_slice(day_prefix(self.dag).as_bytes());
+        out[8] = code_byte(self.code);
+        out[9..27].copy_from_slice(&self.receipt.to_bytes());
+        out[27..].copy_from_slice(&self.index.to_be_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != Self::LEN {
+            return None;
+        }
+        let digits = std::str::from_utf8(&bytes[..8]).ok()?;
+        if !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let dag = jiff::civil::Date::new(
+            digits[..4].parse().ok()?,
+            digits[4..6].parse().ok()?,
+            digits[6..8].parse().ok()?,
+        )
+        .ok()?;
+        Some(Self {
+            dag,
+            code: code_from_byte(bytes[8])?,
+            receipt: ReceiptCursor::from_bytes(&bytes[9..27])?,
+            index: u32::from_be_bytes(bytes[27..].try_into().ok()?),
+        })
+    }
+
+    pub fn to_hex(self) -> String {
+        self.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        if text.len() != 2 * Self::LEN || !text.is_ascii() {
+            return None;
+        }
+        let bytes: Option<Vec<u8>> = (0..Self::LEN)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+            .collect();
+        Self::from_bytes(&bytes?)
+    }
+}
+
+/// A verwerkingsCode's byte in keys. Pinned: it is part of the on-disk layout (and of the
+/// portal's cursors), so it never follows the enum's order.
+pub(crate) fn code_byte(code: VerwerkingsCode) -> u8 {
+    match code {
+        VerwerkingsCode::Verwerkt => b'0',
+        VerwerkingsCode::NietActiefOfGeabonneerd => b'1',
+        VerwerkingsCode::BerichtTypeNietOndersteund => b'2',
+        VerwerkingsCode::AanmaakDatumLigtTeVerInHetVerleden => b'3',
+        VerwerkingsCode::PublicatieDatumLigtTeVerInDeToekomst => b'4',
+        VerwerkingsCode::BerichtBestaatAl => b'5',
+        VerwerkingsCode::TechnischProbleem => b'6',
+    }
+}
+
+pub(crate) fn code_from_byte(byte: u8) -> Option<VerwerkingsCode> {
+    VerwerkingsCode::ALL
+        .into_iter()
+        .find(|&code| code_byte(code) == byte)
+}
+
+/// How a portal session signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Aanmelding {
+    /// With an API key, by its id: the session ends when the key is revoked.
+    Sleutel { id: String },
+    /// With a verified client certificate carrying the afnemer's OIN.
+    Certificaat,
+}
+
+/// A Leveranciersportaal session, keyed in the store by the SHA-256 of its cookie's token
+/// (the token itself is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessieRecord {
+    pub oin: String,
+    pub aanmelding: Aanmelding,
+    pub aangemaakt_op: Timestamp,
+    /// When it ends unless used before: moved on by use, never past `aangemaakt_op` plus the
+    /// longest a session may last.
+    pub verloopt_op: Timestamp,
+}
+
 /// A value the store keeps as postcard, behind one version byte: `version ++ postcard(record)`.
 ///
 /// Each record type has its own version, raised when its fields change (never when another
@@ -516,6 +634,8 @@ impl Record for ExpiringBericht {}
 impl Record for VerzoekRecord {}
 impl Record for BsnDeel {}
 impl Record for QuotumRecord {}
+impl Record for AfwijzingRecord {}
+impl Record for SessieRecord {}
 
 pub(crate) fn encode<T: Record>(record: &T) -> Vec<u8> {
     // Serialising these plain structs into a Vec cannot fail: postcard errors only on
