@@ -244,6 +244,13 @@ resultaat_bewaren_dagen = 7
 # Seconds between the runner's looks at the clock.
 ronde_seconden = 5
 
+[portaal]
+# The Leveranciersportaal (/leveranciersportaal). A session ends after this many minutes
+# without a request, and at the latest this many hours after signing in. Sessions are kept in
+# the store: a restart keeps them.
+inactief_minuten = 30
+max_uren = 12
+
 [onderhoud]
 # Planned maintenance windows, on the Europe/Amsterdam clock, each on the n-th weekday
 # (week = 1 to 5) of every month. Windows with downtime = true do not count against
@@ -272,6 +279,7 @@ pub struct Config {
     pub capaciteit: CapaciteitConfig,
     pub validaties: ValidatiesConfig,
     pub abonnementen: AbonnementenConfig,
+    pub portaal: PortaalConfig,
     pub onderhoud: OnderhoudConfig,
     pub backup: BackupConfig,
     pub bewaren: BewarenConfig,
@@ -369,6 +377,35 @@ pub struct ValidatiesConfig {
 impl Default for ValidatiesConfig {
     fn default() -> Self {
         Self { per_uur: 1000 }
+    }
+}
+
+/// `[portaal]`: the Leveranciersportaal's sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortaalConfig {
+    pub inactief_minuten: u32,
+    pub max_uren: u32,
+}
+
+impl Default for PortaalConfig {
+    fn default() -> Self {
+        Self {
+            inactief_minuten: 30,
+            max_uren: 12,
+        }
+    }
+}
+
+impl PortaalConfig {
+    /// How long a session lasts without a request.
+    pub fn inactief(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_mins(i64::from(self.inactief_minuten))
+    }
+
+    /// How long a session lasts at most, used or not.
+    pub fn max(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_hours(i64::from(self.max_uren))
     }
 }
 
@@ -1004,6 +1041,18 @@ impl Config {
             return fail(
                 "abonnementen.per_nacht_*, resultaat_bewaren_dagen and ronde_seconden must be at \
                  least 1",
+            );
+        }
+        let portaal = &self.portaal;
+        if portaal.inactief_minuten == 0 || portaal.max_uren == 0 {
+            return fail("portaal.inactief_minuten and portaal.max_uren must be at least 1");
+        }
+        if u64::from(portaal.inactief_minuten) > 60 * u64::from(portaal.max_uren)
+            || portaal.max_uren > 24 * 31
+        {
+            return fail(
+                "portaal.inactief_minuten must not exceed max_uren, and max_uren must be at most \
+                 31 days",
             );
         }
         if abonnementen.resultaat_bewaren_dagen > 36_500 {

@@ -101,11 +101,24 @@ impl Catalog {
 
     /// The OIN an API key opens, if any; notes `now` as the key's last use, in memory only.
     pub fn oin_for_key(&self, key: &str, now: Timestamp) -> Option<String> {
+        self.key_owner(key, now).map(|(oin, _)| oin)
+    }
+
+    /// The OIN an API key opens and the key's id, if any; notes `now` as the key's last use,
+    /// in memory only.
+    pub fn key_owner(&self, key: &str, now: Timestamp) -> Option<(String, String)> {
         let mut entry = self.api_keys.get_mut(&hash_api_key(key))?;
         if entry.last_used.is_none_or(|last| last < now) {
             entry.last_used = Some(now);
         }
-        Some(entry.stored.oin.clone())
+        Some((entry.stored.oin.clone(), entry.stored.id.clone()))
+    }
+
+    /// Whether the afnemer still holds the key with this id (it was not revoked).
+    pub fn has_key(&self, oin: &str, id: &str) -> bool {
+        self.api_keys
+            .iter()
+            .any(|entry| entry.stored.oin == oin && entry.stored.id == id)
     }
 
     /// Stores the afnemer, then caches it; answers whether it is new. Blocking.

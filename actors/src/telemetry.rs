@@ -330,7 +330,7 @@ metric_list! {
         Unit::Seconds,
         SECONDS_BUCKETS,
         &["api"],
-        "HTTP request durations, per API (afnemer, burger, beheer, ops).",
+        "HTTP request durations, per API (afnemer, burger, beheer, ops, portaal).",
     );
     // Forecast and capacity.
     PROGNOSE_BERICHTEN = gauge(

@@ -113,6 +113,33 @@ pub fn afnemer(request: &HttpRequest, state: &AppState) -> Result<AfnemerRecord,
     active(afnemer)
 }
 
+/// The afnemer an API key typed into the Leveranciersportaal's sign-in form opens, with the
+/// key's id: the same rules as a bearer key on the API (401 for an unknown key or with
+/// `tls.api_keys = false`, 403 for an inactive afnemer, 429 when the client's address is over
+/// its failed authentications, and an unknown key counts as one).
+pub fn afnemer_by_key(
+    request: &HttpRequest,
+    state: &AppState,
+    key: &str,
+) -> Result<(AfnemerRecord, String), ApiError> {
+    if !state.config.tls.api_keys {
+        return Err(ApiError::Unauthorized(
+            "API-sleutels zijn uitgeschakeld: meld u aan met uw PKIoverheid-certificaat.",
+        ));
+    }
+    let client = client(request);
+    not_over_failures(client, state)?;
+    let known = state
+        .catalog
+        .key_owner(key.trim(), state.clock.now())
+        .and_then(|(oin, id)| Some((state.catalog.afnemer(&oin)?, id)));
+    let Some((afnemer, id)) = known else {
+        failed(client, state);
+        return Err(ApiError::Unauthorized("Deze API-sleutel is niet bekend."));
+    };
+    Ok((active(afnemer)?, id))
+}
+
 /// The OIN of the connection's verified client certificate, if it carries one: the identity
 /// the Leveranciersportaal's sign-in reuses.
 pub fn certificate_oin(request: &HttpRequest) -> Option<String> {

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod limits;
 pub mod ops;
 pub mod paging;
+pub mod portaal;
 pub mod problem;
 pub mod prognoses;
 pub mod rapportages;
@@ -97,6 +98,8 @@ fn configure_on(cfg: &mut web::ServiceConfig, on: routes::Listener) {
         // The resource's middleware covers its 405 and every error its handlers answer.
         if route.api == routes::Api::Burger {
             cfg.service(resource.wrap(citizen_headers()));
+        } else if route.api == routes::Api::Portaal {
+            cfg.service(resource.wrap(portaal_headers()));
         } else {
             cfg.service(resource);
         }
@@ -107,6 +110,23 @@ fn configure_on(cfg: &mut web::ServiceConfig, on: routes::Listener) {
 /// box is kept by a browser or an intermediary cache.
 pub fn citizen_headers() -> DefaultHeaders {
     DefaultHeaders::new().add((actix_web::http::header::CACHE_CONTROL, "no-store"))
+}
+
+/// What every Leveranciersportaal response carries on top of [`default_headers`]: no script,
+/// no inline style, no framing, forms posted only to the portal itself, nothing of an afnemer's
+/// traffic kept by a browser or a cache (its stylesheet sets its own `Cache-Control`).
+pub fn portaal_headers() -> DefaultHeaders {
+    use actix_web::http::header;
+    DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add((header::CACHE_CONTROL, "no-store"))
 }
 
 /// The headers every response carries.

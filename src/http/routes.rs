@@ -12,7 +12,7 @@ use actix_web::http::Method;
 use actix_web::web;
 
 use super::{abonnementen, account, batches, beheer, berichttypen, ops, prognoses, rapportages};
-use super::{receipts, validaties};
+use super::{portaal, receipts, validaties};
 
 /// An HTTP method a route answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +54,18 @@ pub enum Api {
     Burger,
     Beheer,
     Ops,
+    /// The Leveranciersportaal's pages (for people, in a browser).
+    Portaal,
 }
 
 impl Api {
-    pub const ALL: [Self; 4] = [Self::Afnemer, Self::Burger, Self::Beheer, Self::Ops];
+    pub const ALL: [Self; 5] = [
+        Self::Afnemer,
+        Self::Burger,
+        Self::Beheer,
+        Self::Ops,
+        Self::Portaal,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -65,6 +73,7 @@ impl Api {
             Self::Burger => "burger",
             Self::Beheer => "beheer",
             Self::Ops => "ops",
+            Self::Portaal => "portaal",
         }
     }
 }
@@ -116,7 +125,7 @@ const fn op(verb: Verb, handler: fn() -> actix_web::Route) -> Operation {
     Operation { verb, handler }
 }
 
-use Api::{Afnemer, Beheer, Burger, Ops};
+use Api::{Afnemer, Beheer, Burger, Ops, Portaal};
 use Listener::{Both, Operations};
 use Verb::{Delete, Get, Patch, Post, Put};
 
@@ -273,6 +282,60 @@ pub const ROUTES: &[Route] = &[
         operations: &[op(Delete, || web::to(beheer::revoke_api_key))],
     },
     Route {
+        path: "/leveranciersportaal",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(portaal::overzicht))],
+    },
+    Route {
+        path: "/leveranciersportaal/inloggen",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Post, || web::to(portaal::inloggen))],
+    },
+    Route {
+        path: "/leveranciersportaal/uitloggen",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Post, || web::to(portaal::uitloggen))],
+    },
+    Route {
+        path: "/leveranciersportaal/batches",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(portaal::batches))],
+    },
+    Route {
+        path: "/leveranciersportaal/batches/{batchId}",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(portaal::batch))],
+    },
+    Route {
+        path: "/leveranciersportaal/afwijzingen",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(portaal::afwijzingen))],
+    },
+    Route {
+        path: "/leveranciersportaal/afwijzingen.csv",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(portaal::afwijzingen_csv))],
+    },
+    Route {
+        path: "/leveranciersportaal/berichttypen",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(portaal::berichttypen))],
+    },
+    Route {
+        path: "/leveranciersportaal/stijl.css",
+        api: Portaal,
+        listener: Listener::Api,
+        operations: &[op(Get, || web::to(portaal::stijl))],
+    },
+    Route {
         path: "/v1/openapi.json",
         api: Ops,
         listener: Listener::Api,
@@ -324,6 +387,8 @@ pub fn api_of_path(path: &str) -> Api {
         Burger
     } else if path.starts_with("/v1/beheer") {
         Beheer
+    } else if path.starts_with("/leveranciersportaal") {
+        Portaal
     } else if path.starts_with("/v1/openapi.json")
         || path.starts_with("/metrics")
         || path.starts_with("/health")
