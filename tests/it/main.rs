@@ -18,6 +18,7 @@ mod limits;
 mod loadtest_smoke;
 mod monitoring;
 mod openapi;
+mod portaal;
 mod rapportages;
 mod restart;
 mod retention;
