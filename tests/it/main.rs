@@ -7,6 +7,7 @@ mod support;
 mod abonnementen;
 mod backup;
 mod batches;
+mod browser_harness;
 mod burger_auth;
 mod burgers;
 mod connections;

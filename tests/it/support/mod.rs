@@ -2,13 +2,15 @@
 //! `ManualClock` and a temporary data directory ([`Engine`], built by [`EngineBuilder`] from
 //! the one test configuration, [`test_config`]); typed clients over HTTP ([`clients`]); the
 //! one webhook receiver ([`webhook`]); a test PKI for TLS and client certificates ([`pki`]); the real binary as a child process for the tests
-//! whose subject is the process ([`Process`]); the waiting helper ([`wait_until`]); and the
-//! test data (OINs, BSNs, GUIDs, batches, citizens' tokens).
+//! whose subject is the process ([`Process`]); a real browser, headless Chromium over
+//! WebDriver with axe-core's accessibility checks and screenshots ([`browser`]); the waiting
+//! helper ([`wait_until`]); and the test data (OINs, BSNs, GUIDs, batches, citizens' tokens).
 //!
 //! Nothing here sleeps to wait for an effect: [`wait_until`] polls a condition until a
 //! deadline.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod clients;
 pub mod pki;
 pub mod sandbox;
