@@ -20,6 +20,7 @@ mod loadtest_smoke;
 mod monitoring;
 mod openapi;
 mod portaal;
+mod portaal_browser;
 mod rapportages;
 mod restart;
 mod retention;

@@ -135,7 +135,7 @@ fn is_sign_in(reply: &Reply) -> bool {
 /// An afnemer with berichttype AANSLAG; its batch of three: one to a citizen with a box
 /// (Verwerkt), one to a citizen without (NietActiefOfGeabonneerd), one of a berichttype it did
 /// not register (BerichtTypeNietOndersteund). Answers the batch id and the three berichtIds.
-fn deliver_mixed(engine: &Engine, afnemer: &Afnemer, n: u32) -> (String, [String; 3]) {
+pub(crate) fn deliver_mixed(engine: &Engine, afnemer: &Afnemer, n: u32) -> (String, [String; 3]) {
     let met_box = bsn(9100 + n);
     engine.open_box(&met_box);
     let ids = [guid(9100 + n, 1), guid(9100 + n, 2), guid(9100 + n, 3)];

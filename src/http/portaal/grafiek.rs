@@ -40,7 +40,8 @@ pub fn staafdiagram(
     let (top, stap) = schaal(grootste);
     let plot_breedte = BREEDTE - LINKS - RECHTS;
     let plot_hoogte = HOOGTE - BOVEN - ONDER;
-    let groepen = labels.len().max(1) as f64;
+    // At least six groups' room: one or two months do not become bars as wide as the chart.
+    let groepen = labels.len().max(6) as f64;
     let groep = plot_breedte / groepen;
     let balk = (groep * 0.8) / reeksen.len().max(1) as f64;
     let y = |waarde: u64| BOVEN + plot_hoogte * (1.0 - waarde as f64 / top as f64);
