@@ -111,7 +111,8 @@ bewaar_dagen = 7
 # How long the engine keeps what it may forget; expired records are deleted in the background
 # and their disk space reclaimed by compaction.
 # Receipts in GET /v1/verwerkingsberichten and the webhook outbox, from when they were first
-# offered: the SLA's 6 days ("verwerkingsberichten can be offered again up to 6 days").
+# offered: the SLA's 6 days ("verwerkingsberichten can be offered again up to 6 days"). The
+# Leveranciersportaal lists the rejected berichten (afwijzingen) of these receipts as long.
 verwerkingsberichten_dagen = 6
 # Processed batches' records (a redelivery answers 200 with the first delivery's receipt, and
 # GET /v1/batches/{id} answers) and their berichtIds' claims (BerichtBestaatAl), from

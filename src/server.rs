@@ -156,7 +156,13 @@ impl Background {
         );
         pacemaker.start();
         let mut retention = Pacemaker::new(self.retention_beat);
-        expirer::start(&mut retention, store.clone(), clock.clone(), self.expirer);
+        expirer::start(
+            &mut retention,
+            store.clone(),
+            store.clone(),
+            clock.clone(),
+            self.expirer,
+        );
         retention.start();
         let mut nachten = Pacemaker::new(self.abonnementen_beat);
         abonnementen::start(

@@ -437,8 +437,10 @@ pub const ACTOR_EXPIRER: &str = "expirer";
 /// The `actor` label of [`ACTOR_RESTARTS`]: the Abonnementservice's runner.
 pub const ACTOR_ABONNEMENTEN: &str = "abonnementen";
 /// The `soort` of [`RETENTION_DELETED`] for day counters and runs; the other values are the
-/// retention index's kinds (`store::Expiring::as_str`).
+/// retention index's kinds (`store::Expiring::as_str`) and [`RETENTION_SESSIE`].
 pub const RETENTION_TELLING: &str = "telling";
+/// The `soort` of [`RETENTION_DELETED`] for the Leveranciersportaal's expired sessions.
+pub const RETENTION_SESSIE: &str = "sessie";
 /// Every value of `actor` in [`ACTOR_RESTARTS`].
 pub const ACTORS: [&str; 4] = [
     ACTOR_AFNEMER,

@@ -92,7 +92,7 @@ fn known_label_values(state: &AppState, label: &str) -> Option<Vec<String>> {
         "soort" => Expiring::ALL
             .iter()
             .map(|kind| kind.as_str())
-            .chain([telemetry::RETENTION_TELLING])
+            .chain([telemetry::RETENTION_TELLING, telemetry::RETENTION_SESSIE])
             .map(str::to_owned)
             .collect(),
         "reden" => strings(&MailError::PERMANENT_KINDS),

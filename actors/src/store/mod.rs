@@ -35,13 +35,13 @@ pub mod record;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 
-pub use record::{AccountCount, DagTelling, Expiring, PrognoseRecord, RunRecord, Teller};
 pub use record::{
-    Aanmelding, AccountRecord, AfnemerRecord, AfwijzingCursor, AfwijzingRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtInhoud,
-    BerichtUitkomst, BerichttypeRecord, BijlageRef, BoxEntry, BoxId, CapWindowRecord,
-    NotificationRecord, ParkedBericht, Receipt, ReceiptCursor, Soort, VerzoekRecord, VerzoekStatus,
-    SessieRecord, VoorkeurRecord, WebhookJob,
+    Aanmelding, AccountRecord, AfnemerRecord, AfwijzingCursor, AfwijzingRecord, ApiKeyRecord,
+    BatchRecord, BatchStatus, BerichtInhoud, BerichtUitkomst, BerichttypeRecord, BijlageRef,
+    BoxEntry, BoxId, CapWindowRecord, NotificationRecord, ParkedBericht, Receipt, ReceiptCursor,
+    SessieRecord, Soort, VerzoekRecord, VerzoekStatus, VoorkeurRecord, WebhookJob,
 };
+pub use record::{AccountCount, DagTelling, Expiring, PrognoseRecord, RunRecord, Teller};
 use tokio::sync::oneshot;
 
 use crate::core::clock::SharedClock;
@@ -449,7 +449,7 @@ pub trait Admin: Sharded {
 /// time the retention index gives its kind ([`Expiring`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetentionPeriods {
-    /// Receipts in the feed and the webhook outbox.
+    /// Receipts in the feed and the webhook outbox, and the afwijzingen of their berichten.
     pub receipts: jiff::SignedDuration,
     /// Processed batches' records, and the berichtIds' claims (never longer than the records:
     /// a batch redelivered after its record went would otherwise find its own old claims).
@@ -465,7 +465,7 @@ impl RetentionPeriods {
     /// The period of a kind, `None` for kept until deleted.
     pub fn of(&self, kind: Expiring) -> Option<jiff::SignedDuration> {
         match kind {
-            Expiring::Receipt => Some(self.receipts),
+            Expiring::Receipt | Expiring::Afwijzing => Some(self.receipts),
             Expiring::Batch | Expiring::Claim => Some(self.batches),
             Expiring::Mutatie => Some(self.mutaties),
             Expiring::Bericht => self.berichten,
@@ -485,13 +485,16 @@ pub struct Expired {
     pub by_kind: BTreeMap<Expiring, u64>,
     /// Day counters and runs deleted.
     pub tellingen: u64,
+    /// Portal sessions deleted ([`Portaal::expire_sessies`], once per pass: the expirer adds
+    /// them to its pass's total; a step of [`Retention`] leaves this 0).
+    pub sessies: u64,
     /// The step stopped at its bound: more may be due.
     pub more: bool,
 }
 
 impl Expired {
     pub fn total(&self) -> u64 {
-        self.by_kind.values().sum::<u64>() + self.tellingen
+        self.by_kind.values().sum::<u64>() + self.tellingen + self.sessies
     }
 
     pub fn add(&mut self, other: &Self) {
@@ -499,6 +502,7 @@ impl Expired {
             *self.by_kind.entry(*kind).or_default() += n;
         }
         self.tellingen += other.tellingen;
+        self.sessies += other.sessies;
     }
 }
 
@@ -625,6 +629,10 @@ pub trait Abonnementen: Sharded {
     ) -> Result<Vec<MutatiePlek>, StoreError>;
 }
 
+/// The most days [`Portaal::afnemer_tellingen`] reads in one call: a leap year's, far past the
+/// portal's month, so a made-up range costs at most this many point reads per counter and shard.
+pub const AFNEMER_TELLINGEN_MAX_DAGEN: u16 = 366;
+
 /// Which of an afnemer's afwijzingen a page of [`Portaal::afwijzingen`] lists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AfwijzingFilter {
@@ -643,7 +651,9 @@ pub struct AfwijzingFilter {
 pub trait Portaal: Sharded {
     /// One afnemer's tellingen for the Amsterdam days `from..=until`, all shards summed: only
     /// that afnemer's counters are read, never the days' whole range. Days without a count are
-    /// absent.
+    /// absent; `until` before `from` is an empty range. At most the last
+    /// [`AFNEMER_TELLINGEN_MAX_DAGEN`] days up to `until` are read: an earlier `from` is moved
+    /// up to them (the portal asks for a month).
     fn afnemer_tellingen(
         &self,
         oin: &str,
@@ -653,7 +663,8 @@ pub trait Portaal: Sharded {
 
     /// An afnemer's processed batches, newest receipt first (the receipt feed read backwards),
     /// before `before` when given: at most `limit`, each with its record and receipt. Only
-    /// batches whose receipt is still in the feed.
+    /// batches whose receipt is still in the feed, and whose record is still that receipt's
+    /// (not gone, nor replaced by a later delivery of the id).
     fn recente_batches(
         &self,
         oin: &str,

@@ -540,7 +540,9 @@ impl AfwijzingCursor {
     }
 
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != 2 * Self::LEN || !text.is_ascii() {
+        // Hex digits only: `from_str_radix` would also take a `+` before a digit, so one
+        // cursor would have many spellings.
+        if text.len() != 2 * Self::LEN || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let bytes: Option<Vec<u8>> = (0..Self::LEN)
@@ -548,6 +550,12 @@ impl AfwijzingCursor {
             .collect();
         Self::from_bytes(&bytes?)
     }
+}
+
+/// An afwijzing's key in its shard's `afwijzingen`: `oin ++ cursor` ([`AfwijzingCursor::to_bytes`]),
+/// so an afnemer's afwijzingen of one day (and code) share a prefix.
+pub(crate) fn afwijzing_key(oin: &str, cursor: AfwijzingCursor) -> Vec<u8> {
+    prefixed(oin, &cursor.to_bytes())
 }
 
 /// A verwerkingsCode's byte in keys. Pinned: it is part of the on-disk layout (and of the
@@ -729,6 +737,9 @@ pub enum Expiring {
     /// A receipt's entries in its afnemer's feed and webhook outbox (one key, both keyspaces),
     /// from the moment it was first offered.
     Receipt,
+    /// A rejected bericht in its afnemer's index of afwijzingen (`afwijzingen`), from its
+    /// receipt's `verwerkt_op`: kept as long as the receipt.
+    Afwijzing,
     /// A processed batch's record, from its `verwerkt_op`.
     Batch,
     /// A berichtId's claim, from the arrival of the bericht that took it.
@@ -740,8 +751,9 @@ pub enum Expiring {
 }
 
 impl Expiring {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Receipt,
+        Self::Afwijzing,
         Self::Batch,
         Self::Claim,
         Self::Mutatie,
@@ -751,6 +763,7 @@ impl Expiring {
     fn byte(self) -> u8 {
         match self {
             Self::Receipt => b'r',
+            Self::Afwijzing => b'f',
             Self::Batch => b'b',
             Self::Claim => b'c',
             Self::Mutatie => b'm',
@@ -762,6 +775,7 @@ impl Expiring {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Receipt => "verwerkingsbericht",
+            Self::Afwijzing => "afwijzing",
             Self::Batch => "batch",
             Self::Claim => "bericht_id",
             Self::Mutatie => "mutatie",
@@ -825,6 +839,8 @@ pub enum Teller {
 }
 
 impl Teller {
+    pub const ALL: [Self; 3] = [Self::Aangeboden, Self::Verwerkt, Self::Afgewezen];
+
     fn byte(self) -> u8 {
         match self {
             Self::Aangeboden => b'a',
@@ -938,6 +954,103 @@ mod teller_tests {
         let next = teller_key(jiff::civil::date(2026, 12, 1), "0", Teller::Aangeboden);
         assert!(key < next);
         assert!(key.starts_with(b"202611"));
+    }
+}
+
+#[cfg(test)]
+mod afwijzing_cursor_tests {
+    use super::*;
+
+    fn cursor(
+        dag: jiff::civil::Date,
+        code: VerwerkingsCode,
+        first_seq: u64,
+        index: u32,
+    ) -> AfwijzingCursor {
+        AfwijzingCursor {
+            dag,
+            code,
+            receipt: ReceiptCursor {
+                ready_nanos: 1_700_000_000_000_000_000,
+                shard: 3,
+                first_seq,
+            },
+            index,
+        }
+    }
+
+    /// The code bytes are part of the on-disk layout and of the portal's cursors: pinned.
+    #[test]
+    fn code_bytes_are_pinned_and_read_back() {
+        let pinned: Vec<(VerwerkingsCode, u8)> = VerwerkingsCode::ALL
+            .into_iter()
+            .map(|code| (code, code_byte(code)))
+            .collect();
+        assert_eq!(
+            pinned,
+            [
+                (VerwerkingsCode::Verwerkt, b'0'),
+                (VerwerkingsCode::NietActiefOfGeabonneerd, b'1'),
+                (VerwerkingsCode::BerichtTypeNietOndersteund, b'2'),
+                (VerwerkingsCode::AanmaakDatumLigtTeVerInHetVerleden, b'3'),
+                (VerwerkingsCode::PublicatieDatumLigtTeVerInDeToekomst, b'4'),
+                (VerwerkingsCode::BerichtBestaatAl, b'5'),
+                (VerwerkingsCode::TechnischProbleem, b'6'),
+            ]
+        );
+        for (code, byte) in pinned {
+            assert_eq!(code_from_byte(byte), Some(code));
+        }
+        assert_eq!(code_from_byte(b'7'), None);
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_its_bytes_sort_by_day_code_receipt_index() {
+        let day = jiff::civil::date(2026, 12, 7);
+        let one = cursor(day, VerwerkingsCode::BerichtBestaatAl, 9, 2);
+        assert_eq!(AfwijzingCursor::from_bytes(&one.to_bytes()), Some(one));
+        assert_eq!(AfwijzingCursor::from_hex(&one.to_hex()), Some(one));
+        assert!(one.to_bytes().starts_with(b"20261207"));
+        let ordered = [
+            cursor(
+                jiff::civil::date(2026, 12, 6),
+                VerwerkingsCode::TechnischProbleem,
+                99,
+                9,
+            ),
+            cursor(day, VerwerkingsCode::NietActiefOfGeabonneerd, 100, 0),
+            cursor(day, VerwerkingsCode::BerichtBestaatAl, 1, 5),
+            cursor(day, VerwerkingsCode::BerichtBestaatAl, 2, 0),
+            cursor(day, VerwerkingsCode::BerichtBestaatAl, 2, 1),
+        ];
+        assert!(
+            ordered
+                .windows(2)
+                .all(|w| w[0].to_bytes() < w[1].to_bytes())
+        );
+    }
+
+    #[test]
+    fn a_cursor_that_is_not_one_is_refused() {
+        let good = cursor(
+            jiff::civil::date(2026, 12, 7),
+            VerwerkingsCode::BerichtBestaatAl,
+            9,
+            2,
+        );
+        let hex = good.to_hex();
+        // The index's last byte (02) spelled `+2`: `from_str_radix` alone reads it as 2.
+        assert!(hex.ends_with("02"));
+        let plus = format!("{}+2", &hex[..hex.len() - 2]);
+        assert_eq!(AfwijzingCursor::from_hex(&plus), None);
+        assert_eq!(AfwijzingCursor::from_hex(&hex[2..]), None);
+        assert_eq!(AfwijzingCursor::from_hex(&hex.replace('3', "g")), None);
+        let mut bytes = good.to_bytes();
+        bytes[8] = b'9';
+        assert_eq!(AfwijzingCursor::from_bytes(&bytes), None, "an unknown code");
+        let mut bytes = good.to_bytes();
+        bytes[..8].copy_from_slice(b"20260230");
+        assert_eq!(AfwijzingCursor::from_bytes(&bytes), None, "no such day");
     }
 }
 

@@ -30,6 +30,12 @@
 //!   forgotten only when expired; the extracts' paged reads (active accounts with their
 //!   refusals, mutaties since a moment per scope) list everything exactly once; only a change
 //!   of `actief` or `digitaal` is a mutatie.
+//! - Portaal: a completion indexes exactly its receipt's berichten decided otherwise than
+//!   `Verwerkt` (code, stadium, batch, berichtId, `verwerktOp`, Amsterdam day); the index is
+//!   filtered by day and code, paged once each in its documented order over shards and days,
+//!   never answers another afnemer's, and expires with the receipts, not before; recent
+//!   batches are the feed backwards, paged; an afnemer's tellingen are `tellingen` restricted
+//!   to it; sessions round-trip, survive a restart, end and expire.
 //! - [`park_model`]: a property test of parking against a model, with bursts and restarts.
 //! - [`abonnementen_model`]: a property test of the Abonnementservice's `mutaties` and
 //!   `volledig` results (through the runner) against a model of boxes and voorkeuren.
@@ -44,11 +50,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{
-    Aanvraag, AccountRecord, ActiefAccount, AfnemerRecord, ApiKeyRecord, BatchRecord, BatchStatus,
-    BerichtClaim, BerichtInhoud, BerichtUitkomst, BerichttypeRecord, BoxEntry, BoxId,
-    CapWindowRecord, Completion, Delivery, MutatiePlek, ParkOutcome, ParkRequest, ParkedBatch,
-    PrognoseRecord, Receipt, RunRecord, Soort, Store, VerzoekRecord, VerzoekStatus, VoorkeurRecord,
-    WebhookJob, wil_digitaal,
+    Aanmelding, Aanvraag, AccountRecord, ActiefAccount, AfnemerRecord, AfwijzingCursor,
+    AfwijzingFilter, AfwijzingRecord, ApiKeyRecord, BatchRecord, BatchStatus, BerichtClaim,
+    BerichtInhoud, BerichtUitkomst, BerichttypeRecord, BoxEntry, BoxId, CapWindowRecord,
+    Completion, DagTelling, Delivery, Expired, Expiring, MutatiePlek, ParkOutcome, ParkRequest,
+    ParkedBatch, PrognoseRecord, Receipt, RetentionPeriods, RunRecord, SessieRecord, Soort, Store,
+    VerzoekRecord, VerzoekStatus, VoorkeurRecord, WebhookJob, wil_digitaal,
 };
 use crate::core::clock::{ManualClock, SharedClock};
 use crate::core::model::{Batch, Bericht, Bijlage};
@@ -102,6 +109,13 @@ macro_rules! store_conformance_tests {
             mutaties_page_in_time_order_per_scope,
             only_changes_write_mutaties,
             concurrent_account_changes_are_never_lost,
+            afwijzingen_index_each_rejected_bericht_of_a_receipt,
+            afwijzingen_filter_by_day_and_code,
+            afwijzingen_page_each_once_in_order,
+            afwijzingen_expire_with_their_receipts,
+            recente_batches_newest_first_and_own,
+            afnemer_tellingen_are_the_afnemers_own,
+            sessies_round_trip_expire_and_survive_a_restart,
             parking_model,
             abonnementen_model
         );
@@ -2293,4 +2307,761 @@ pub fn only_changes_write_mutaties(backend: &mut dyn Backend) {
         all_mutaties(&*store, Some(OIN_B), Timestamp::UNIX_EPOCH, 1000),
         vec![plek(t10, BSN_X), plek(t12, BSN_Y)]
     );
+}
+
+/// A varied decision for the Portaal checks, by a bericht's sequence number: every third
+/// `Verwerkt`, the others each code but `Verwerkt` in turn, with a stadium that varies apart.
+fn portaal_decision(seq: u64) -> (VerwerkingsCode, Stadium) {
+    const STADIA: [Stadium; 4] = [
+        Stadium::ValidatieBerichtType,
+        Stadium::ValidatieGebruiker,
+        Stadium::StoreMessage,
+        Stadium::NA,
+    ];
+    let code = if seq.is_multiple_of(3) {
+        VerwerkingsCode::Verwerkt
+    } else {
+        VerwerkingsCode::ALL[1 + (seq / 3 * 2 + seq % 3 - 1) as usize % 6]
+    };
+    (code, STADIA[(seq / 2 % 4) as usize])
+}
+
+/// The completion of a parked batch with each bericht decided by [`portaal_decision`].
+fn portaal_completion(batch: &ParkedBatch) -> Completion {
+    let mut completion = completion(batch, &[], false);
+    if let Some(receipt) = &mut completion.record.receipt {
+        for (uitkomst, bericht) in receipt.berichten.iter_mut().zip(&batch.berichten) {
+            (uitkomst.code, uitkomst.stadium) = portaal_decision(bericht.seq);
+        }
+    }
+    completion
+}
+
+/// Completes every parked batch with [`portaal_completion`], the first of each shard at a time,
+/// the clock moving `step` before each round (so receipts get their own stamps).
+fn complete_all_decided(
+    store: &dyn Store,
+    manual: &ManualClock,
+    clock: &SharedClock,
+    step: Duration,
+) {
+    while total_parked(store) > 0 {
+        manual.advance(step);
+        for shard in 0..store.shard_count() {
+            let batches = store.parked_batches(shard, 1).expect("parked batches");
+            if let Some(first) = batches.first() {
+                store
+                    .complete(shard, vec![portaal_completion(first)], clock)
+                    .expect("complete");
+            }
+        }
+    }
+}
+
+/// The Amsterdam day of a moment: the day a receipt's tellers and afwijzingen are counted on.
+fn amsterdam_day(at: Timestamp) -> jiff::civil::Date {
+    at.to_zoned(crate::core::caps::amsterdam().expect("the Amsterdam zone"))
+        .date()
+}
+
+/// The documented order of an afnemer's afwijzingen: newest day first; within a day by code
+/// (its pinned byte), then by receipt cursor, then by position in the batch.
+fn afwijzing_order(a: &AfwijzingCursor, b: &AfwijzingCursor) -> std::cmp::Ordering {
+    b.dag
+        .cmp(&a.dag)
+        .then(super::record::code_byte(a.code).cmp(&super::record::code_byte(b.code)))
+        .then(a.receipt.cmp(&b.receipt))
+        .then(a.index.cmp(&b.index))
+}
+
+/// What an afnemer's afwijzingen must be, made from its receipts (the whole feed): one per
+/// bericht decided otherwise than `Verwerkt`, in the documented order.
+fn expected_afwijzingen(
+    store: &dyn Store,
+    oin: &str,
+    clock: &SharedClock,
+) -> Vec<(AfwijzingCursor, AfwijzingRecord)> {
+    let mut out = Vec::new();
+    for (cursor, record) in whole_feed(store, oin, clock) {
+        let receipt = record.receipt.as_ref().expect("a receipt in the feed");
+        for (index, uitkomst) in (0u32..).zip(&receipt.berichten) {
+            if uitkomst.code == VerwerkingsCode::Verwerkt {
+                continue;
+            }
+            out.push((
+                AfwijzingCursor {
+                    dag: amsterdam_day(receipt.verwerkt_op),
+                    code: uitkomst.code,
+                    receipt: cursor,
+                    index,
+                },
+                AfwijzingRecord {
+                    batch_id: record.batch_id.clone(),
+                    bericht_id: uitkomst.bericht_id.clone(),
+                    code: uitkomst.code,
+                    stadium: uitkomst.stadium,
+                    verwerkt_op: receipt.verwerkt_op,
+                },
+            ));
+        }
+    }
+    out.sort_by(|a, b| afwijzing_order(&a.0, &b.0));
+    out
+}
+
+/// Every afwijzing of a filter, page by page of `limit`, each page continuing after the last
+/// cursor of the one before; checks each page's bound on the way.
+fn all_afwijzingen(
+    store: &dyn Store,
+    oin: &str,
+    filter: AfwijzingFilter,
+    limit: usize,
+) -> Vec<(AfwijzingCursor, AfwijzingRecord)> {
+    let mut all: Vec<(AfwijzingCursor, AfwijzingRecord)> = Vec::new();
+    let mut after = None;
+    for _ in 0..10_000 {
+        let page = store
+            .afwijzingen(oin, filter, after, limit)
+            .expect("afwijzingen");
+        assert!(
+            page.len() <= limit,
+            "a page of {} over its limit {limit}",
+            page.len()
+        );
+        let Some((last, _)) = page.last() else {
+            return all;
+        };
+        after = Some(*last);
+        all.extend(page);
+    }
+    panic!("paging the afwijzingen of {oin} with {filter:?} does not end");
+}
+
+/// Deletes everything due at `now` in every shard, step by step; answers the sum.
+fn expire_all(store: &dyn Store, now: Timestamp, periods: &RetentionPeriods) -> Expired {
+    let mut total = Expired::default();
+    for shard in 0..store.shard_count() {
+        let mut in_shard = Expired::default();
+        loop {
+            let step = store.expire(shard, now, periods, 3).expect("expire");
+            in_shard.add(&step);
+            if !step.more {
+                break;
+            }
+        }
+        store.reclaim(shard, &in_shard).expect("reclaim");
+        total.add(&in_shard);
+    }
+    total
+}
+
+fn days(n: i64) -> jiff::SignedDuration {
+    jiff::SignedDuration::from_hours(24 * n)
+}
+
+/// The engine's default periods (`[bewaren]`).
+fn default_periods() -> RetentionPeriods {
+    RetentionPeriods {
+        receipts: days(6),
+        batches: days(7),
+        mutaties: days(90),
+        berichten: None,
+        tellingen_maanden: 13,
+    }
+}
+
+/// Portaal: a completion indexes exactly the berichten its receipt decided otherwise than
+/// `Verwerkt`, each with its code, stadium, batch, berichtId and `verwerktOp`, under the
+/// Amsterdam day of its receipt (here the day after the UTC one), its receipt's cursor and
+/// its position; also after a restart. Another afnemer's are never answered.
+pub fn afwijzingen_index_each_rejected_bericht_of_a_receipt(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    // 23:30 UTC is 00:30 the next day in Amsterdam (CET).
+    let (manual, clock) = manual_clock("2026-11-03T23:30:00Z");
+    for no in 0..6u32 {
+        let oin = if no % 3 == 2 { OIN_B } else { OIN_A };
+        parked(park(&*store, batch(oin, no, 2 + no % 4), clock.now()));
+    }
+    complete_all_decided(&*store, &manual, &clock, Duration::from_secs(1));
+    manual.advance(Duration::from_secs(1));
+
+    let store = backend.reopen(store);
+    for oin in [OIN_A, OIN_B] {
+        let expected = expected_afwijzingen(&*store, oin, &clock);
+        let feed = whole_feed(&*store, oin, &clock);
+        let outcomes: usize = feed
+            .iter()
+            .map(|(_, r)| r.receipt.as_ref().map_or(0, |r| r.berichten.len()))
+            .sum();
+        assert!(
+            !expected.is_empty() && expected.len() < outcomes,
+            "{oin}: the test decides some berichten Verwerkt and some not"
+        );
+        let found = store
+            .afwijzingen(oin, AfwijzingFilter::default(), None, usize::MAX)
+            .expect("afwijzingen");
+        assert_eq!(
+            found, expected,
+            "{oin}: every afwijzing, once, as its receipt says"
+        );
+        for (cursor, afwijzing) in &found {
+            assert_ne!(afwijzing.code, VerwerkingsCode::Verwerkt);
+            assert_eq!(cursor.code, afwijzing.code);
+            assert_eq!(
+                cursor.dag,
+                jiff::civil::date(2026, 11, 4),
+                "the Amsterdam day"
+            );
+            let record = store
+                .find_batch(oin, &afwijzing.batch_id)
+                .expect("find")
+                .expect("its batch");
+            assert_eq!(record.oin, oin, "another afnemer's afwijzing");
+            assert_eq!(
+                (cursor.receipt.shard, cursor.receipt.first_seq),
+                (record.shard, record.first_seq),
+                "the cursor names its batch's receipt"
+            );
+        }
+    }
+    let codes: HashSet<VerwerkingsCode> = [OIN_A, OIN_B]
+        .iter()
+        .flat_map(|oin| expected_afwijzingen(&*store, oin, &clock))
+        .map(|(cursor, _)| cursor.code)
+        .collect();
+    assert_eq!(
+        codes.len(),
+        6,
+        "every code but Verwerkt is indexed: {codes:?}"
+    );
+    assert!(
+        store
+            .afwijzingen(OIN_C, AfwijzingFilter::default(), None, usize::MAX)
+            .expect("afwijzingen")
+            .is_empty()
+    );
+    assert!(
+        store
+            .afwijzingen(OIN_A, AfwijzingFilter::default(), None, 0)
+            .expect("afwijzingen")
+            .is_empty(),
+        "a limit of 0"
+    );
+}
+
+/// Parks `per_day` batches of each afnemer in `oins` on each of `n_days` days and completes
+/// them that day, so their afwijzingen fall on `n_days` Amsterdam days.
+fn afwijzingen_over_days(
+    store: &dyn Store,
+    manual: &ManualClock,
+    clock: &SharedClock,
+    oins: &[&str],
+    n_days: u32,
+    per_day: u32,
+) {
+    for day in 0..n_days {
+        for (o, oin) in (0u32..).zip(oins) {
+            for b in 0..per_day {
+                let no = 100 * day + 10 * o + b;
+                parked(park(store, batch(oin, no, 1 + (no % 5)), clock.now()));
+            }
+        }
+        complete_all_decided(store, manual, clock, Duration::from_secs(7));
+        manual.advance(Duration::from_secs(24 * 3600));
+    }
+}
+
+/// Portaal: `afwijzingen` filtered by day, by code or both answers exactly those of the
+/// afnemer's afwijzingen, in order; `Verwerkt` and a day without any answer nothing; another
+/// afnemer's are never among them.
+pub fn afwijzingen_filter_by_day_and_code(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let (manual, clock) = manual_clock("2026-11-03T09:00:00Z");
+    afwijzingen_over_days(&*store, &manual, &clock, &[OIN_A, OIN_B], 3, 4);
+    let all = expected_afwijzingen(&*store, OIN_A, &clock);
+    let dagen: Vec<jiff::civil::Date> = {
+        let mut dagen: Vec<_> = all.iter().map(|(c, _)| c.dag).collect();
+        dagen.dedup();
+        dagen
+    };
+    assert_eq!(dagen.len(), 3, "three days, newest first: {dagen:?}");
+    let read = |filter: AfwijzingFilter| {
+        store
+            .afwijzingen(OIN_A, filter, None, usize::MAX)
+            .expect("afwijzingen")
+    };
+    let mut codes_seen = 0;
+    for dag in dagen.iter().copied().map(Some).chain([None]) {
+        for code in VerwerkingsCode::ALL.into_iter().map(Some).chain([None]) {
+            let filter = AfwijzingFilter { dag, code };
+            let expected: Vec<_> = all
+                .iter()
+                .filter(|(c, _)| dag.is_none_or(|d| c.dag == d) && code.is_none_or(|k| c.code == k))
+                .cloned()
+                .collect();
+            codes_seen += usize::from(!expected.is_empty());
+            assert_eq!(read(filter), expected, "{filter:?}");
+        }
+    }
+    assert!(
+        codes_seen > 12,
+        "the filters were tried on afwijzingen ({codes_seen})"
+    );
+    for dag in [None, Some(dagen[0])] {
+        let verwerkt = AfwijzingFilter {
+            dag,
+            code: Some(VerwerkingsCode::Verwerkt),
+        };
+        assert!(read(verwerkt).is_empty(), "Verwerkt is no afwijzing");
+    }
+    for code in [Some(VerwerkingsCode::BerichtBestaatAl), None] {
+        let elsewhen = AfwijzingFilter {
+            dag: Some(jiff::civil::date(2026, 10, 1)),
+            code,
+        };
+        assert!(read(elsewhen).is_empty(), "a day without afwijzingen");
+    }
+    let b = store
+        .afwijzingen(OIN_B, AfwijzingFilter::default(), None, usize::MAX)
+        .expect("afwijzingen");
+    assert_eq!(b, expected_afwijzingen(&*store, OIN_B, &clock));
+    assert!(
+        b.iter()
+            .all(|(_, a)| !all.iter().any(|(_, mine)| mine.batch_id == a.batch_id)),
+        "afnemers share no afwijzing"
+    );
+}
+
+/// Portaal: followed page by page with small limits, over three shards and three days, under
+/// every filter, `afwijzingen` answers each afwijzing exactly once, in the documented order;
+/// a cursor from a page of another filter continues where it stands in this one's order.
+pub fn afwijzingen_page_each_once_in_order(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let (manual, clock) = manual_clock("2026-11-03T09:00:00Z");
+    afwijzingen_over_days(&*store, &manual, &clock, &[OIN_A, OIN_B], 3, 5);
+    let all = expected_afwijzingen(&*store, OIN_A, &clock);
+    assert!(all.len() > 20, "{} afwijzingen", all.len());
+    let shards: HashSet<u16> = all.iter().map(|(c, _)| c.receipt.shard).collect();
+    assert_eq!(shards.len(), 3, "afwijzingen in every shard");
+    let dagen: Vec<jiff::civil::Date> = {
+        let mut dagen: Vec<_> = all.iter().map(|(c, _)| c.dag).collect();
+        dagen.dedup();
+        dagen
+    };
+    let mut filters = vec![AfwijzingFilter::default()];
+    filters.extend(dagen.iter().map(|&dag| AfwijzingFilter {
+        dag: Some(dag),
+        code: None,
+    }));
+    filters.extend(
+        VerwerkingsCode::ALL[1..]
+            .iter()
+            .map(|&code| AfwijzingFilter {
+                dag: None,
+                code: Some(code),
+            }),
+    );
+    filters.push(AfwijzingFilter {
+        dag: Some(dagen[1]),
+        code: Some(all[all.len() / 2].0.code),
+    });
+    for filter in filters {
+        let expected: Vec<_> = all
+            .iter()
+            .filter(|(c, _)| {
+                filter.dag.is_none_or(|d| c.dag == d) && filter.code.is_none_or(|k| c.code == k)
+            })
+            .cloned()
+            .collect();
+        for limit in [1, 2, 3, 7] {
+            assert_eq!(
+                all_afwijzingen(&*store, OIN_A, filter, limit),
+                expected,
+                "{filter:?}, pages of {limit}"
+            );
+        }
+    }
+    // Any cursor continues after itself: from each afwijzing on, the rest in order.
+    for (position, (cursor, _)) in all.iter().enumerate() {
+        let rest = store
+            .afwijzingen(OIN_A, AfwijzingFilter::default(), Some(*cursor), usize::MAX)
+            .expect("afwijzingen");
+        assert_eq!(rest, all[position + 1..], "after {cursor:?}");
+    }
+    // A cursor of one day under a filter of another: a newer cursor leaves the day whole, an
+    // older one leaves nothing of it.
+    let on = |dag| AfwijzingFilter {
+        dag: Some(dag),
+        code: None,
+    };
+    let newest_cursor = all.first().expect("afwijzingen").0;
+    let oldest_cursor = all.last().expect("afwijzingen").0;
+    let middle: Vec<_> = all
+        .iter()
+        .filter(|(c, _)| c.dag == dagen[1])
+        .cloned()
+        .collect();
+    assert_eq!(
+        store
+            .afwijzingen(OIN_A, on(dagen[1]), Some(newest_cursor), usize::MAX)
+            .expect("afwijzingen"),
+        middle
+    );
+    assert!(
+        store
+            .afwijzingen(OIN_A, on(dagen[1]), Some(oldest_cursor), usize::MAX)
+            .expect("afwijzingen")
+            .is_empty()
+    );
+}
+
+/// Portaal and Retention: an afwijzing is kept as long as its receipt, counted from its
+/// `verwerktOp`, and goes with it (an `afwijzing` of the retention index), not before.
+pub fn afwijzingen_expire_with_their_receipts(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let (manual, clock) = manual_clock("2026-11-03T09:00:00Z");
+    for no in 0..4u32 {
+        parked(park(&*store, batch(OIN_A, no, 3 + no), clock.now()));
+    }
+    complete_all_decided(&*store, &manual, &clock, Duration::from_secs(1));
+    let first_done = clock.now();
+    manual.advance(Duration::from_secs(3600));
+    for no in 4..6u32 {
+        parked(park(&*store, batch(OIN_A, no, 3), clock.now()));
+    }
+    complete_all_decided(&*store, &manual, &clock, Duration::from_secs(1));
+    manual.advance(Duration::from_secs(1));
+    let before = expected_afwijzingen(&*store, OIN_A, &clock);
+    let later: Vec<_> = before
+        .iter()
+        .filter(|(_, a)| a.verwerkt_op > first_done)
+        .cloned()
+        .collect();
+    assert!(!later.is_empty() && later.len() < before.len());
+    let read = |store: &dyn Store| {
+        store
+            .afwijzingen(OIN_A, AfwijzingFilter::default(), None, usize::MAX)
+            .expect("afwijzingen")
+    };
+    let periods = default_periods();
+
+    // Just inside the receipts' period: nothing goes.
+    let inside = expire_all(
+        &*store,
+        first_done + periods.receipts - jiff::SignedDuration::from_secs(5),
+        &periods,
+    );
+    assert_eq!(
+        inside
+            .by_kind
+            .get(&Expiring::Afwijzing)
+            .copied()
+            .unwrap_or(0),
+        0
+    );
+    assert_eq!(
+        read(&*store),
+        before,
+        "an afwijzing went before its receipt's period"
+    );
+
+    // Past the first completions' period: theirs go with their receipts, the later stay.
+    let past = expire_all(
+        &*store,
+        first_done + periods.receipts + jiff::SignedDuration::from_secs(1),
+        &periods,
+    );
+    assert_eq!(
+        past.by_kind.get(&Expiring::Afwijzing).copied(),
+        Some((before.len() - later.len()) as u64),
+        "{past:?}"
+    );
+    let store = backend.reopen(store);
+    assert_eq!(
+        read(&*store),
+        later,
+        "the afwijzingen of the receipts still kept"
+    );
+    assert_eq!(
+        expected_afwijzingen(&*store, OIN_A, &clock),
+        later,
+        "exactly those whose receipts are still in the feed"
+    );
+
+    // And all of them past the last one's period.
+    let last = later
+        .iter()
+        .map(|(_, a)| a.verwerkt_op)
+        .max()
+        .expect("later");
+    expire_all(
+        &*store,
+        last + periods.receipts + jiff::SignedDuration::from_secs(1),
+        &periods,
+    );
+    assert!(read(&*store).is_empty());
+    assert!(whole_feed(&*store, OIN_A, &clock).is_empty());
+}
+
+/// Portaal: `recente_batches` answers the afnemer's processed batches newest receipt first
+/// (its feed backwards), paged with `before`, never another afnemer's; a batch whose record
+/// is gone while its receipt is still listed is left out.
+pub fn recente_batches_newest_first_and_own(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let (manual, clock) = manual_clock("2026-11-03T09:00:00Z");
+    for no in 0..9u32 {
+        let oin = if no % 3 == 1 { OIN_B } else { OIN_A };
+        parked(park(&*store, batch(oin, no, 1 + no % 3), clock.now()));
+    }
+    complete_all_decided(&*store, &manual, &clock, Duration::from_secs(1));
+    let first_done = clock.now();
+    manual.advance(Duration::from_secs(2 * 24 * 3600));
+    for no in 9..14u32 {
+        parked(park(&*store, batch(OIN_A, no, 2), clock.now()));
+    }
+    complete_all_decided(&*store, &manual, &clock, Duration::from_secs(1));
+    manual.advance(Duration::from_secs(1));
+
+    let recent = |store: &dyn Store, before, limit| {
+        store
+            .recente_batches(OIN_A, before, limit)
+            .expect("recente batches")
+    };
+    let mut feed = whole_feed(&*store, OIN_A, &clock);
+    feed.reverse();
+    assert_eq!(feed.len(), 11);
+    assert_eq!(
+        recent(&*store, None, usize::MAX),
+        feed,
+        "the feed, newest first"
+    );
+    for limit in [1, 2, 4] {
+        let mut paged = Vec::new();
+        let mut before = None;
+        for round in 0.. {
+            assert!(round <= feed.len(), "pages of {limit} do not end");
+            let page = recent(&*store, before, limit);
+            assert!(page.len() <= limit);
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            before = Some(*last);
+            paged.extend(page);
+        }
+        assert_eq!(paged, feed, "pages of {limit}");
+    }
+    assert_eq!(recent(&*store, None, 3), feed[..3]);
+    assert!(recent(&*store, None, 0).is_empty());
+    let b = store
+        .recente_batches(OIN_B, None, usize::MAX)
+        .expect("recente batches");
+    assert_eq!(b.len(), 3);
+    assert!(b.iter().all(|(_, record)| record.oin == OIN_B));
+    assert!(
+        store
+            .recente_batches(OIN_C, None, usize::MAX)
+            .expect("recente batches")
+            .is_empty()
+    );
+
+    // Batch records kept a day, receipts six: the first completions' records go, their
+    // receipts stay listed, and the batches are left out.
+    let short = RetentionPeriods {
+        batches: days(1),
+        ..default_periods()
+    };
+    expire_all(
+        &*store,
+        first_done + days(1) + jiff::SignedDuration::from_secs(1),
+        &short,
+    );
+    let kept: Vec<_> = feed
+        .iter()
+        .filter(|(_, r)| {
+            r.receipt
+                .as_ref()
+                .is_some_and(|r| r.verwerkt_op > first_done)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(kept.len(), 5);
+    assert_eq!(recent(&*store, None, usize::MAX), kept);
+    assert_eq!(recent(&*store, Some(kept[3].0), 10), kept[4..]);
+    // A batch whose record went is new when delivered again: parked under the same id while
+    // its old receipt is still listed, it is not that receipt's batch.
+    let gone = feed
+        .iter()
+        .find(|(_, r)| !kept.iter().any(|(_, k)| k.batch_id == r.batch_id))
+        .expect("a batch whose record went");
+    let again = (0..9u32)
+        .map(|no| batch(OIN_A, no, 1 + no % 3))
+        .find(|b| b.batch_id == gone.1.batch_id)
+        .expect("its batch");
+    parked(park(&*store, again, clock.now()));
+    assert_eq!(recent(&*store, None, usize::MAX), kept);
+}
+
+/// Portaal: `afnemer_tellingen` is `tellingen` restricted to that afnemer, over the same days
+/// (days without a count absent); an empty or absurd range answers without failing.
+pub fn afnemer_tellingen_are_the_afnemers_own(backend: &mut dyn Backend) {
+    let store = backend.open(3);
+    let (manual, clock) = manual_clock("2026-11-03T09:00:00Z");
+    // Parked one day, completed the next: aangeboden and verwerkt/afgewezen on other days.
+    for day in 0..3u32 {
+        for no in 0..4u32 {
+            let oin = [OIN_A, OIN_B, OIN_A, OIN_C][no as usize];
+            parked(park(
+                &*store,
+                batch(oin, 10 * day + no, 1 + no),
+                clock.now(),
+            ));
+        }
+        manual.advance(Duration::from_secs(24 * 3600));
+        complete_all_decided(&*store, &manual, &clock, Duration::from_secs(1));
+    }
+    let store = backend.reopen(store);
+    let from = jiff::civil::date(2026, 11, 1);
+    let until = jiff::civil::date(2026, 11, 8);
+    let all = store.tellingen(from, until).expect("tellingen");
+    for oin in [OIN_A, OIN_B, OIN_C] {
+        let expected: std::collections::BTreeMap<jiff::civil::Date, DagTelling> = all
+            .iter()
+            .filter(|((_, of), _)| of == oin)
+            .map(|((dag, _), telling)| (*dag, telling.clone()))
+            .collect();
+        assert_eq!(expected.len(), 4, "{oin}: counted on four days");
+        assert_eq!(
+            store
+                .afnemer_tellingen(oin, from, until)
+                .expect("tellingen"),
+            expected,
+            "{oin}"
+        );
+        let (first, last) = (
+            *expected.keys().next().expect("a day"),
+            *expected.keys().last().expect("a day"),
+        );
+        assert_eq!(
+            store
+                .afnemer_tellingen(oin, first, last)
+                .expect("tellingen"),
+            expected,
+            "{oin}: from its first day to its last"
+        );
+        let day = jiff::civil::date(2026, 11, 4);
+        assert_eq!(
+            store.afnemer_tellingen(oin, day, day).expect("tellingen"),
+            expected
+                .range(day..=day)
+                .map(|(d, t)| (*d, t.clone()))
+                .collect(),
+            "{oin}: one day"
+        );
+        // Moved up to the last days before `until`: those hold them all.
+        let long_ago = jiff::civil::date(2020, 1, 1);
+        assert_eq!(
+            store
+                .afnemer_tellingen(oin, long_ago, until)
+                .expect("tellingen"),
+            expected,
+            "{oin}: a range of years"
+        );
+    }
+    let nobody = "00000001000000000099";
+    assert!(
+        store
+            .afnemer_tellingen(nobody, from, until)
+            .expect("tellingen")
+            .is_empty()
+    );
+    assert!(
+        store
+            .afnemer_tellingen(OIN_A, until, from)
+            .expect("an empty range")
+            .is_empty()
+    );
+    for (from, until) in [
+        (jiff::civil::Date::MIN, jiff::civil::Date::MAX),
+        (jiff::civil::Date::MAX, jiff::civil::Date::MAX),
+        (jiff::civil::Date::MIN, jiff::civil::Date::MIN),
+    ] {
+        store
+            .afnemer_tellingen(OIN_A, from, until)
+            .expect("an absurd range is no failure");
+    }
+}
+
+/// Portaal: a session reads back as stored, survives a restart (its store is synced), moves on
+/// by being stored again, ends by a delete (also after a restart), and `expire_sessies` deletes
+/// exactly those whose `verloopt_op` is before the moment it is given, answering how many.
+pub fn sessies_round_trip_expire_and_survive_a_restart(backend: &mut dyn Backend) {
+    let store = backend.open(2);
+    let at = ts("2026-11-03T12:00:00Z");
+    let minutes = |n: i64| at + jiff::SignedDuration::from_mins(n);
+    let sessie = |oin: &str, sleutel: Option<&str>, verloopt: i64| SessieRecord {
+        oin: oin.to_owned(),
+        aanmelding: match sleutel {
+            Some(id) => Aanmelding::Sleutel { id: id.to_owned() },
+            None => Aanmelding::Certificaat,
+        },
+        aangemaakt_op: at,
+        verloopt_op: minutes(verloopt),
+    };
+    let sessies = [
+        ([1u8; 32], sessie(OIN_A, Some("sleutel-1"), 30)),
+        ([2u8; 32], sessie(OIN_A, None, 60)),
+        ([3u8; 32], sessie(OIN_B, Some("sleutel-3"), 90)),
+        ([4u8; 32], sessie(OIN_B, None, 120)),
+    ];
+    for (hash, record) in &sessies {
+        store.put_sessie(hash, record).expect("put sessie");
+    }
+    assert_eq!(store.sessie(&[9; 32]).expect("sessie"), None);
+
+    let store = backend.reopen(store);
+    for (hash, record) in &sessies {
+        assert_eq!(
+            store.sessie(hash).expect("sessie").as_ref(),
+            Some(record),
+            "after a restart"
+        );
+    }
+    let moved_on = SessieRecord {
+        verloopt_op: minutes(100),
+        ..sessies[0].1.clone()
+    };
+    store
+        .put_sessie(&[1; 32], &moved_on)
+        .expect("move a session on");
+    store.delete_sessie(&[2; 32]).expect("sign out");
+    store
+        .delete_sessie(&[9; 32])
+        .expect("signing out of no session is no error");
+    assert_eq!(store.sessie(&[2; 32]).expect("sessie"), None);
+
+    let store = backend.reopen(store);
+    assert_eq!(
+        store.sessie(&[1; 32]).expect("sessie"),
+        Some(moved_on.clone())
+    );
+    assert_eq!(
+        store.sessie(&[2; 32]).expect("sessie"),
+        None,
+        "a signed-out session came back"
+    );
+    // At 90 minutes: the one ending then stays (not before), the moved-on one stays.
+    assert_eq!(store.expire_sessies(minutes(90)).expect("expire"), 0);
+    assert_eq!(store.expire_sessies(minutes(91)).expect("expire"), 1);
+    assert_eq!(store.sessie(&[3; 32]).expect("sessie"), None);
+    assert_eq!(store.sessie(&[1; 32]).expect("sessie"), Some(moved_on));
+    assert_eq!(
+        store.sessie(&[4; 32]).expect("sessie"),
+        Some(sessies[3].1.clone())
+    );
+    assert_eq!(store.expire_sessies(minutes(121)).expect("expire"), 2);
+    assert_eq!(store.expire_sessies(minutes(121)).expect("expire"), 0);
+    let store = backend.reopen(store);
+    for hash in [[1u8; 32], [3; 32], [4; 32]] {
+        assert_eq!(store.sessie(&hash).expect("sessie"), None);
+    }
 }

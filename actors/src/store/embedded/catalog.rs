@@ -1,11 +1,12 @@
 //! The catalog database, `catalog/`: afnemers, API-key records, berichttypen, the shard count
-//! the data directory was created with, the notification caps' window, the prognoses and the
-//! engine's runs. One fjall database beside the shards, written rarely, each write synced.
+//! the data directory was created with, the notification caps' window, the prognoses, the
+//! engine's runs, the Abonnementservice's verzoeken and quotas, and the Leveranciersportaal's
+//! sessions. One fjall database beside the shards, written rarely, each write synced.
 //!
 //! It also records the data directory's layout format ([`FORMAT`]). This module opens it and
 //! guards the format and the shard count, refusing a data directory it would misread before
 //! anything else is opened or written; the roles that keep their records here (afnemers,
-//! notifications, reports) read and write it in their own files.
+//! notifications, reports, abonnementen, portaal) read and write it in their own files.
 
 use std::path::Path;
 
@@ -52,6 +53,8 @@ pub(super) struct Catalog {
     /// The durable quotas (the nights' verzoeken, the Validatieservice's hours): name →
     /// `QuotumRecord`.
     pub(super) quota: Keyspace,
+    /// Leveranciersportaal sessions: SHA-256 of the cookie's token → `SessieRecord`.
+    pub(super) sessies: Keyspace,
 }
 
 /// Opens the catalog of the data directory `data_dir`, creating it in a new one. Checks the
@@ -74,6 +77,9 @@ pub(super) fn open_catalog(data_dir: &Path) -> Result<Catalog, StoreError> {
         verzoeken: db.keyspace("verzoeken", KeyspaceCreateOptions::default)?,
         verzoek_bsns: db.keyspace("verzoek_bsns", KeyspaceCreateOptions::default)?,
         quota: db.keyspace("quota", KeyspaceCreateOptions::default)?,
+        // Came with the Leveranciersportaal (issue 13) in format 3, as `verzoeken` and `quota`
+        // with the Abonnementservice: created when a data directory written before it opens.
+        sessies: db.keyspace("sessies", KeyspaceCreateOptions::default)?,
         db,
     })
 }

@@ -22,7 +22,7 @@
 //!
 //! The roles, one file each, each implementing its trait directly:
 //! `parking.rs`, `processing.rs`, `receipts.rs`, `notifications.rs`, `citizens.rs`,
-//! `afnemers.rs`, `reports.rs`, `admin.rs`.
+//! `afnemers.rs`, `reports.rs`, `retention.rs`, `abonnementen.rs`, `portaal.rs`, `admin.rs`.
 //!
 //! Layout on disk: `shard-000/ .. shard-NNN/` (one fjall database each; its keyspaces are
 //! listed in ARCHITECTURE.md) and `catalog/`, which records the layout format; a data
@@ -50,6 +50,7 @@ mod disk;
 mod notifications;
 mod parked_ids;
 mod parking;
+mod portaal;
 mod processing;
 mod receipts;
 mod reports;

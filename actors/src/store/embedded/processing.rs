@@ -1,5 +1,6 @@
 //! Processing, embedded: taking whole parked batches, claiming berichtIds, delivering into
-//! boxes and settling batches with their receipts.
+//! boxes and settling batches with their receipts (and, in the same write, their afwijzingen
+//! for the Leveranciersportaal and the day's tellingen).
 //!
 //! Every write here is a fjall write batch committed with `PersistMode::SyncData`, grouped per
 //! shard, so a call is durable when it returns. Calls that touch other shards than the batch's
@@ -17,12 +18,13 @@ use crate::core::clock::SharedClock;
 use crate::core::routing::{shard_of_bericht_id, shard_of_citizen};
 use crate::core::verwerking::VerwerkingsCode;
 use crate::store::record::{
-    BatchStatus, Expiring, ExpiringBericht, Teller, batch_key, bijlage_key, decode, decode_u64,
-    encode, expiry_key, parked_id_key, prefixed, seq_key, teller_key,
+    BatchStatus, Expiring, ExpiringBericht, Teller, afwijzing_key, batch_key, bijlage_key, decode,
+    decode_u64, encode, expiry_key, parked_id_key, prefixed, seq_key, teller_key,
 };
 use crate::store::{
-    BatchRecord, BerichtClaim, Completion, Delivery, NotificationRecord, ParkedBatch,
-    ParkedBericht, Processing, ReceiptCursor, StoreError, WebhookJob,
+    AfwijzingCursor, AfwijzingRecord, BatchRecord, BerichtClaim, Completion, Delivery,
+    NotificationRecord, ParkedBatch, ParkedBericht, Processing, ReceiptCursor, StoreError,
+    WebhookJob,
 };
 
 impl Processing for EmbeddedStore {
@@ -337,6 +339,39 @@ impl Processing for EmbeddedStore {
                 expiry_key(Expiring::Receipt, verwerkt_op, &feed_key),
                 [],
             );
+            // The afnemer's afwijzingen (the Leveranciersportaal's index): every bericht decided
+            // otherwise than `Verwerkt`, on the day its teller counts it, kept as the receipt.
+            for (index, uitkomst) in (0u32..).zip(record.receipt.iter().flat_map(|r| &r.berichten))
+            {
+                if uitkomst.code == VerwerkingsCode::Verwerkt {
+                    continue;
+                }
+                let key = afwijzing_key(
+                    &record.oin,
+                    AfwijzingCursor {
+                        dag: today,
+                        code: uitkomst.code,
+                        receipt: cursor,
+                        index,
+                    },
+                );
+                write.insert(
+                    &handles.expiry,
+                    expiry_key(Expiring::Afwijzing, verwerkt_op, &key),
+                    [],
+                );
+                write.insert(
+                    &handles.afwijzingen,
+                    key,
+                    encode(&AfwijzingRecord {
+                        batch_id: record.batch_id.clone(),
+                        bericht_id: uitkomst.bericht_id.clone(),
+                        code: uitkomst.code,
+                        stadium: uitkomst.stadium,
+                        verwerkt_op,
+                    }),
+                );
+            }
             if completion.webhook {
                 let job = WebhookJob {
                     batch_id: record.batch_id.clone(),

@@ -1,8 +1,8 @@
 //! Retention, embedded: each shard's retention index (`expiry`) and the deletes it drives.
 //!
 //! Whatever expires is written together with an index entry `kind ++ since ++ key` in the
-//! same write batch (completions: the receipt and the batch record; claims; mutaties; box
-//! entries), so a step reads only the due range of each kind, in the order the periods end,
+//! same write batch (completions: the receipt, its afwijzingen and the batch record; claims;
+//! mutaties; box entries), so a step reads only the due range of each kind, in the order the periods end,
 //! and never scans the records themselves. Day counters are keyed by their day and runs by
 //! their start, so they need no index. A step deletes the record, what hangs on it and the
 //! index entry in one write batch; the records are checked before they go (a batch record that
@@ -67,6 +67,7 @@ impl Retention for EmbeddedStore {
             budget -= due.len();
             let removed = match kind {
                 Expiring::Receipt => self.expire_receipts(handles, &due)?,
+                Expiring::Afwijzing => expire_plain(handles, &handles.afwijzingen, &due)?,
                 Expiring::Batch => expire_batches(handles, &due)?,
                 Expiring::Claim => expire_claims(handles, &due)?,
                 Expiring::Mutatie => expire_plain(handles, &handles.mutaties, &due)?,
@@ -139,6 +140,7 @@ impl Retention for EmbeddedStore {
             deleted[0].1 += n;
             let own: &[&Keyspace] = match kind {
                 Expiring::Receipt => &[&handles.receipt_feed, &handles.webhook_outbox],
+                Expiring::Afwijzing => &[&handles.afwijzingen],
                 Expiring::Batch => &[&handles.batches],
                 Expiring::Claim => &[&handles.bericht_ids],
                 Expiring::Mutatie => &[&handles.mutaties],
@@ -264,7 +266,8 @@ fn expire_claims(handles: &ShardHandles, due: &[(Vec<u8>, Vec<u8>)]) -> Result<u
     expire_plain(handles, &handles.bericht_ids, due)
 }
 
-/// Records with nothing hanging on them (mutaties, claims), each with its index entry.
+/// Records with nothing hanging on them (mutaties, claims, afwijzingen), each with its index
+/// entry.
 fn expire_plain(
     handles: &ShardHandles,
     keyspace: &Keyspace,

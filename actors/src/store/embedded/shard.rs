@@ -58,6 +58,10 @@ pub(super) struct ShardHandles {
     /// by the shard's writer with the park, `verwerkt`/`afgewezen` by completions (under the
     /// feed lock) with the completion; each key has one writer at a time.
     pub(super) tellers: Keyspace,
+    /// The Leveranciersportaal's index of afwijzingen (berichten decided with any code but
+    /// `Verwerkt`): oin ++ `AfwijzingCursor` (day, code, receipt cursor, index) →
+    /// `AfwijzingRecord`, written by completions with the receipt, expiring with it.
+    pub(super) afwijzingen: Keyspace,
     /// The retention index: `kind ++ since ++ key` → (a claim's holder, else empty), written
     /// with each record that expires ([`crate::store::Retention`]).
     pub(super) expiry: Keyspace,
@@ -128,6 +132,9 @@ pub(super) fn open_shard(
     let parked_ids = keyspace("parked_ids")?;
     let tellers = keyspace("tellers")?;
     let expiry = keyspace("expiry")?;
+    // Came with the Leveranciersportaal (issue 13) in format 3: created when a data directory
+    // written before it opens.
+    let afwijzingen = keyspace("afwijzingen")?;
     let recovered_ms = began.elapsed().as_millis();
 
     // Recovery: the journal has been replayed by fjall; rebuild the counters from what it holds.
@@ -195,6 +202,7 @@ pub(super) fn open_shard(
         parked_ids,
         parked_id_filter: Arc::new(parked_id_filter),
         tellers,
+        afwijzingen,
         expiry,
         expired_upto: Arc::default(),
         commit_gate: Arc::new(std::sync::RwLock::new(())),

@@ -19,8 +19,8 @@ use crate::store::conformance::{
 use crate::store::embedded::{EmbeddedConfig, EmbeddedStore};
 use crate::store::record::decode;
 use crate::store::{
-    Admin as _, Afnemers as _, BatchRecord, BatchStatus, Citizens as _, Delivery, Processing as _,
-    Receipts as _,
+    Aanmelding, Admin as _, Afnemers as _, AfwijzingFilter, BatchRecord, BatchStatus,
+    Citizens as _, Delivery, Portaal as _, Processing as _, Receipts as _, SessieRecord,
 };
 
 const SHARDS: usize = 3;
@@ -50,14 +50,19 @@ fn process_first(store: &EmbeddedStore, shard: usize, clock: &SharedClock, compl
         .collect();
     store.deliver(&deliveries).expect("deliver");
     if complete {
+        // Its first bericht rejected (an afwijzing in the portal's index), though delivered
+        // above: its bijlagen stay, as the box refers to them.
+        let mut settled = completion(&first, &[0], true);
+        settled.drop_bijlagen.clear();
         store
-            .complete(shard, vec![completion(&first, &[], true)], clock)
+            .complete(shard, vec![settled], clock)
             .expect("complete");
     }
     true
 }
 
-/// A store with batches parked, delivered but not completed, and processed; and an afnemer.
+/// A store with batches parked, delivered but not completed, and processed (each with an
+/// afwijzing); an afnemer, and a portal session.
 fn filled(dir: &Path) -> (Arc<EmbeddedStore>, SharedClock) {
     let store = open(dir);
     let (_manual, clock) = manual_clock("2026-11-03T12:00:00Z");
@@ -79,7 +84,20 @@ fn filled(dir: &Path) -> (Arc<EmbeddedStore>, SharedClock) {
             actief: true,
         })
         .expect("put an afnemer");
+    store.put_sessie(&SESSIE, &sessie()).expect("put a session");
     (store, clock)
+}
+
+/// The token hash of the portal session [`filled`] stores.
+const SESSIE: [u8; 32] = [7; 32];
+
+fn sessie() -> SessieRecord {
+    SessieRecord {
+        oin: OIN_A.to_owned(),
+        aanmelding: Aanmelding::Certificaat,
+        aangemaakt_op: "2026-11-03T12:00:00Z".parse().expect("ts"),
+        verloopt_op: "2026-11-03T20:00:00Z".parse().expect("ts"),
+    }
 }
 
 /// Entries by (database, keyspace).
@@ -159,6 +177,16 @@ fn a_restore_holds_every_keyspace_entry_for_entry_and_opens() {
             + original[&("shard-002".to_owned(), "batches".to_owned())].len()
             == 12
     );
+    // The Leveranciersportaal's keyspaces (issue 13) are in it, with what they held.
+    let afwijzingen: usize = (0..SHARDS)
+        .map(|i| copy[&(format!("shard-{i:03}"), "afwijzingen".to_owned())].len())
+        .sum();
+    assert_eq!(afwijzingen, SHARDS, "one afwijzing per processed batch");
+    assert_eq!(
+        copy[&("catalog".to_owned(), "sessies".to_owned())].len(),
+        1,
+        "the portal's session"
+    );
 
     // And the engine's own open takes it: the batches are there, processed or parked.
     let reopened = open(&restored);
@@ -172,6 +200,21 @@ fn a_restore_holds_every_keyspace_entry_for_entry_and_opens() {
         .filter(|record| record.status == BatchStatus::Verwerkt)
         .count();
     assert_eq!(processed, SHARDS.min(12), "one processed batch per shard");
+    let afwijzingen: usize = [OIN_A, OIN_B]
+        .iter()
+        .map(|oin| {
+            reopened
+                .afwijzingen(oin, AfwijzingFilter::default(), None, 100)
+                .expect("afwijzingen")
+                .len()
+        })
+        .sum();
+    assert_eq!(afwijzingen, SHARDS, "the afwijzingen read back");
+    assert_eq!(
+        reopened.sessie(&SESSIE).expect("sessie"),
+        Some(sessie()),
+        "the session read back"
+    );
     close(reopened);
 }
 
