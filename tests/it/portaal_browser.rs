@@ -35,7 +35,7 @@ fn sign_in(browser: &Browser, engine: &Engine, key: &str) {
     browser.goto(&engine.url("/leveranciersportaal"));
     assert!(browser.exists("form#inloggen"), "{}", browser.source());
     browser.fill("#sleutel", key);
-    browser.submit("form#inloggen");
+    browser.submit_and_load("form#inloggen");
     assert_eq!(browser.current_url().path(), "/leveranciersportaal");
     assert!(
         browser.exists("form#uitloggen"),
@@ -94,13 +94,13 @@ fn an_afnemer_uses_the_portal_in_a_browser() {
     assert!(browser.exists("svg#grafiek-prognose[role=img]"));
     check_page(&browser, "overzicht");
 
-    browser.click("nav a[href='/leveranciersportaal/batches']");
+    browser.follow("nav a[href='/leveranciersportaal/batches']");
     assert!(browser.exists(&format!("tr[data-batch-id='{batch_a}']")));
     assert!(!browser.source().contains(&batch_b));
     check_page(&browser, "batches");
 
     browser.fill("#batchId", &batch_a);
-    browser.submit("form#zoek-batch");
+    browser.submit_and_load("form#zoek-batch");
     assert_eq!(
         browser.current_url().path(),
         format!("/leveranciersportaal/batches/{batch_a}")
@@ -108,11 +108,11 @@ fn an_afnemer_uses_the_portal_in_a_browser() {
     assert_eq!(browser.count("tr[data-bericht-id]"), 3);
     check_page(&browser, "batch");
 
-    browser.click("nav a[href='/leveranciersportaal/afwijzingen']");
+    browser.follow("nav a[href='/leveranciersportaal/afwijzingen']");
     assert_eq!(browser.count("tr[data-bericht-id]"), 2);
     check_page(&browser, "afwijzingen");
     browser.select("#code", "BerichtTypeNietOndersteund");
-    browser.submit("form#filter");
+    browser.submit_and_load("form#filter");
     assert_eq!(
         browser.texts("tr[data-bericht-id] th"),
         vec![ids_a[2].clone()],
@@ -122,14 +122,27 @@ fn an_afnemer_uses_the_portal_in_a_browser() {
         .attribute("#download-csv", "href")
         .expect("a download link");
     assert!(href.contains("code=BerichtTypeNietOndersteund"), "{href}");
-    let csv = browser.fetch(&href);
+    // The download, with the browser's session cookie (the page's Content-Security-Policy
+    // allows no script to fetch it from inside the page).
+    let sessie = browser.cookie("portaal_sessie").expect("session");
+    let csv = crate::support::send(
+        engine
+            .client
+            .get(engine.url(&href))
+            .header("Cookie", format!("portaal_sessie={}", sessie.value())),
+    );
     assert_eq!(csv.status, 200);
-    assert!(csv.header("content-type").is_some_and(|t| t.starts_with("text/csv")));
-    let lines: Vec<&str> = csv.body.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", csv.body);
+    assert!(csv.content_type().starts_with("text/csv"));
+    assert!(
+        csv.header("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment"))
+    );
+    let body = csv.text();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 2, "{body}");
     assert!(lines[1].starts_with(&format!("{},BerichtTypeNietOndersteund", ids_a[2])));
 
-    browser.click("nav a[href='/leveranciersportaal/berichttypen']");
+    browser.follow("nav a[href='/leveranciersportaal/berichttypen']");
     assert!(browser.text("#berichttypen").contains("AANSLAG"));
     check_page(&browser, "berichttypen");
 
@@ -156,14 +169,14 @@ fn an_afnemer_uses_the_portal_in_a_browser() {
         "document.querySelector('#uitloggen input[name=csrf]').remove(); return null;",
         vec![],
     );
-    browser.submit("form#uitloggen");
+    browser.submit_and_load("form#uitloggen");
     assert!(browser.title().starts_with("Geen toegang"), "{}", browser.title());
     check_page(&browser, "formulier-verlopen");
     browser.goto(&engine.url("/leveranciersportaal/batches"));
     assert!(browser.exists("form#uitloggen"), "still signed in");
 
     // Signing out for real: the sign-in page, and the pages behind it lead back there.
-    browser.submit("form#uitloggen");
+    browser.submit_and_load("form#uitloggen");
     assert!(browser.exists("form#inloggen"));
     assert!(browser.cookie("portaal_sessie").is_none());
     browser.goto(&engine.url("/leveranciersportaal/afwijzingen"));

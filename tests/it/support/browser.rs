@@ -425,6 +425,54 @@ impl Browser {
         self.run(&format!("submit `{form_css}`"), button.click());
     }
 
+    /// Submits the form matching `css` (as [`Browser::submit`]) and waits until the page it
+    /// leads to has loaded: a new document, whether or not the URL changed (a sign-in posts
+    /// to one page and is sent back to the one it came from).
+    #[track_caller]
+    pub fn submit_and_load(&self, form_css: &str) {
+        self.mark_document();
+        self.submit(form_css);
+        self.wait_for_new_document(&format!("the page after submitting `{form_css}`"));
+    }
+
+    /// Clicks the link matching `css` and waits until the page it leads to has loaded.
+    #[track_caller]
+    pub fn follow(&self, css: &str) {
+        self.mark_document();
+        self.click(css);
+        self.wait_for_new_document(&format!("the page after following `{css}`"));
+    }
+
+    /// Marks the document shown, so a new one can be told from it.
+    fn mark_document(&self) {
+        self.execute(
+            "document.documentElement.dataset.harnessOld = '1'; return null;",
+            vec![],
+        );
+    }
+
+    /// Waits (at most 10 s) until the document shown is not the marked one and has loaded.
+    #[track_caller]
+    fn wait_for_new_document(&self, what: &str) {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let loaded = self.execute(
+                "return document.readyState === 'complete' \
+                 && document.documentElement.dataset.harnessOld === undefined;",
+                vec![],
+            );
+            if loaded == Value::Bool(true) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "browser: {what} did not load within 10 s (at {})",
+                self.where_now()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     // ---- cookies (of the page's site: open a page of it first)
 
     /// Sets cookie `name` to `value` for the site of the page shown, on path `/` (a forged or
