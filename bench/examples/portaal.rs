@@ -181,11 +181,18 @@ fn main() -> anyhow::Result<()> {
         batches.push(timed(portal("/leveranciersportaal/batches"))?);
         afwijzingen.push(timed(portal("/leveranciersportaal/afwijzingen"))?);
     }
+    // What was timed showed the history: today's count, a page of batches and of afwijzingen.
     let page = portal("/leveranciersportaal").send()?.text()?;
-    anyhow::ensure!(
-        page.contains(r#"id="vandaag-aangeboden""#),
-        "the overview did not render"
+    let today_count = format!(
+        r#"<dd id="vandaag-aangeboden">{}</dd>"#,
+        dutch(u64::from(args.per_day))
     );
+    anyhow::ensure!(page.contains(&today_count), "the overview lacks {today_count}");
+    let rows = |path: &str, marker: &str| -> anyhow::Result<usize> {
+        Ok(portal(path).send()?.text()?.matches(marker).count())
+    };
+    anyhow::ensure!(rows("/leveranciersportaal/batches", "data-batch-id=")? == 25);
+    anyhow::ensure!(rows("/leveranciersportaal/afwijzingen", "<tr data-bericht-id=")? == 50);
 
     println!();
     println!("| request | n | p50 ms | p99 ms | max ms |");
@@ -228,7 +235,9 @@ fn write_history(args: &Args, first_day: jiff::Timestamp) -> anyhow::Result<u64>
     })?;
     let bsns = valid_bsns(1000);
     let batches_a_day = args.per_day.div_ceil(1000);
-    let spacing = Duration::from_secs(86_400 / u64::from(batches_a_day + 1));
+    // A day's batches between 01:00 and 15:00: each on its own Amsterdam day, and the last
+    // day's all before the engine's clock.
+    let spacing = Duration::from_secs(14 * 3600 / u64::from(batches_a_day + 1));
     let mut written = 0u64;
     for day in 0..args.days {
         let behind = day_start(day).duration_since(clock.now());
@@ -377,6 +386,19 @@ fn field(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let at = html.find(&marker).expect("the field") + marker.len();
     html[at..at + html[at..].find('"').expect("quote")].to_owned()
+}
+
+/// `150.000`: a count as the portal writes it.
+fn dutch(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn sum(page: &str, name: &str) -> f64 {
