@@ -112,7 +112,10 @@ fn main() -> anyhow::Result<()> {
         if sum(&page, telemetry::RETENTION_LAST_PASS) >= since {
             break;
         }
-        anyhow::ensure!(Instant::now() < until, "no retention pass within 10 minutes");
+        anyhow::ensure!(
+            Instant::now() < until,
+            "no retention pass within 10 minutes"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 
@@ -185,9 +188,12 @@ fn main() -> anyhow::Result<()> {
     let page = portal("/leveranciersportaal").send()?.text()?;
     let today_count = format!(
         r#"<dd id="vandaag-aangeboden">{}</dd>"#,
-        dutch(u64::from(args.per_day))
+        berichtenbox::http::portaal::getal(u64::from(args.per_day))
     );
-    anyhow::ensure!(page.contains(&today_count), "the overview lacks {today_count}");
+    anyhow::ensure!(
+        page.contains(&today_count),
+        "the overview lacks {today_count}"
+    );
     let rows = |path: &str, marker: &str| -> anyhow::Result<usize> {
         Ok(portal(path).send()?.text()?.matches(marker).count())
     };
@@ -299,7 +305,11 @@ fn park_and_complete(
     reject_every: u32,
 ) -> anyhow::Result<u64> {
     let digest = batch.content_digest();
-    let ids: Vec<String> = batch.berichten.iter().map(|b| b.bericht_id.clone()).collect();
+    let ids: Vec<String> = batch
+        .berichten
+        .iter()
+        .map(|b| b.bericht_id.clone())
+        .collect();
     let receipt = store.submit_park(ParkRequest {
         batch,
         digest,
@@ -312,7 +322,7 @@ fn park_and_complete(
         .into_iter()
         .enumerate()
         .map(|(i, bericht_id)| {
-            let rejected = reject_every > 0 && i as u32 % reject_every == 0;
+            let rejected = reject_every > 0 && (i as u32).is_multiple_of(reject_every);
             BerichtUitkomst {
                 bericht_id,
                 code: if rejected {
@@ -386,19 +396,6 @@ fn field(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let at = html.find(&marker).expect("the field") + marker.len();
     html[at..at + html[at..].find('"').expect("quote")].to_owned()
-}
-
-/// `150.000`: a count as the portal writes it.
-fn dutch(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn sum(page: &str, name: &str) -> f64 {

@@ -188,9 +188,18 @@ fn an_afnemer_signs_in_sees_its_own_traffic_and_signs_out() {
     let html = overzicht.text();
     assert!(html.contains("Gemeente Aadorp"), "{html}");
     assert!(!html.contains("Waterschap Bedijk"));
-    assert!(html.contains(r#"<dd id="vandaag-aangeboden">3</dd>"#), "{html}");
-    assert!(html.contains(r#"<dd id="vandaag-verwerkt">1</dd>"#), "{html}");
-    assert!(html.contains(r#"<dd id="vandaag-afgewezen">2</dd>"#), "{html}");
+    assert!(
+        html.contains(r#"<dd id="vandaag-aangeboden">3</dd>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<dd id="vandaag-verwerkt">1</dd>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<dd id="vandaag-afgewezen">2</dd>"#),
+        "{html}"
+    );
     assert!(html.contains(r#"role="img""#));
     assert!(!html.contains("<script"));
     assert_eq!(overzicht.header("cache-control"), Some("no-store"));
@@ -257,7 +266,13 @@ fn an_afnemer_signs_in_sees_its_own_traffic_and_signs_out() {
         .get(&format!("/leveranciersportaal/afwijzingen?dag={gisteren}"))
         .text();
     assert!(leeg.contains("geen-afwijzingen"), "{leeg}");
-    for bad in ["dag=2026-13-01", "dag=1999-01-01", "code=Verwerkt", "na=zz", "x=1"] {
+    for bad in [
+        "dag=2026-13-01",
+        "dag=1999-01-01",
+        "code=Verwerkt",
+        "na=zz",
+        "x=1",
+    ] {
         assert_eq!(
             bezoeker
                 .get(&format!("/leveranciersportaal/afwijzingen?{bad}"))
@@ -305,7 +320,12 @@ fn an_afnemer_signs_in_sees_its_own_traffic_and_signs_out() {
             assert!(!text.contains(id.as_str()), "{page} shows A's {id}");
         }
     }
-    assert!(ander.get("/leveranciersportaal/afwijzingen").text().contains(&ids_b[1]));
+    assert!(
+        ander
+            .get("/leveranciersportaal/afwijzingen")
+            .text()
+            .contains(&ids_b[1])
+    );
 
     // Sign-out needs the page's CSRF token; without it the session stays.
     let page = bezoeker.get("/leveranciersportaal/batches").text();

@@ -160,7 +160,11 @@ fn an_afnemer_uses_the_portal_in_a_browser() {
     other.goto(&engine.url("/leveranciersportaal/afwijzingen"));
     assert!(other.source().contains(&ids_b[1]));
     other.goto(&engine.url(&format!("/leveranciersportaal/batches/{batch_a}")));
-    assert!(other.title().starts_with("Niet gevonden"), "{}", other.title());
+    assert!(
+        other.title().starts_with("Niet gevonden"),
+        "{}",
+        other.title()
+    );
     check_page(&other, "niet-gevonden");
 
     // A sign-out whose CSRF token was taken out of the form is refused; A stays signed in.
@@ -170,7 +174,11 @@ fn an_afnemer_uses_the_portal_in_a_browser() {
         vec![],
     );
     browser.submit_and_load("form#uitloggen");
-    assert!(browser.title().starts_with("Geen toegang"), "{}", browser.title());
+    assert!(
+        browser.title().starts_with("Geen toegang"),
+        "{}",
+        browser.title()
+    );
     check_page(&browser, "formulier-verlopen");
     browser.goto(&engine.url("/leveranciersportaal/batches"));
     assert!(browser.exists("form#uitloggen"), "still signed in");
@@ -184,7 +192,10 @@ fn an_afnemer_uses_the_portal_in_a_browser() {
     assert!(browser.exists("form#inloggen"));
 
     // A forged session cookie opens nothing.
-    browser.set_cookie("portaal_sessie", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    browser.set_cookie(
+        "portaal_sessie",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    );
     browser.goto(&engine.url("/leveranciersportaal/batches"));
     assert!(browser.exists("form#inloggen"), "a forged cookie");
     assert!(!browser.source().contains(&batch_a));

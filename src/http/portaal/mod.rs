@@ -15,6 +15,9 @@ mod grafiek;
 mod pagina;
 pub mod sessie;
 
+/// A count as the pages write it (`150.000`).
+pub use grafiek::getal;
+
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -33,7 +36,9 @@ use maud::Markup;
 use serde::Deserialize;
 
 use self::pagina::{Kop, Menu};
-use self::sessie::{AANMELD_COOKIE, Aangemeld, Afgemeld, CSRF_AANMELDEN, CSRF_SESSIE, SESSIE_COOKIE};
+use self::sessie::{
+    AANMELD_COOKIE, Aangemeld, Afgemeld, CSRF_AANMELDEN, CSRF_SESSIE, SESSIE_COOKIE,
+};
 use super::problem::{ApiError, InvalidParam};
 use super::{AppState, auth, body};
 
@@ -83,7 +88,11 @@ fn fout(error: ApiError, aangemeld: Option<&Aangemeld>) -> HttpResponse {
         (pagina::melding(&error.to_string(), true))
         p { a href=(PAD) { "Naar het overzicht" } }
     };
-    let mut response = html(problem.status(), pagina::pagina(&titel, kop, inhoud), aangemeld);
+    let mut response = html(
+        problem.status(),
+        pagina::pagina(&titel, kop, inhoud),
+        aangemeld,
+    );
     for name in [header::RETRY_AFTER, header::ALLOW] {
         if let Some(value) = problem.headers().get(&name) {
             response.headers_mut().insert(name, value.clone());
@@ -402,7 +411,12 @@ async fn batches_pagina(
     let q: BatchesQuery = query(request)?;
     let csrf = aangemeld.token.csrf(CSRF_SESSIE);
     let mut bericht = None;
-    if let Some(gezocht) = q.batch_id.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(gezocht) = q
+        .batch_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match rules::guid(gezocht) {
             Ok(id) => return Ok(naar(&format!("{PAD}/batches/{id}"))),
             Err(_) => {
@@ -423,8 +437,8 @@ async fn batches_pagina(
     let oin = aangemeld.afnemer.oin.clone();
     let gevonden =
         blocking(move || store.recente_batches(&oin, voor, BATCHES_PER_PAGINA + 1)).await?;
-    let ouder = (gevonden.len() > BATCHES_PER_PAGINA)
-        .then(|| gevonden[BATCHES_PER_PAGINA - 1].0.to_hex());
+    let ouder =
+        (gevonden.len() > BATCHES_PER_PAGINA).then(|| gevonden[BATCHES_PER_PAGINA - 1].0.to_hex());
     let rijen: Vec<_> = gevonden
         .into_iter()
         .take(BATCHES_PER_PAGINA)
@@ -435,13 +449,12 @@ async fn batches_pagina(
     } else {
         StatusCode::OK
     };
-    let inhoud = pagina::batches(
-        &state.zone,
-        &rijen,
-        ouder,
-        bericht,
+    let inhoud = pagina::batches(&state.zone, &rijen, ouder, bericht);
+    let markup = pagina::pagina(
+        "Batches",
+        Some(kop(aangemeld, &csrf, Menu::Batches)),
+        inhoud,
     );
-    let markup = pagina::pagina("Batches", Some(kop(aangemeld, &csrf, Menu::Batches)), inhoud);
     Ok(html(status, markup, Some(aangemeld)))
 }
 
@@ -503,7 +516,10 @@ struct Afwijzingenfilter {
     dagen: Vec<Date>,
 }
 
-fn afwijzingenfilter(request: &HttpRequest, state: &AppState) -> Result<Afwijzingenfilter, ApiError> {
+fn afwijzingenfilter(
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<Afwijzingenfilter, ApiError> {
     let q: AfwijzingenQuery = query(request)?;
     let vandaag = state.clock.now().to_zoned(state.zone.clone()).date();
     let bewaard = i64::from(state.config.bewaren.verwerkingsberichten_dagen);
@@ -581,10 +597,9 @@ pub async fn afwijzingen(request: HttpRequest, state: web::Data<AppState>) -> Ht
         let store: Arc<dyn Portaal> = state.store.clone();
         let oin = aangemeld.afnemer.oin.clone();
         let (filter, na) = (f.filter, f.na);
-        let gevonden = blocking(move || {
-            store.afwijzingen(&oin, filter, na, AFWIJZINGEN_PER_PAGINA + 1)
-        })
-        .await?;
+        let gevonden =
+            blocking(move || store.afwijzingen(&oin, filter, na, AFWIJZINGEN_PER_PAGINA + 1))
+                .await?;
         let volgende = (gevonden.len() > AFWIJZINGEN_PER_PAGINA)
             .then(|| filter_query(filter, Some(gevonden[AFWIJZINGEN_PER_PAGINA - 1].0)));
         let rijen: Vec<AfwijzingRecord> = gevonden
@@ -647,10 +662,9 @@ pub async fn afwijzingen_csv(request: HttpRequest, state: web::Data<AppState>) -
             if klaar {
                 return None;
             }
-            let gelezen = blocking(move || {
-                store.afwijzingen(&oin, filter, na, AFWIJZINGEN_PER_CSV_STUK)
-            })
-            .await;
+            let gelezen =
+                blocking(move || store.afwijzingen(&oin, filter, na, AFWIJZINGEN_PER_CSV_STUK))
+                    .await;
             let rijen = match gelezen {
                 Ok(rijen) => rijen,
                 Err(error) => {
@@ -662,10 +676,7 @@ pub async fn afwijzingen_csv(request: HttpRequest, state: web::Data<AppState>) -
             let laatste = rijen.last().map(|(cursor, _)| *cursor);
             let einde = rijen.len() < AFWIJZINGEN_PER_CSV_STUK;
             let bytes = csv_stuk(&rijen, !kop_geschreven, &zone);
-            Some((
-                Ok(web::Bytes::from(bytes)),
-                (laatste.or(na), true, einde),
-            ))
+            Some((Ok(web::Bytes::from(bytes)), (laatste.or(na), true, einde)))
         }
     });
     let mut response = HttpResponse::Ok();

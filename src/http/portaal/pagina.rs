@@ -197,8 +197,11 @@ pub fn overzicht(o: &Overzicht) -> Markup {
         getal(totaal(1)),
         getal(totaal(2)),
         match drukste {
-            Some((dag, t)) if t[0] > 0 =>
-                format!("; de drukste dag was {} met {} aangeboden", lang(*dag), getal(t[0])),
+            Some((dag, t)) if t[0] > 0 => format!(
+                "; de drukste dag was {} met {} aangeboden",
+                lang(*dag),
+                getal(t[0])
+            ),
             _ => String::new(),
         }
     );
@@ -518,15 +521,21 @@ fn code(code: VerwerkingsCode) -> Markup {
         VerwerkingsCode::NietActiefOfGeabonneerd => {
             "de ontvanger heeft geen actieve Berichtenbox, of wil van u geen digitale post"
         }
-        VerwerkingsCode::BerichtTypeNietOndersteund => "het berichttype is niet bekend of niet actief",
+        VerwerkingsCode::BerichtTypeNietOndersteund => {
+            "het berichttype is niet bekend of niet actief"
+        }
         VerwerkingsCode::AanmaakDatumLigtTeVerInHetVerleden => {
             "de aanmaakdatum ligt meer dan 13 dagen in het verleden"
         }
         VerwerkingsCode::PublicatieDatumLigtTeVerInDeToekomst => {
             "de publicatiedatum ligt meer dan 13 dagen in de toekomst"
         }
-        VerwerkingsCode::BerichtBestaatAl => "een bericht met dit berichtId is al eerder aangeleverd",
-        VerwerkingsCode::TechnischProbleem => "een technisch probleem; lever het bericht opnieuw aan",
+        VerwerkingsCode::BerichtBestaatAl => {
+            "een bericht met dit berichtId is al eerder aangeleverd"
+        }
+        VerwerkingsCode::TechnischProbleem => {
+            "een technisch probleem; lever het bericht opnieuw aan"
+        }
     };
     html! { (code.as_str()) span class="uitleg-code" { ": " (uitleg) } }
 }

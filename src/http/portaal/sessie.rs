@@ -48,7 +48,7 @@ impl std::fmt::Debug for Token {
 }
 
 impl Token {
-    pub fn new() -> Self {
+    pub fn random() -> Self {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         Self(URL_SAFE_NO_PAD.encode(bytes))
@@ -142,7 +142,7 @@ fn token_of(request: &HttpRequest, name: &str) -> Option<Token> {
 pub fn aanmeld_token(request: &HttpRequest) -> (Token, bool) {
     match token_of(request, AANMELD_COOKIE) {
         Some(token) => (token, false),
-        None => (Token::new(), true),
+        None => (Token::random(), true),
     }
 }
 
@@ -233,7 +233,7 @@ pub async fn begin(
     state: &AppState,
 ) -> Result<(Token, SessieRecord), ApiError> {
     let now = state.clock.now();
-    let token = Token::new();
+    let token = Token::random();
     let sessie = SessieRecord {
         oin,
         aanmelding,
@@ -290,20 +290,25 @@ mod tests {
 
     #[test]
     fn tokens_are_random_and_parse_only_in_their_own_shape() {
-        let a = Token::new();
-        let b = Token::new();
+        let a = Token::random();
+        let b = Token::random();
         assert_ne!(a, b);
         assert_eq!(a.as_str().len(), 43);
         assert_eq!(Token::parse(a.as_str()), Some(a.clone()));
-        for forged in ["", "abc", &format!("{}A", a.as_str()), "!".repeat(43).as_str()] {
+        for forged in [
+            "",
+            "abc",
+            &format!("{}A", a.as_str()),
+            "!".repeat(43).as_str(),
+        ] {
             assert_eq!(Token::parse(forged), None, "{forged}");
         }
     }
 
     #[test]
     fn csrf_tokens_belong_to_their_token_and_purpose() {
-        let a = Token::new();
-        let b = Token::new();
+        let a = Token::random();
+        let b = Token::random();
         let csrf = a.csrf(CSRF_SESSIE);
         assert!(a.csrf_matches(CSRF_SESSIE, &csrf));
         assert!(!a.csrf_matches(CSRF_AANMELDEN, &csrf));
