@@ -38,7 +38,7 @@ use berichtenbox_actors::store::{
     Parking as _, Processing as _, Receipt,
 };
 use berichtenbox_actors::telemetry;
-use berichtenbox_bench::{du, guid, valid_bsns};
+use berichtenbox_bench::{du, guid, metric_sum, valid_bsns};
 use clap::Parser;
 use serde_json::json;
 
@@ -109,7 +109,7 @@ fn main() -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(600);
     loop {
         let page = client.get(&metrics).send()?.text()?;
-        if sum(&page, telemetry::RETENTION_LAST_PASS) >= since {
+        if metric_sum(&page, telemetry::RETENTION_LAST_PASS) >= since {
             break;
         }
         anyhow::ensure!(
@@ -396,14 +396,4 @@ fn field(html: &str, name: &str) -> String {
     let marker = format!(r#"name="{name}" value=""#);
     let at = html.find(&marker).expect("the field") + marker.len();
     html[at..at + html[at..].find('"').expect("quote")].to_owned()
-}
-
-fn sum(page: &str, name: &str) -> f64 {
-    page.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with([' ', '{']))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }

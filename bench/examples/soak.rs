@@ -15,7 +15,7 @@
 //!     --data-dir /tmp/soak-data --out /tmp/soak-out --days 14
 //! ```
 
-use berichtenbox_bench::du;
+use berichtenbox_bench::{du, metric_sum};
 use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -181,7 +181,7 @@ fn main() -> anyhow::Result<()> {
         let accepted_berichten: u64 =
             stats.with(|s| s.accepted.iter().map(|a| u64::from(a.messages)).sum());
         wait_for_metric(&runtime, &client, &metrics_url, "processing done", |m| {
-            sum(m, telemetry::GEPARKEERD_BERICHTEN) == 0.0
+            metric_sum(m, telemetry::GEPARKEERD_BERICHTEN) == 0.0
         })?;
         let processed_seconds = began.elapsed().as_secs_f64();
         let bytes_after_load = du(&args.data_dir)?;
@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
         clock.advance(DAY);
         let from = clock.now().as_millisecond() as f64 / 1000.0;
         wait_for_metric(&runtime, &client, &metrics_url, "a retention pass", |m| {
-            sum(m, telemetry::RETENTION_LAST_PASS) >= from
+            metric_sum(m, telemetry::RETENTION_LAST_PASS) >= from
         })?;
         let bytes_after_retention = du(&args.data_dir)?;
         let figures = Day {
@@ -225,17 +225,6 @@ fn wait_for_metric(
         std::thread::sleep(Duration::from_millis(500));
     }
     anyhow::bail!("no {what} within an hour")
-}
-
-/// The sum of every series of one metric in a Prometheus text page.
-fn sum(page: &str, name: &str) -> f64 {
-    page.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with([' ', '{']))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 fn write_results(out: &Path, days: &[Day]) -> anyhow::Result<()> {

@@ -198,6 +198,18 @@ pub fn du(dir: &std::path::Path) -> std::io::Result<u64> {
     Ok(total)
 }
 
+/// The sum of every series of one metric in a Prometheus text page: what the measuring
+/// programs read from the engine's `/metrics`.
+pub fn metric_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,17 +99,23 @@ impl Body {
 
 /// 415 unless the request says `application/json` (parameters such as charset allowed).
 pub fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
+    require_media_type(request, "application/json")
+}
+
+/// 415 unless the request's `Content-Type` is `media_type` (parameters such as charset
+/// allowed).
+pub fn require_media_type(request: &HttpRequest, media_type: &str) -> Result<(), ApiError> {
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim();
-    if essence.eq_ignore_ascii_case("application/json") {
+    if essence.eq_ignore_ascii_case(media_type) {
         Ok(())
     } else {
         Err(ApiError::UnsupportedMediaType(format!(
-            "Verwacht Content-Type application/json, kreeg '{content_type}'."
+            "Verwacht Content-Type {media_type}, kreeg '{content_type}'."
         )))
     }
 }

@@ -11,6 +11,32 @@ use jiff::{Timestamp, ToSpan as _};
 /// How many months ahead, the current month included, an afnemer may forecast.
 pub const HORIZON_MONTHS: i32 = 18;
 
+/// The months' Dutch names, as the e-mails and the Leveranciersportaal write dates.
+const MAANDNAMEN: [&str; 12] = [
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+
+/// The Dutch name of month `maand` (1 to 12, as jiff numbers them); `?` for anything else.
+pub fn maandnaam(maand: i8) -> &'static str {
+    usize::try_from(maand)
+        .ok()
+        .and_then(|maand| maand.checked_sub(1))
+        .and_then(|index| MAANDNAMEN.get(index))
+        .copied()
+        .unwrap_or("?")
+}
+
 /// A calendar month, `YYYY-MM` in text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Maand {

@@ -32,21 +32,6 @@ pub const SUBJECT: &str = "Nieuw bericht in uw Berichtenbox";
 
 const MAX_ID_LEN: usize = 128;
 
-const MONTHS: [&str; 12] = [
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-];
-
 /// Composes and sends notification e-mails to the outbox folder or an SMTP relay.
 ///
 /// Cheap to share between threads (`&self` everywhere); the SMTP transport keeps a small pool
@@ -197,12 +182,7 @@ pub fn body_text(notification: &Notification, zone: &TimeZone) -> String {
 /// `3 november 2026 om 14:05`, in `zone`.
 fn dutch_date_time(at: Timestamp, zone: &TimeZone) -> String {
     let local = at.to_zoned(zone.clone());
-    let month = usize::try_from(local.month())
-        .ok()
-        .and_then(|month| month.checked_sub(1))
-        .and_then(|index| MONTHS.get(index))
-        .copied()
-        .unwrap_or("?");
+    let month = crate::core::prognose::maandnaam(local.month());
     format!(
         "{} {month} {} om {:02}:{:02}",
         local.day(),

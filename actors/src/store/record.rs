@@ -248,18 +248,29 @@ impl BoxId {
 
     /// The id as the citizen API shows it: 36 lowercase hex digits.
     pub fn to_hex(self) -> String {
-        self.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(&self.to_bytes())
     }
 
     pub fn from_hex(text: &str) -> Option<Self> {
-        if text.len() != Self::LEN * 2 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let bytes: Option<Vec<u8>> = (0..Self::LEN)
-            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
-            .collect();
-        Self::from_bytes(&bytes?)
+        Self::from_bytes(&from_hex(text, Self::LEN)?)
     }
+}
+
+/// Bytes as lowercase hex: how ids and cursors are shown to clients.
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `len` bytes from `2 × len` hex digits; `None` for anything else. Hex digits only:
+/// `from_str_radix` alone would also take a `+` before a digit, so one id would have many
+/// spellings.
+fn from_hex(text: &str, len: usize) -> Option<Vec<u8>> {
+    if text.len() != 2 * len || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..len)
+        .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+        .collect()
 }
 
 /// A bericht's content as the afnemer sent it, with its bijlagen as references to where their
@@ -536,19 +547,11 @@ impl AfwijzingCursor {
     }
 
     pub fn to_hex(self) -> String {
-        self.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        to_hex(&self.to_bytes())
     }
 
     pub fn from_hex(text: &str) -> Option<Self> {
-        // Hex digits only: `from_str_radix` would also take a `+` before a digit, so one
-        // cursor would have many spellings.
-        if text.len() != 2 * Self::LEN || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let bytes: Option<Vec<u8>> = (0..Self::LEN)
-            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
-            .collect();
-        Self::from_bytes(&bytes?)
+        Self::from_bytes(&from_hex(text, Self::LEN)?)
     }
 }
 

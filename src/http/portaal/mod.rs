@@ -283,17 +283,7 @@ async fn formulier<T: serde::de::DeserializeOwned>(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<T, ApiError> {
-    let content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(ApiError::UnsupportedMediaType(format!(
-            "Verwacht een formulier (application/x-www-form-urlencoded), kreeg '{content_type}'."
-        )));
-    }
+    body::require_media_type(request, "application/x-www-form-urlencoded")?;
     let body = body::read(request, payload, state, FORMULIER_BYTES).await?;
     serde_urlencoded::from_bytes(&body.bytes).map_err(|error| ApiError::BadRequest {
         detail: format!("Het formulier is onleesbaar: {error}."),

@@ -7,6 +7,7 @@
 //! `/leveranciersportaal/stijl.css`. Tables sit in a focusable, labelled region that scrolls
 //! on its own at 320 px, so the page itself never scrolls sideways (WCAG 1.4.10).
 
+use berichtenbox_actors::core::prognose::maandnaam;
 use berichtenbox_actors::core::verwerking::{Stadium, VerwerkingsCode};
 use berichtenbox_actors::store::{
     AfnemerRecord, AfwijzingRecord, BatchRecord, BatchStatus, BerichttypeRecord,
@@ -544,25 +545,6 @@ fn stadium(stadium: Stadium) -> &'static str {
     stadium.as_str()
 }
 
-const MAANDEN: [&str; 12] = [
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-];
-
-fn maandnaam(maand: i8) -> &'static str {
-    MAANDEN[usize::try_from(maand - 1).unwrap_or(0).min(11)]
-}
-
 /// `7 december 2026`.
 pub fn lang(dag: Date) -> String {
     format!("{} {} {}", dag.day(), maandnaam(dag.month()), dag.year())
@@ -570,7 +552,8 @@ pub fn lang(dag: Date) -> String {
 
 /// `7 dec`: a chart's label.
 pub fn kort(dag: Date) -> String {
-    format!("{} {}", dag.day(), &maandnaam(dag.month())[..3])
+    let naam = maandnaam(dag.month());
+    format!("{} {}", dag.day(), naam.get(..3).unwrap_or(naam))
 }
 
 /// `december 2026`.
