@@ -140,14 +140,6 @@ pub fn afnemer_by_key(
     Ok((active(afnemer)?, id))
 }
 
-/// The OIN of the connection's verified client certificate, if it carries one: the identity
-/// the Leveranciersportaal's sign-in reuses.
-pub fn certificate_oin(request: &HttpRequest) -> Option<String> {
-    request
-        .conn_data::<ClientCertificate>()
-        .and_then(|certificate| certificate.oin.clone())
-}
-
 fn active(afnemer: AfnemerRecord) -> Result<AfnemerRecord, ApiError> {
     if !afnemer.actief {
         return Err(ApiError::Forbidden("Deze afnemer is niet actief."));
