@@ -178,8 +178,16 @@ impl EmbeddedStore {
 /// The name of the data directory's lock file.
 pub const LOCK_FILE: &str = "berichtenbox.lock";
 
+/// How long opening waits for a lock that is being let go before it refuses the directory.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Takes the data directory's lock, or answers [`StoreError::InUse`] when another process
 /// holds it. The kernel lets go of it when the process ends, however it ends.
+///
+/// A lock can be held a moment longer than its owner wants: by a process that is still
+/// ending, or by a child that another thread of the owning process forked just then and that
+/// has not yet exec'd (it shares the lock's open file until it does). So a held lock is
+/// tried again for [`LOCK_GRACE`] (every 20 ms) before the directory counts as in use.
 fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, StoreError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -187,12 +195,20 @@ fn lock_data_dir(data_dir: &std::path::Path) -> Result<std::fs::File, StoreError
         .read(true)
         .write(true)
         .open(data_dir.join(LOCK_FILE))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
-            data_dir: data_dir.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(error)) => Err(error.into()),
+    let until = std::time::Instant::now() + LOCK_GRACE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::InUse {
+                    data_dir: data_dir.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(error.into()),
+        }
     }
 }
 
