@@ -72,7 +72,7 @@ pub fn dag(
 }
 
 /// `YYYY-MM-DD`, strictly.
-fn parse_date(text: &str) -> Option<jiff::civil::Date> {
+pub(super) fn parse_date(text: &str) -> Option<jiff::civil::Date> {
     let bytes = text.as_bytes();
     let shape = bytes.len() == 10
         && bytes[4] == b'-'

@@ -86,6 +86,13 @@ fn engine_at(data_dir: &Path, at: Timestamp, change: impl FnOnce(&mut Config)) -
         .start()
 }
 
+/// Registers afnemer `n` (`oin(n)`) as "Afnemer {letter}"; answers it with its key.
+fn afnemer(engine: &Engine, n: u32, letter: &str) -> Afnemer {
+    engine
+        .beheer()
+        .register(&oin(n), json!({ "naam": format!("Afnemer {letter}") }))
+}
+
 /// Moves the engine's clock forward to `to`.
 fn move_to(engine: &Engine, to: Timestamp) {
     let now = engine.clock.now();
@@ -362,12 +369,8 @@ fn assert_429(reply: &Reply, seconds: std::ops::RangeInclusive<u64>, context: &s
 fn verzoeken_wait_for_the_window_and_each_soort_lists_exactly_its_citizens() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = engine_at(&dir.path().join("data"), ams(D, "20:00"), |_| {});
-    let a = engine
-        .beheer()
-        .register(&oin(5_100_001), json!({ "naam": "Afnemer A" }));
-    let b = engine
-        .beheer()
-        .register(&oin(5_100_002), json!({ "naam": "Afnemer B" }));
+    let a = afnemer(&engine, 5_100_001, "A");
+    let b = afnemer(&engine, 5_100_002, "B");
     let c = |n: u32| bsn(5_100_000 + n);
     let (nul, nul2) = (bsn_met_voorloopnul(0), bsn_met_voorloopnul(1));
 
@@ -525,9 +528,7 @@ fn verzoeken_wait_for_the_window_and_each_soort_lists_exactly_its_citizens() {
 fn a_resultaat_is_409_until_gereed_then_ndjson_gzipped_when_asked() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = engine_at(&dir.path().join("data"), ams(D, "22:30"), |_| {});
-    let a = engine
-        .beheer()
-        .register(&oin(5_200_001), json!({ "naam": "Afnemer A" }));
+    let a = afnemer(&engine, 5_200_001, "A");
     let c = |n: u32| bsn(5_200_000 + n);
     for n in 1..=40 {
         open(&engine, &c(n));
@@ -598,9 +599,7 @@ fn a_resultaat_is_kept_for_its_days_and_then_forgotten() {
     let engine = engine_at(&dir.path().join("data"), ams(D, "22:00"), |config| {
         config.abonnementen.resultaat_bewaren_dagen = 2;
     });
-    let a = engine
-        .beheer()
-        .register(&oin(5_250_001), json!({ "naam": "Afnemer A" }));
+    let a = afnemer(&engine, 5_250_001, "A");
     let x = bsn(5_250_001);
     open(&engine, &x);
     let id = guid(5251, 1);
@@ -640,12 +639,8 @@ fn a_nights_quotas_are_shared_survive_a_restart_and_the_next_night_has_its_own()
         config.abonnementen.per_nacht_bsn_lijst = 2;
         config.abonnementen.per_nacht_mutaties = 1;
     });
-    let a = engine
-        .beheer()
-        .register(&oin(5_300_001), json!({ "naam": "Afnemer A" }));
-    let b = engine
-        .beheer()
-        .register(&oin(5_300_002), json!({ "naam": "Afnemer B" }));
+    let a = afnemer(&engine, 5_300_001, "A");
+    let b = afnemer(&engine, 5_300_002, "B");
     let sinds = ams(D, "12:00");
     let lijst = [bsn(5_300_001)];
     // 22:10 to the window's opening at 23:00.
@@ -756,12 +751,8 @@ fn by_default_the_226th_volledig_of_a_night_is_refused_and_the_225_run_in_one_ni
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = engine_at(&dir.path().join("data"), ams(D, "12:00"), |_| {});
     assert_eq!(engine.config.abonnementen.per_nacht_volledig, 225);
-    let a = engine
-        .beheer()
-        .register(&oin(5_400_001), json!({ "naam": "Afnemer A" }));
-    let b = engine
-        .beheer()
-        .register(&oin(5_400_002), json!({ "naam": "Afnemer B" }));
+    let a = afnemer(&engine, 5_400_001, "A");
+    let b = afnemer(&engine, 5_400_002, "B");
     for n in 0..225 {
         let afnemer = if n % 2 == 0 { &a } else { &b };
         let reply = vraag(afnemer, &volledig(&guid(5401, n)));
@@ -880,12 +871,8 @@ fn the_same_verzoek_id_is_idempotent_per_afnemer() {
         config.abonnementen.per_nacht_volledig = 1;
         config.abonnementen.per_nacht_bsn_lijst = 2;
     });
-    let a = engine
-        .beheer()
-        .register(&oin(5_600_001), json!({ "naam": "Afnemer A" }));
-    let b = engine
-        .beheer()
-        .register(&oin(5_600_002), json!({ "naam": "Afnemer B" }));
+    let a = afnemer(&engine, 5_600_001, "A");
+    let b = afnemer(&engine, 5_600_002, "B");
     let c = |n: u32| bsn(5_600_000 + n);
     for n in 1..=3 {
         open(&engine, &c(n));
@@ -1022,9 +1009,7 @@ fn a_verzoek_that_breaks_a_field_rule_is_400_naming_the_field() {
         config.abonnementen.per_nacht_mutaties = 1;
         config.abonnementen.per_nacht_volledig = 1;
     });
-    let a = engine
-        .beheer()
-        .register(&oin(5_700_001), json!({ "naam": "Afnemer A" }));
+    let a = afnemer(&engine, 5_700_001, "A");
     let id = guid(5701, 1);
     let goed = [bsn(5_700_001), bsn(5_700_002)];
     let morgen = (ams(D, "14:00") + SignedDuration::from_hours(24)).to_string();
@@ -1152,9 +1137,7 @@ fn a_verzoek_killed_while_bezig_runs_again_after_a_restart_to_a_complete_result(
             now - SignedDuration::from_hours(2),
         )))
         .start();
-    let a = engine
-        .beheer()
-        .register(&oin(5_800_001), json!({ "naam": "Afnemer A" }));
+    let a = afnemer(&engine, 5_800_001, "A");
     let lijst: Vec<String> = (0..u64::from(CRASH_BSNS))
         .map(|i| bsn(u32::try_from(i * 7919 % u64::from(CRASH_BSNS)).expect("u32")))
         .collect();
@@ -1283,12 +1266,8 @@ fn a_verzoek_killed_while_bezig_runs_again_after_a_restart_to_a_complete_result(
 fn each_afnemer_sees_only_its_own_verzoeken_and_results_and_its_own_voorkeuren_count() {
     let dir = tempfile::tempdir().expect("tempdir");
     let engine = engine_at(&dir.path().join("data"), ams(D, "21:00"), |_| {});
-    let a = engine
-        .beheer()
-        .register(&oin(5_900_001), json!({ "naam": "Afnemer A" }));
-    let b = engine
-        .beheer()
-        .register(&oin(5_900_002), json!({ "naam": "Afnemer B" }));
+    let a = afnemer(&engine, 5_900_001, "A");
+    let b = afnemer(&engine, 5_900_002, "B");
     let (p, q, r, s, t) = (
         bsn(5_900_001),
         bsn(5_900_002),

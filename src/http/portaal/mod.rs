@@ -517,36 +517,31 @@ fn afwijzingenfilter(
         .filter_map(|terug| vandaag.checked_sub(terug.days()).ok())
         .collect();
     let mut invalid = Vec::new();
-    let leeg = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
-    let dag = leeg(&q.dag).and_then(|text| {
-        let dag = text.parse::<Date>().ok().filter(|d| dagen.contains(d));
-        if dag.is_none() {
-            invalid.push(InvalidParam::new(
-                "dag",
-                "is geen dag als JJJJ-MM-DD van de dagen waarvan de afwijzingen bewaard zijn",
-            ));
-        }
-        dag
-    });
-    let code = leeg(&q.code).and_then(|text| {
-        let code = pagina::AFWIJZINGSCODES
-            .into_iter()
-            .find(|c| c.as_str() == text);
-        if code.is_none() {
-            invalid.push(InvalidParam::new(
-                "code",
-                "is geen verwerkingsCode van een afwijzing",
-            ));
-        }
-        code
-    });
-    let na = leeg(&q.na).and_then(|text| {
-        let na = AfwijzingCursor::from_hex(&text);
-        if na.is_none() {
-            invalid.push(InvalidParam::new("na", "is geen geldige cursor"));
-        }
-        na
-    });
+    let dag = veld(
+        &q.dag,
+        "dag",
+        "is geen dag als JJJJ-MM-DD van de dagen waarvan de afwijzingen bewaard zijn",
+        &mut invalid,
+        |text| super::rapportages::parse_date(text).filter(|d| dagen.contains(d)),
+    );
+    let code = veld(
+        &q.code,
+        "code",
+        "is geen verwerkingsCode van een afwijzing",
+        &mut invalid,
+        |text| {
+            pagina::AFWIJZINGSCODES
+                .into_iter()
+                .find(|c| c.as_str() == text)
+        },
+    );
+    let na = veld(
+        &q.na,
+        "na",
+        "is geen geldige cursor",
+        &mut invalid,
+        AfwijzingCursor::from_hex,
+    );
     if !invalid.is_empty() {
         return Err(ApiError::invalid(invalid));
     }
@@ -555,6 +550,23 @@ fn afwijzingenfilter(
         na,
         dagen,
     })
+}
+
+/// A query parameter's value: `None` when absent or empty (a form's "all"); one that does not
+/// `parse` is `None` too, with its name and `reason` noted in `invalid`.
+fn veld<T>(
+    value: &Option<String>,
+    name: &str,
+    reason: &str,
+    invalid: &mut Vec<InvalidParam>,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    let text = value.as_deref().filter(|text| !text.is_empty())?;
+    let parsed = parse(text);
+    if parsed.is_none() {
+        invalid.push(InvalidParam::new(name, reason));
+    }
+    parsed
 }
 
 /// The query string of a filter (with a cursor), `?` included; empty for no filter at all.

@@ -396,12 +396,7 @@ pub fn run(
 
 /// The model's property on `backend`: 24 random runs on 1 to 3 shards with 2 or 3 afnemers.
 pub fn abonnementen_model(backend: &mut dyn Backend) {
-    let config = proptest::test_runner::Config {
-        cases: 24,
-        failure_persistence: None,
-        ..proptest::test_runner::Config::default()
-    };
-    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let mut runner = super::model_runner();
     let strategy = (
         1usize..=3,
         2usize..=3,

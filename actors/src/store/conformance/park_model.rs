@@ -559,12 +559,7 @@ pub fn run(
 /// The model's property on `backend`: 24 random runs on 2 or 3 shards, read back in pages of
 /// 1, a few, or all.
 pub fn parking_model(backend: &mut dyn Backend) {
-    let config = proptest::test_runner::Config {
-        cases: 24,
-        failure_persistence: None,
-        ..proptest::test_runner::Config::default()
-    };
-    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let mut runner = super::model_runner();
     let strategy = (
         2usize..=3,
         prop_oneof![Just(1usize), 2usize..16, Just(1000usize)],
